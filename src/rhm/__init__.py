@@ -1,0 +1,10 @@
+"""rhm: Random Hierarchy Models and the layerwise learners that learn them.
+
+Levels: level 0 is the root (the class label) and level L the input, as in Ren, Dandi, Krzakala, Lee (2026).
+"""
+
+from .grammar import RHM
+from . import learners, oracle, sampling
+
+__version__ = "0.1.0"
+__all__ = ["RHM", "learners", "oracle", "sampling", "__version__"]

@@ -1,0 +1,344 @@
+"""The Random Hierarchy Model: parameters, validation, rule samplers and JSON save/load.
+
+Levels follow the paper (Ren et al. 2026, §1): level 0 is the root (the class label), level L the input.
+``rules[l]`` rewrites a level-l symbol into an s-tuple of level-(l+1) symbols:
+
+    rules[0].shape == (n_classes, m, s)      # class -> m synonymous s-tuples of level-1 symbols
+    rules[l].shape == (v, m, s), 1 <= l < L  # level-l symbol -> m s-tuples of level-(l+1) symbols
+
+Every grammar built here is non-ambiguous: within a level no s-tuple has two parents, so the label is a
+deterministic function of the input and ``parse`` inverts ``sample`` exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from ._io import atomic_path
+
+RULE_SAMPLERS = ("uniform", "balanced")
+FORMAT_NAME = "rhm-grammar"
+FORMAT_VERSION = 1
+# A grammar JSON bigger than this is refused before parsing (a real one with v=256, m=64, s=4, L=8 is ~10 MB).
+MAX_JSON_BYTES = 256 * 2**20
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    """Return ``value`` as a Python int, or raise ValueError naming the parameter and the rule."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def check_params(v, m, s, L, n_classes=None, rules="uniform") -> tuple[int, int, int, int, int, str]:
+    """Validate RHM parameters; return them as ints (n_classes defaulting to v) and the sampler name."""
+    v = _check_int("v", v, 2)
+    m = _check_int("m", m, 1)
+    s = _check_int("s", s, 2)
+    L = _check_int("L", L, 1)
+    n_classes = v if n_classes is None else _check_int("n_classes", n_classes, 2)
+    if rules not in RULE_SAMPLERS:
+        raise ValueError(f"rules={rules!r} is not a rule sampler; choose one of {RULE_SAMPLERS}")
+    if L >= 2 and m * v > v**s:
+        raise ValueError(
+            f"m={m} exceeds v**(s-1)={v ** (s - 1)}: m*v={m * v} > v**s={v**s}, "
+            "not enough distinct s-tuples for unambiguous rules"
+        )
+    if m * n_classes > v**s:
+        raise ValueError(
+            f"m*n_classes={m * n_classes} exceeds v**s={v**s}: "
+            "not enough distinct s-tuples for unambiguous top-level rules"
+        )
+    if rules == "balanced":
+        if n_classes != v:
+            raise ValueError(
+                f"rules='balanced' requires n_classes == v (paper App. B), got n_classes={n_classes}, v={v}"
+            )
+        if m > v ** (s - 1):
+            raise ValueError(f"m={m} exceeds v**(s-1)={v ** (s - 1)}, required by rules='balanced'")
+    return v, m, s, L, n_classes, rules
+
+
+def _digits(codes: np.ndarray, base: int, width: int) -> np.ndarray:
+    """Base-``base`` digits of integer ``codes``, most significant first: shape codes.shape + (width,)."""
+    powers = base ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return (codes[..., None] // powers) % base
+
+
+def _distinct_tuples(rng: np.random.Generator, v: int, s: int, count: int) -> np.ndarray:
+    """``count`` distinct s-tuples over [0, v), uniformly without replacement: shape (count, s)."""
+    if v**s < 2**62:
+        codes = rng.choice(v**s, size=count, replace=False)
+        return _digits(codes, v, s)
+    # Huge tuple space: draw i.i.d. tuples and keep first occurrences until `count` are distinct. The first
+    # occurrences of i.i.d. uniform draws are a uniform sample without replacement.
+    out = np.empty((0, s), dtype=np.int64)
+    while len(out) < count:
+        more = rng.integers(0, v, size=(2 * (count - len(out)), s))
+        both = np.concatenate([out, more])
+        _, first = np.unique(both, axis=0, return_index=True)
+        out = both[np.sort(first)]
+    return out[:count]
+
+
+def _uniform_rules(rng, v, m, s, L, n_classes):
+    """Cagnetta et al.: per level, n_sym*m distinct s-tuples drawn without replacement from all v**s."""
+    sizes = [n_classes] + [v] * (L - 1)
+    return tuple(_distinct_tuples(rng, v, s, n * m).reshape(n, m, s) for n in sizes)
+
+
+def _balanced_rules(rng, v, m, s, L):
+    """Paper App. B: each first token gets m distinct suffixes (so the first-token marginal stays uniform);
+    the v*m candidates are then dealt at random to the v parents, m each."""
+    out = []
+    for _ in range(L):
+        suffixes = np.stack([_distinct_tuples(rng, v, s - 1, m) for _ in range(v)])  # (v, m, s-1)
+        first = np.broadcast_to(np.arange(v)[:, None, None], (v, m, 1))
+        candidates = np.concatenate([first, suffixes], axis=2).reshape(v * m, s)
+        out.append(candidates[rng.permutation(v * m)].reshape(v, m, s))
+    return tuple(out)
+
+
+def check_rules(rules, v: int, m: int, s: int, L: int, n_classes: int) -> tuple[np.ndarray, ...]:
+    """Validate a rule set's shapes, ranges and non-ambiguity; return it as read-only int64 arrays."""
+    if not isinstance(rules, (list, tuple)) or len(rules) != L:
+        raise ValueError(f"rules must be a list of L={L} arrays, got {type(rules).__name__}"
+                         + (f" of length {len(rules)}" if isinstance(rules, (list, tuple)) else ""))
+    out = []
+    for level, table in enumerate(rules):
+        n_sym = n_classes if level == 0 else v
+        try:
+            arr = np.asarray(table)
+        except (ValueError, TypeError) as err:  # ragged nested lists
+            raise ValueError(f"rules[{level}] is not a rectangular array: {err}") from None
+        if arr.shape != (n_sym, m, s):
+            raise ValueError(f"rules[{level}] has shape {arr.shape}, expected {(n_sym, m, s)}")
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"rules[{level}] must hold integers, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or arr.max() >= v):
+            raise ValueError(f"rules[{level}] has symbols outside [0, v={v})")
+        arr = arr.astype(np.int64)
+        flat = arr.reshape(n_sym * m, s)
+        n_distinct = len(np.unique(flat, axis=0))
+        if n_distinct != n_sym * m:
+            raise ValueError(
+                f"rules[{level}] is ambiguous: {n_sym * m - n_distinct} s-tuple(s) repeated "
+                "(each tuple must have exactly one parent and each symbol m distinct rules)"
+            )
+        arr.setflags(write=False)
+        out.append(arr)
+    return tuple(out)
+
+
+class RHM:
+    """A Random Hierarchy Model instance: a random, non-ambiguous context-free grammar of depth L.
+
+    Parameters
+    ----------
+    v: vocabulary size at every level below the root.
+    m: number of synonymous rules (s-tuples) per symbol.
+    s: branching factor (patch size); the input has d = s**L tokens.
+    L: depth (number of rewriting levels).
+    n_classes: number of labels (root symbols); defaults to v.
+    rules: "uniform" (Cagnetta et al.: m distinct s-tuples per symbol, all tuples of a level drawn without
+        replacement from the v**s possible ones) or "balanced" (paper App. B: first-token marginal uniform,
+        each parent gets exactly m patches; needs n_classes == v).
+    seed: seed of the rule sampler (an int or a numpy Generator).
+    """
+
+    def __init__(self, v, m, s, L, n_classes=None, rules="uniform", seed=0):
+        self.v, self.m, self.s, self.L, self.n_classes, self.rule_sampler = check_params(
+            v, m, s, L, n_classes, rules)
+        if isinstance(seed, np.random.Generator):
+            rng, self.seed = seed, None
+        else:
+            self.seed = _check_int("seed", seed, 0)
+            rng = np.random.default_rng(self.seed)
+        if self.rule_sampler == "uniform":
+            table = _uniform_rules(rng, self.v, self.m, self.s, self.L, self.n_classes)
+        else:
+            table = _balanced_rules(rng, self.v, self.m, self.s, self.L)
+        self.rules = check_rules(table, self.v, self.m, self.s, self.L, self.n_classes)
+
+    @classmethod
+    def from_rules(cls, rules, v, n_classes=None, rule_sampler="custom", seed=None) -> "RHM":
+        """Build a grammar from explicit rule tables (validated; see module docstring for shapes)."""
+        if not isinstance(rules, (list, tuple)) or not rules:
+            raise ValueError("rules must be a non-empty list of (n_sym, m, s) integer arrays")
+        shape = np.shape(rules[0])
+        if len(shape) != 3:
+            raise ValueError(f"rules[0] has shape {shape}, expected (n_classes, m, s)")
+        n_c, m, s = shape
+        L = len(rules)
+        v_, m_, s_, L_, n_c_, _ = check_params(v, m, s, L, n_c if n_classes is None else n_classes)
+        self = cls.__new__(cls)
+        self.v, self.m, self.s, self.L, self.n_classes = v_, m_, s_, L_, n_c_
+        self.rule_sampler, self.seed = rule_sampler, seed
+        self.rules = check_rules(rules, v_, m_, s_, L_, n_c_)
+        return self
+
+    # ----------------------------------------------------------------------------------------- sizes
+    @property
+    def d(self) -> int:
+        """Input length s**L."""
+        return self.s**self.L
+
+    @property
+    def num_nodes(self) -> int:
+        """Internal nodes of the tree (root included), i.e. rule choices per input: (s**L - 1)/(s - 1)."""
+        return (self.s**self.L - 1) // (self.s - 1)
+
+    @property
+    def num_inputs(self) -> int:
+        """Exact number of distinct inputs n_c * m**((s**L - 1)/(s - 1)) (a Python int, may exceed 2**64)."""
+        return self.n_classes * self.m**self.num_nodes
+
+    @property
+    def token_dtype(self) -> np.dtype:
+        """Smallest unsigned dtype that holds a token (and a label)."""
+        top = max(self.v, self.n_classes) - 1
+        for dt in (np.uint8, np.uint16, np.uint32):
+            if top <= np.iinfo(dt).max:
+                return np.dtype(dt)
+        return np.dtype(np.uint64)
+
+    def symbols(self, level: int) -> int:
+        """Number of symbols at `level` (n_classes at the root, v below)."""
+        return self.n_classes if level == 0 else self.v
+
+    def params(self) -> dict:
+        return dict(v=self.v, m=self.m, s=self.s, L=self.L, n_classes=self.n_classes,
+                    rules=self.rule_sampler, seed=self.seed)
+
+    def __repr__(self) -> str:
+        return (f"RHM(v={self.v}, m={self.m}, s={self.s}, L={self.L}, n_classes={self.n_classes}, "
+                f"rules={self.rule_sampler!r}, seed={self.seed})")
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, RHM) and (self.v, self.m, self.s, self.L, self.n_classes)
+                == (other.v, other.m, other.s, other.L, other.n_classes)
+                and all(np.array_equal(a, b) for a, b in zip(self.rules, other.rules)))
+
+    __hash__ = None  # mutable-looking container semantics; compare with ==
+
+    # ----------------------------------------------------------------------------- sampling / parsing
+    # Thin methods so that `g.sample(...)` reads naturally; the work lives in sampling.py / oracle.py.
+    def sample(self, n, seed=None, replace=True, return_tree=False):
+        """Draw n inputs and labels; see :func:`rhm.sampling.sample`."""
+        from . import sampling
+        return sampling.sample(self, n, seed=seed, replace=replace, return_tree=return_tree)
+
+    def resample_below(self, tree, level, seed=None, return_tree=False):
+        """Keep the level-`level` symbols of `tree`, redraw every derivation below; see sampling.py."""
+        from . import sampling
+        return sampling.resample_below(self, tree, level, seed=seed, return_tree=return_tree)
+
+    def stream(self, batch_size, seed=None, n_batches=None):
+        """Iterator over i.i.d. batches (x, y); see :func:`rhm.sampling.stream`."""
+        from . import sampling
+        return sampling.stream(self, batch_size, seed=seed, n_batches=n_batches)
+
+    def parse(self, x, return_tree=False):
+        """Exact bottom-up parse; see :func:`rhm.oracle.parse`."""
+        from . import oracle
+        return oracle.parse(self, x, return_tree=return_tree)
+
+    # ------------------------------------------------------------------------------------- save/load
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT_NAME, "version": FORMAT_VERSION,
+            "v": self.v, "m": self.m, "s": self.s, "L": self.L, "n_classes": self.n_classes,
+            "rule_sampler": self.rule_sampler, "seed": self.seed,
+            "rules": [r.tolist() for r in self.rules],
+        }
+
+    def save(self, path) -> None:
+        """Write the grammar as JSON (atomically: a failed write leaves no partial file)."""
+        text = json.dumps(self.to_dict(), separators=(",", ":"))
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+
+    @classmethod
+    def from_dict(cls, data) -> "RHM":
+        """Rebuild a grammar from :meth:`to_dict` output, validating everything; ValueError otherwise."""
+        if not isinstance(data, dict):
+            raise ValueError(f"grammar JSON must be an object, got {type(data).__name__}")
+        if data.get("format") != FORMAT_NAME:
+            raise ValueError(f"not an rhm grammar file: format={data.get('format')!r}, expected {FORMAT_NAME!r}")
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported grammar format version {data.get('version')!r}; "
+                             f"this rhm reads version {FORMAT_VERSION}")
+        missing = [k for k in ("v", "m", "s", "L", "n_classes", "rules") if k not in data]
+        if missing:
+            raise ValueError(f"grammar JSON lacks field(s) {missing}")
+        sampler = data.get("rule_sampler", "custom")
+        if not isinstance(sampler, str) or len(sampler) > 64:
+            raise ValueError("grammar JSON field rule_sampler must be a short string")
+        seed = data.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"grammar JSON field seed must be an integer or null, got {seed!r}")
+        v, m, s, L, n_c, _ = check_params(data["v"], data["m"], data["s"], data["L"], data["n_classes"])
+        # Refuse absurd sizes before materialising arrays from untrusted nested lists.
+        if (n_c + (L - 1) * v) * m * s > 10**8:
+            raise ValueError(f"grammar too large to load: {(n_c + (L - 1) * v) * m * s} rule entries")
+        rules = data["rules"]
+        if not isinstance(rules, list) or len(rules) != L:
+            raise ValueError(f"grammar JSON field rules must be a list of L={L} tables")
+        for level, table in enumerate(rules):  # only plain ints may reach numpy (no floats, bools, strings)
+            flat = _flatten3(table, f"rules[{level}]")
+            if any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < v for t in flat):
+                raise ValueError(f"rules[{level}] must contain only integer symbols in [0, v={v})")
+        g = cls.from_rules([np.asarray(r, dtype=np.int64) for r in rules], v=v, n_classes=n_c,
+                           rule_sampler=sampler, seed=seed)
+        if (g.m, g.s) != (m, s):
+            raise ValueError(f"rules have (m, s)=({g.m}, {g.s}) but the header says ({m}, {s})")
+        if sampler == "balanced":
+            first = np.stack([np.bincount(r[..., 0].ravel(), minlength=v) for r in g.rules])
+            if not (first == m).all():
+                raise ValueError("rule_sampler='balanced' but the first-token counts are not all m")
+        return g
+
+    @classmethod
+    def load(cls, path) -> "RHM":
+        """Read a grammar written by :meth:`save`. Any malformed or hostile file raises ValueError."""
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+        except OSError as err:
+            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
+        if size > MAX_JSON_BYTES:
+            raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
+        try:
+            data = json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
+        except RecursionError:
+            raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
+        except OSError as err:
+            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as err:
+            raise ValueError(f"invalid grammar file {str(path)!r}: {err}") from None
+
+
+def _flatten3(table, name):
+    """Flatten a 3-deep nested list, refusing anything that is not lists of lists of lists."""
+    if not isinstance(table, list):
+        raise ValueError(f"{name} must be a nested list")
+    out = []
+    for a in table:
+        if not isinstance(a, list):
+            raise ValueError(f"{name} must be a 3-deep nested list")
+        for b in a:
+            if not isinstance(b, list):
+                raise ValueError(f"{name} must be a 3-deep nested list")
+            out.extend(b)
+    return out

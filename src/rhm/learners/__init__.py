@@ -1,0 +1,41 @@
+"""Registry of learners: ``rhm.learners.get(name)`` returns the class, ``names()`` lists them.
+
+Every learner follows :class:`rhm.learners.base.Learner` (fit / predict / score on integer tokens). A module
+registers its classes with ``@register``; modules are imported lazily so that `import rhm` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Learner
+
+# name -> module that defines it (imported on first use)
+_MODULES = {
+    "chaining": "rhm.learners.chaining",
+}
+_REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: add a Learner subclass to the registry under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Learner)):
+        raise TypeError("register expects a Learner subclass")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    return sorted(set(_MODULES) | set(_REGISTRY))
+
+
+def get(name: str) -> type:
+    """The learner class registered as `name`; ValueError listing the known names otherwise."""
+    if name not in _REGISTRY and name in _MODULES:
+        importlib.import_module(_MODULES[name])
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown learner {name!r}; known learners: {', '.join(names())}")
+    return _REGISTRY[name]
+
+
+__all__ = ["Learner", "get", "names", "register"]

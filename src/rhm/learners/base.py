@@ -1,0 +1,158 @@
+"""What every learner shares: input validation, the fit/predict/score contract, devices and seeds.
+
+Learners take integer tokens x (n, d) and integer labels y (n,) — never one-hot — and one-hot encode per batch
+internally. Subclasses implement ``_fit(x, y)`` and ``_predict(x)`` on validated numpy arrays and declare their
+hyperparameters as constructor arguments (scikit-learn style: stored unchanged as attributes, validated in fit).
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+import torch
+
+
+def resolve_device(device) -> torch.device:
+    """'auto' -> cuda if available else cpu; anything else must name an available torch device."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a torch device: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available")
+    return dev
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    table = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
+             torch.float64: torch.float64}
+    if dtype not in table:
+        raise ValueError(f"dtype={dtype!r} must be 'float32' or 'float64'")
+    return table[dtype]
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    return int(seed)
+
+
+class Learner:
+    """Base class: ``fit(x, y)`` -> self, ``predict(x)`` -> labels, ``score(x, y)`` -> accuracy.
+
+    Subclasses set the class attributes ``name`` and implement ``_fit`` / ``_predict``. After fit, ``v_``,
+    ``d_`` and ``n_classes_`` hold the vocabulary, input length and number of classes, and ``info_`` a dict of
+    what the fit recorded (sample counts, diagnostics, seconds) for reports.
+    """
+
+    name = "base"
+
+    # ---------------------------------------------------------------- scikit-learn style parameter access
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return list(cls.defaults())
+
+    @classmethod
+    def defaults(cls) -> dict:
+        sig = inspect.signature(cls.__init__)
+        return {k: p.default for k, p in sig.parameters.items() if k != "self" and p.default is not p.empty}
+
+    def get_params(self) -> dict:
+        return {k: getattr(self, k) for k in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------------------------ validation
+    def _check_xy(self, x, y=None, *, fitting: bool):
+        """Validate tokens x (n, d) ints >= 0 and labels y (n,) ints >= 0; in predict, also the fitted shapes."""
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"x is not a rectangular array: {err}") from None
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"x must have shape (n, d) with n, d >= 1, got {x.shape}")
+        if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"x must hold integer tokens (not one-hot), got dtype {x.dtype}")
+        if x.min() < 0:
+            raise ValueError("x has negative tokens")
+        if not fitting:
+            self._check_fitted()
+            if x.shape[1] != self.d_:
+                raise ValueError(f"x has d={x.shape[1]} tokens per input, the model was fit on d={self.d_}")
+            if x.max() >= self.v_:
+                raise ValueError(f"x has tokens >= v={self.v_}, outside the vocabulary seen in fit")
+        if y is None:
+            return x
+        y = np.asarray(y)
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"y must have shape (n,)=({x.shape[0]},), got {y.shape}")
+        if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y must hold integer labels, got dtype {y.dtype}")
+        if y.min() < 0:
+            raise ValueError("y has negative labels")
+        if not fitting and y.max() >= self.n_classes_:
+            raise ValueError(f"y has labels >= n_classes={self.n_classes_} seen in fit")
+        return x, y
+
+    def _check_fitted(self):
+        if not hasattr(self, "d_"):
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(x, y) first")
+
+    # ------------------------------------------------------------------------------------ public API
+    def fit(self, x, y, v: int | None = None, n_classes: int | None = None, grammar=None):
+        """Fit on tokens x (n, d) and labels y (n,).
+
+        v / n_classes default to the grammar's when `grammar` is given, else to max+1 of the data. The grammar
+        is never used to fit: only for oracle diagnostics and for options that say they use it (e.g. the
+        chaining learner's sigma="oracle").
+        """
+        x, y = self._check_xy(x, y, fitting=True)
+        if grammar is not None:
+            if x.shape[1] != grammar.d:
+                raise ValueError(f"x has d={x.shape[1]} tokens per input but the grammar has d={grammar.d}")
+            v = grammar.v if v is None else v
+            n_classes = grammar.n_classes if n_classes is None else n_classes
+        self.v_ = self._size("v", v, int(x.max()) + 1, int(x.max()))
+        self.n_classes_ = self._size("n_classes", n_classes, max(2, int(y.max()) + 1), int(y.max()))
+        self.d_ = x.shape[1]
+        self.grammar_ = grammar
+        self.info_ = {}
+        self._fit(x, y)
+        return self
+
+    @staticmethod
+    def _size(name, given, default, seen_max):
+        if given is None:
+            return default
+        if isinstance(given, bool) or not isinstance(given, numbers.Integral) or given < 2:
+            raise ValueError(f"{name}={given!r} must be an integer >= 2")
+        if seen_max >= given:
+            raise ValueError(f"{name}={given} but the data contain the value {seen_max} (must be < {name})")
+        return int(given)
+
+    def predict(self, x) -> np.ndarray:
+        """Predicted labels (n,) int64 for tokens x (n, d)."""
+        x = self._check_xy(x, fitting=False)
+        return np.asarray(self._predict(x), dtype=np.int64)
+
+    def score(self, x, y) -> float:
+        """Test accuracy on (x, y)."""
+        x, y = self._check_xy(x, y, fitting=False)
+        return float((np.asarray(self._predict(x)) == y).mean())
+
+    def _fit(self, x, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _predict(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def one_hot(x: torch.Tensor, v: int, dtype=torch.float32) -> torch.Tensor:
+    """(n, d) integer tokens -> (n, v, d) one-hot (channels first, as conv1d expects)."""
+    return torch.nn.functional.one_hot(x.long(), v).to(dtype).transpose(1, 2)

@@ -1,0 +1,237 @@
+"""Exact knowledge of an RHM: bottom-up parsing, q^(l) = P(label | first level-l patch), signal gaps.
+
+Everything here uses the rules (it is the oracle a learner does not have): parse inverts the grammar with
+per-level lookup tables; q is exact Bayes on the tree (paper eq. 4), valid for any rule sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Dense code -> parent tables up to this many entries (int32: 16 MiB); sorted codes + searchsorted above it.
+_DENSE_TABLE_MAX = 1 << 22
+
+
+def check_tokens(g, x, name: str = "x") -> np.ndarray:
+    """Validate a batch of inputs: 2-D (n, d) integers in [0, v). Returns it as an ndarray."""
+    try:
+        x = np.asarray(x)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} is not a rectangular array: {err}") from None
+    if x.ndim != 2 or x.shape[1] != g.d:
+        raise ValueError(f"{name} has shape {x.shape}, expected (n, d={g.d})")
+    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer tokens, got dtype {x.dtype}")
+    if x.size and (x.min() < 0 or x.max() >= g.v):
+        raise ValueError(f"{name} has tokens outside the vocabulary [0, v={g.v})")
+    return x
+
+
+class _Inverse:
+    """Map s-tuples of level-(l+1) symbols to their parent at level l (-1 if no rule produces them)."""
+
+    def __init__(self, g, level: int):
+        self.v, self.s = g.v, g.s
+        table = g.rules[level]  # (n_sym, m, s)
+        n_sym, m, s = table.shape
+        parents = np.repeat(np.arange(n_sym, dtype=np.int32), m)
+        flat = table.reshape(-1, s)
+        self.mode = "dense" if g.v**s <= _DENSE_TABLE_MAX else "sorted" if g.v**s < 2**63 else "rows"
+        if self.mode == "rows":
+            self.lookup = {tuple(r): p for r, p in zip(flat.tolist(), parents.tolist())}
+            return
+        codes = self.codes(flat)
+        if self.mode == "dense":
+            self.table = np.full(g.v**s, -1, dtype=np.int32)
+            self.table[codes] = parents
+        else:
+            order = np.argsort(codes)
+            self.sorted_codes, self.sorted_parents = codes[order], parents[order]
+
+    def codes(self, patches: np.ndarray) -> np.ndarray:
+        """Base-v integer code of each patch (..., s) -> (...)."""
+        dt = np.int32 if self.v**self.s < 2**31 else np.int64
+        code = patches[..., 0].astype(dt)
+        for i in range(1, self.s):
+            code = code * dt(self.v) + patches[..., i]
+        return code
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        if self.mode == "dense":
+            return np.take(self.table, self.codes(patches))
+        if self.mode == "sorted":
+            code = self.codes(patches)
+            pos = np.searchsorted(self.sorted_codes, code)
+            pos = np.minimum(pos, len(self.sorted_codes) - 1)
+            return np.where(self.sorted_codes[pos] == code, self.sorted_parents[pos], -1).astype(np.int32)
+        # huge v**s: map the distinct patches present through a dict (their number is bounded by the data)
+        uniq, inv = np.unique(patches.reshape(-1, self.s), axis=0, return_inverse=True)
+        par = np.array([self.lookup.get(tuple(r), -1) for r in uniq.tolist()], dtype=np.int32)
+        return par[inv.reshape(-1)].reshape(patches.shape[:-1])
+
+
+def _inverses(g):
+    cache = g.__dict__.setdefault("_oracle_inverse", {})
+    if not cache:
+        for level in range(g.L):
+            cache[level] = _Inverse(g, level)
+    return cache
+
+
+def parse(g, x, return_tree: bool = False):
+    """Exact bottom-up parse of inputs x (n, d): labels (n,) int64, -1 where no derivation produces x.
+
+    With return_tree, also the latent symbols: a list of L+1 int arrays, tree[0] the labels (n,), tree[l]
+    (n, s**l) the level-l symbols (-1 at nodes whose subtree no rule produces), tree[L] the input.
+    """
+    x = check_tokens(g, x)
+    n, inv = len(x), _inverses(g)
+    sym = x.astype(np.int32)
+    bad = np.zeros(x.shape, dtype=bool)
+    tree = [x]
+    for level in range(g.L - 1, -1, -1):  # rules[level] rewrites level -> level+1; recover level from level+1
+        parent = inv[level](sym.reshape(n, -1, g.s))
+        bad = bad.reshape(n, -1, g.s).any(axis=2) | (parent < 0)
+        sym = np.maximum(parent, 0)
+        if return_tree:
+            tree.append(np.where(bad, -1, parent))
+    y = np.where(bad[:, 0], -1, sym[:, 0]).astype(np.int64)
+    if return_tree:
+        tree = tree[::-1]
+        tree[0] = y
+        return y, tree
+    return y
+
+
+@dataclass
+class PatchStats:
+    """Exact statistics of the first patch at one level (only patches with nonzero probability there).
+
+    patches (n, s): the producible first patches, grouped by parent; parents (n,): their level-(l-1) symbol;
+    p (n,): P[first level-l patch = mu]; q (n, n_classes): P[label | first level-l patch = mu] (eq. 4);
+    n_rule_patches: |P_l|, the number of patches any rule of level l-1 produces.
+    """
+
+    level: int
+    patches: np.ndarray
+    parents: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    n_rule_patches: int
+
+
+def first_token_transition(g, k: int) -> np.ndarray:
+    """P_k[a, b] = P(first child at level k+1 is b | parent at level k is a) = #{rules of a starting with b}/m."""
+    table = g.rules[k]
+    n_sym = table.shape[0]
+    counts = np.zeros((n_sym, g.v))
+    np.add.at(counts, (np.repeat(np.arange(n_sym), g.m), table[:, :, 0].ravel()), 1.0)
+    return counts / g.m
+
+
+def patch_stats(g, level: int) -> PatchStats:
+    """Exact first-patch statistics at `level` in 1..L by Bayes on the tree (uniform label prior).
+
+    A[zeta, nu] = P(first level-(l-1) symbol = nu | zeta) = (P_0 ... P_{l-2})[zeta, nu]; a patch mu with
+    parent nu(mu) then has P(mu | zeta) = A[zeta, nu]/m, so q_mu = A[:, nu] / sum_zeta A[zeta, nu].
+    """
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 1 <= level <= g.L:
+        raise ValueError(f"level={level!r} must be an integer in [1, L={g.L}]")
+    level = int(level)
+    A = np.eye(g.n_classes)
+    for k in range(level - 1):
+        A = A @ first_token_transition(g, k)
+    table = g.rules[level - 1]
+    n_sym = table.shape[0]
+    parents = np.repeat(np.arange(n_sym), g.m)
+    weight = A[:, parents]  # (n_classes, n_sym*m): P(mu | zeta) * m
+    p = weight.sum(axis=0) / (g.n_classes * g.m)
+    keep = p > 0
+    w = weight[:, keep]
+    return PatchStats(level=level, patches=table.reshape(-1, g.s)[keep], parents=parents[keep], p=p[keep],
+                      q=(w / w.sum(axis=0)).T, n_rule_patches=n_sym * g.m)
+
+
+def q(g, level: int):
+    """Exact q^(l)_mu = P(label | first patch at `level` = mu) (paper eq. 4) for every producible patch.
+
+    Returns (patches (n, s) ints, q (n, n_classes) floats); rows sum to 1 and synonyms share a row.
+    """
+    st = patch_stats(g, level)
+    return st.patches, st.q
+
+
+@dataclass
+class SignalGaps:
+    """rho[l] = min over non-synonym pairs of ||q_mu - q_mu'|| (inf if a level has one parent only);
+    kappa = max_l max_mu 1/(|P_l| P[first patch = mu]) (Assumption 6a; inf if some rule patch never occurs
+    first); producible[l] = fraction of the |P_l| rule patches that can occur as the first patch."""
+
+    rho: dict
+    kappa: float
+    producible: dict = field(default_factory=dict)
+
+    def K_rho(self, m: int) -> float:
+        """Largest K with rho^(l) >= K m^(-l/2) at every level (Assumption 6b)."""
+        return min(r * m ** (lv / 2) for lv, r in self.rho.items())
+
+
+def signal_gaps(g) -> SignalGaps:
+    rho, producible, kappa = {}, {}, 1.0
+    for level in range(1, g.L + 1):
+        st = patch_stats(g, level)
+        par, first = np.unique(st.parents, return_index=True)
+        Q = st.q[first]  # one row per parent (synonyms share q)
+        if len(par) < 2:
+            rho[level] = math.inf
+        else:
+            dist = np.sqrt(((Q[:, None, :] - Q[None, :, :]) ** 2).sum(-1))
+            rho[level] = float(dist[np.triu_indices(len(par), 1)].min())
+        producible[level] = len(st.p) / st.n_rule_patches
+        if len(st.p) < st.n_rule_patches:
+            kappa = math.inf
+        else:
+            kappa = max(kappa, float(1.0 / (st.n_rule_patches * st.p.min())))
+    return SignalGaps(rho=rho, kappa=kappa, producible=producible)
+
+
+@dataclass
+class Assumption6Report:
+    """Whether a grammar meets the paper's Assumption 6 for a given K_rho (see ``str(report)``)."""
+
+    K_rho: float
+    vm_uniform: bool
+    kappa: float
+    rho: dict
+    required: dict
+    holds: dict
+    K_rho_max: float
+
+    @property
+    def satisfied(self) -> bool:
+        return self.vm_uniform and math.isfinite(self.kappa) and all(self.holds.values())
+
+    def __str__(self) -> str:
+        lines = [f"Assumption 6 with K_rho={self.K_rho:g}: {'holds' if self.satisfied else 'FAILS'}",
+                 f"  (V,m)-uniform (n_classes == v): {self.vm_uniform}",
+                 f"  (a) non-degeneracy: kappa = {self.kappa:.4g}" + ("" if math.isfinite(self.kappa)
+                                                                     else " (some rule patch never occurs first)")]
+        for lv in self.rho:
+            lines.append(f"  (b) level {lv}: rho = {self.rho[lv]:.4g} vs K_rho m^(-l/2) = {self.required[lv]:.4g}"
+                         f" -> {'ok' if self.holds[lv] else 'too small'}")
+        lines.append(f"  largest K_rho for (b): {self.K_rho_max:.4g}")
+        return "\n".join(lines)
+
+
+def assumption6(g, K_rho: float, gaps: SignalGaps | None = None) -> Assumption6Report:
+    """Check Assumption 6: (V,m)-uniformity, (a) kappa finite, (b) rho^(l) >= K_rho m^(-l/2) for all l."""
+    if isinstance(K_rho, bool) or not isinstance(K_rho, (int, float)) or not K_rho > 0:
+        raise ValueError(f"K_rho={K_rho!r} must be a positive number")
+    gaps = gaps or signal_gaps(g)
+    required = {lv: K_rho * g.m ** (-lv / 2) for lv in gaps.rho}
+    holds = {lv: gaps.rho[lv] >= required[lv] for lv in gaps.rho}
+    return Assumption6Report(K_rho=float(K_rho), vm_uniform=g.n_classes == g.v, kappa=gaps.kappa,
+                             rho=dict(gaps.rho), required=required, holds=holds, K_rho_max=gaps.K_rho(g.m))

@@ -1,0 +1,239 @@
+"""Drawing inputs from an RHM: i.i.d., without replacement, with latent trees, synonym resampling, streams.
+
+An input is determined by its label and one rule choice in [0, m) per internal node of the tree; the nodes are
+numbered breadth first (root = 0, then level 1 left to right, ...), so level l owns the node slice
+``_level_slice(s, l)``. All draws take a ``seed`` (int, SeedSequence or numpy Generator); nothing touches
+global random state, and the same seed gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator
+
+import numpy as np
+
+# Rows per chunk are chosen so that one chunk of the widest level stays around this many bytes (cache sized).
+# The chunk size is a function of the grammar only, so the random stream (and the output) never depends on
+# the machine.
+_CHUNK_BYTES = 1 << 19
+
+
+def _rng(seed) -> np.random.Generator:
+    if seed is None:
+        raise ValueError("seed is required (an int, SeedSequence or numpy Generator): rhm never draws unseeded")
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.random.SeedSequence)):
+        raise ValueError(f"seed={seed!r} must be an int, SeedSequence or numpy Generator")
+    if isinstance(seed, numbers.Integral) and seed < 0:
+        raise ValueError(f"seed={seed} must be >= 0")
+    return np.random.default_rng(seed)
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ValueError(f"n={n!r} must be an integer")
+    if n < 0:
+        raise ValueError(f"n={n} must be >= 0")
+    return int(n)
+
+
+def _level_slice(s: int, level: int) -> slice:
+    """Breadth-first node indices of level `level` (s**level nodes)."""
+    start = (s**level - 1) // (s - 1)
+    return slice(start, start + s**level)
+
+
+def _choice_dtype(m: int) -> np.dtype:
+    return np.dtype(np.uint8 if m <= 256 else np.uint16 if m <= 65536 else np.uint32)
+
+
+def _draw_choices(rng: np.random.Generator, m: int, shape) -> np.ndarray:
+    """Uniform rule choices in [0, m), in the smallest dtype. For m | 256 masked random bytes are exact and
+    ~4x faster than bounded integer generation."""
+    if m <= 256 and 256 % m == 0:
+        count = int(np.prod(shape))
+        return (np.frombuffer(rng.bytes(count), dtype=np.uint8) & np.uint8(m - 1)).reshape(shape)
+    return rng.integers(0, m, size=shape, dtype=_choice_dtype(m))
+
+
+class _Expander:
+    """Top-down rewriting with per-level lookup tables, written chunk by chunk into preallocated outputs.
+
+    For level l the table maps ``symbol * m + choice`` to the s children. When the s children of a token
+    dtype fill exactly 2, 4 or 8 bytes they are stored packed in one integer, so one gather per node writes
+    all children and a zero-copy view unpacks them (little-endian byte order is handled explicitly).
+    """
+
+    def __init__(self, g):
+        self.g = g
+        self.dtype = g.token_dtype
+        width = self.dtype.itemsize * g.s
+        self.packed_dtype = {2: np.uint16, 4: np.uint32, 8: np.uint64}.get(width)
+        self.tables = []
+        for table in g.rules:
+            flat = np.ascontiguousarray(table.reshape(-1, g.s).astype(self.dtype))  # (n_sym*m, s)
+            if self.packed_dtype is not None:
+                flat = flat.view(np.dtype(self.packed_dtype).newbyteorder("=")).reshape(-1)
+            self.tables.append(flat)
+        # smallest integer type that holds symbol*m + choice
+        top = max(g.n_classes, g.v) * g.m
+        self.index_dtype = np.dtype(np.uint16 if top <= 2**16 else np.uint32 if top <= 2**32 else np.intp)
+
+    def chunk_rows(self, start_level: int) -> int:
+        widest = self.g.s**self.g.L * self.dtype.itemsize
+        return max(1, min(1 << 16, _CHUNK_BYTES // widest)) if start_level < self.g.L else 1 << 16
+
+    def step(self, level: int, sym: np.ndarray, choice: np.ndarray) -> np.ndarray:
+        """Children of `sym` (rows, s**level) given `choice`: (rows, s**(level+1)) in the token dtype."""
+        idx = sym.astype(self.index_dtype) * self.index_dtype.type(self.g.m) + choice
+        if self.packed_dtype is not None:
+            return np.take(self.tables[level], idx).view(self.dtype).reshape(len(sym), -1)
+        return np.take(self.tables[level], idx, axis=0).reshape(len(sym), -1)
+
+    def run(self, top: np.ndarray, start_level: int, choices, want_tree: bool):
+        """Expand level-`start_level` symbols `top` (n, s**start_level) down to the input.
+
+        ``choices(level, rows)`` returns the rule choices of that level for the row slice, shape
+        (len(rows), s**level). Returns x (n, d) and, if asked, the list of levels start_level..L.
+        """
+        g, n = self.g, len(top)
+        x = np.empty((n, g.d), dtype=self.dtype)
+        tree = [np.empty((n, g.s**lv), dtype=self.dtype) for lv in range(start_level + 1, g.L)] if want_tree else []
+        rows_per = self.chunk_rows(start_level)
+        for a in range(0, n, rows_per):
+            rows = slice(a, min(n, a + rows_per))
+            sym = top[rows]
+            for lv in range(start_level, g.L):
+                sym = self.step(lv, sym, choices(lv, rows))
+                if lv + 1 < g.L:
+                    if want_tree:
+                        tree[lv - start_level][rows] = sym
+                else:
+                    x[rows] = sym
+        if start_level == g.L:
+            x[:] = top
+            return x, ([x] if want_tree else None)
+        return x, ([top] + tree + [x] if want_tree else None)
+
+
+def sample(g, n, seed=None, replace=True, return_tree=False):
+    """Draw n inputs of grammar `g`.
+
+    replace=True: i.i.d. (uniform label, uniform rule at every node), vectorised and chunked so that peak
+    memory stays within ~2x the output. replace=False: n **distinct** inputs, a uniform random n-subset of all
+    ``g.num_inputs`` inputs (in random order), exact for any size; ValueError if n > g.num_inputs.
+
+    Returns x (n, d) tokens in ``g.token_dtype``, y (n,) labels, and with ``return_tree`` the list ``tree``
+    of the L+1 levels: tree[0] is y (n,), tree[l] (n, s**l) the level-l symbols, tree[L] is x.
+    """
+    n = _check_n(n)
+    rng = _rng(seed)
+    if not replace:
+        if n > g.num_inputs:
+            raise ValueError(f"n={n} exceeds num_inputs={g.num_inputs}: cannot draw that many distinct inputs")
+        y, digits = _distinct_codes(g, n, rng)
+        choices = lambda level, rows: digits[rows, _level_slice(g.s, level)]  # noqa: E731
+    else:
+        y = rng.integers(0, g.n_classes, size=n, dtype=g.token_dtype)
+        choices = lambda level, rows: _draw_choices(rng, g.m, (rows.stop - rows.start, g.s**level))  # noqa: E731
+    x, tree = _Expander(g).run(y[:, None], 0, choices, return_tree)
+    if return_tree:
+        tree[0] = y
+        return x, y, tree
+    return x, y
+
+
+def _distinct_codes(g, n: int, rng: np.random.Generator):
+    """Labels (n,) and rule choices (n, num_nodes) of n distinct inputs, uniformly without replacement.
+
+    Inputs are in bijection with (label, choices) because the grammar is non-ambiguous, i.e. with the integers
+    ``label * m**K + sum_j choice_j m**(K-1-j)`` (K = num_nodes). If that range fits in int64 we draw the
+    integers with numpy's exact sampler and decode them; otherwise we draw i.i.d. codes and keep first
+    occurrences until n are distinct (the first occurrences of i.i.d. uniform draws are a uniform sample
+    without replacement), comparing codes exactly via their base-m limbs.
+    """
+    K, m, dt = g.num_nodes, g.m, _choice_dtype(g.m)
+    if g.num_inputs <= 2**62:
+        idx = rng.choice(g.num_inputs, size=n, replace=False) if n else np.empty(0, np.int64)
+        digits = np.empty((n, K), dtype=dt)
+        rest = idx
+        for j in range(K - 1, -1, -1):  # least significant digit = last node
+            rest, digits[:, j] = np.divmod(rest, m)
+        return rest.astype(g.token_dtype), digits
+    y = np.empty(0, dtype=g.token_dtype)
+    digits = np.empty((0, K), dtype=dt)
+    while len(y) < n:
+        need = n - len(y)
+        extra = need + need // 8 + 16  # a few spares: collisions are rare when num_inputs > 2**62
+        y = np.concatenate([y, rng.integers(0, g.n_classes, size=extra, dtype=g.token_dtype)])
+        digits = np.concatenate([digits, _draw_choices(rng, m, (extra, K))])
+        _, first = np.unique(_exact_keys(y, digits, m), axis=0, return_index=True)
+        keep = np.sort(first)  # first occurrences, in draw order
+        y, digits = y[keep], digits[keep]
+    return y[:n], digits[:n]
+
+
+def _exact_keys(y: np.ndarray, digits: np.ndarray, m: int) -> np.ndarray:
+    """Injective integer keys of (label, choices) rows: (n, 1 + #limbs) uint64, each limb a base-m number."""
+    per_limb = 1
+    while m ** (per_limb + 1) < 2**64:
+        per_limb += 1
+    n, K = digits.shape
+    cols = [y.astype(np.uint64)]
+    for a in range(0, K, per_limb):
+        limb = np.zeros(n, dtype=np.uint64)
+        for j in range(a, min(K, a + per_limb)):
+            limb = limb * np.uint64(m) + digits[:, j].astype(np.uint64)
+        cols.append(limb)
+    return np.stack(cols, axis=1)
+
+
+def resample_below(g, tree, level, seed=None, return_tree=False):
+    """Keep the level-`level` symbols of `tree` (hence the label) and redraw every derivation below them.
+
+    `tree` is the list returned by ``sample(..., return_tree=True)`` (only tree[level] is read). level is in
+    0..L; level=L returns a copy of the input. Returns x2 (n, d) and, with return_tree, its tree (the levels
+    above `level` are copied from `tree`).
+    """
+    if isinstance(level, bool) or not isinstance(level, numbers.Integral) or not 0 <= level <= g.L:
+        raise ValueError(f"level={level!r} must be an integer in [0, L={g.L}]")
+    level = int(level)
+    if not isinstance(tree, (list, tuple)) or len(tree) <= level:
+        raise ValueError(f"tree must be the list of levels from sample(return_tree=True), with index {level}")
+    top = np.asarray(tree[level])
+    if level == 0:
+        top = top.reshape(-1, 1) if top.ndim == 1 else top
+    n_sym = g.symbols(level)
+    if top.ndim != 2 or top.shape[1] != g.s**level:
+        raise ValueError(f"tree[{level}] has shape {np.shape(tree[level])}, expected (n, {g.s**level})")
+    if not np.issubdtype(top.dtype, np.integer) or (top.size and (top.min() < 0 or top.max() >= n_sym)):
+        raise ValueError(f"tree[{level}] must hold integer symbols in [0, {n_sym})")
+    rng = _rng(seed)
+    top = top.astype(g.token_dtype)
+    choices = lambda lv, rows: _draw_choices(rng, g.m, (rows.stop - rows.start, g.s**lv))  # noqa: E731
+    x, new = _Expander(g).run(top, level, choices, return_tree)
+    if not return_tree:
+        return x
+    above = [np.array(t, copy=True) for t in tree[:level]]
+    new[0] = top[:, 0] if level == 0 else top
+    return x, above + new
+
+
+def stream(g, batch_size, seed=None, n_batches=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (or `n_batches`-long) iterator of i.i.d. batches (x, y), all drawn from one seeded stream."""
+    batch_size = _check_n(batch_size)
+    if batch_size == 0:
+        raise ValueError("batch_size must be >= 1")
+    if n_batches is not None:
+        n_batches = _check_n(n_batches)
+    rng = _rng(seed)
+
+    def gen():
+        k = 0
+        while n_batches is None or k < n_batches:
+            yield sample(g, batch_size, seed=rng)
+            k += 1
+
+    return gen()
