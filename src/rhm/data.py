@@ -1,0 +1,90 @@
+"""torch datasets over RHM samples: tokens stay small integers in memory, one-hot is made per batch.
+
+- :class:`RHMDataset` (map-style) wraps arrays (x, y); use it with ``DataLoader(ds, batch_size=B,
+  collate_fn=ds.collate)`` or index it with a batch of indices (``ds[idx_array]``) to get one-hot batches.
+- :class:`RHMStream` (iterable) draws fresh i.i.d. batches forever from a grammar; each DataLoader worker gets
+  its own independent child seed, so the stream is reproducible for a fixed (seed, num_workers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from .sampling import _rng, sample
+
+
+def one_hot_batch(x, v: int, dtype=torch.float32, channels_first: bool = True) -> torch.Tensor:
+    """Integer tokens (B, d) -> one-hot float (B, v, d) (channels first, as conv1d expects) or (B, d, v)."""
+    t = torch.as_tensor(np.asarray(x).astype(np.int64)) if not torch.is_tensor(x) else x.long()
+    out = torch.nn.functional.one_hot(t, v).to(dtype)
+    return out.transpose(1, 2) if channels_first else out
+
+
+class RHMDataset(Dataset):
+    """Map-style dataset over integer tokens x (n, d) and labels y (n,); one-hot only when batched."""
+
+    def __init__(self, x, y, v: int, dtype=torch.float32, channels_first: bool = True):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim != 2 or y.shape != (len(x),):
+            raise ValueError(f"x must be (n, d) and y (n,), got {x.shape} and {y.shape}")
+        if x.size and (x.min() < 0 or x.max() >= v):
+            raise ValueError(f"x has tokens outside [0, v={v})")
+        self.x, self.y, self.v = x, y, v
+        self.dtype, self.channels_first = dtype, channels_first
+
+    @classmethod
+    def from_grammar(cls, g, n, seed, replace=True, **kw) -> "RHMDataset":
+        x, y = sample(g, n, seed=seed, replace=replace)
+        return cls(x, y, g.v, **kw)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, idx):
+        """An int gives (tokens (d,), label); an index array gives a one-hot batch ((B, v, d), (B,))."""
+        if isinstance(idx, (int, np.integer)):
+            return self.x[idx], int(self.y[idx])
+        idx = np.asarray(idx)
+        return self._encode(self.x[idx], self.y[idx])
+
+    def collate(self, items):
+        """DataLoader collate_fn: list of (tokens, label) -> one-hot batch."""
+        x = np.stack([a for a, _ in items])
+        y = np.array([b for _, b in items])
+        return self._encode(x, y)
+
+    def _encode(self, x, y):
+        return (one_hot_batch(x, self.v, self.dtype, self.channels_first),
+                torch.as_tensor(y.astype(np.int64)))
+
+
+class RHMStream(IterableDataset):
+    """Unbounded i.i.d. one-hot batches from grammar `g` (use with ``DataLoader(stream, batch_size=None)``)."""
+
+    def __init__(self, g, batch_size: int, seed, n_batches: int | None = None, dtype=torch.float32,
+                 channels_first: bool = True):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")
+        if n_batches is not None and (not isinstance(n_batches, (int, np.integer)) or n_batches < 0):
+            raise ValueError(f"n_batches={n_batches!r} must be a non-negative integer or None")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        self.g, self.batch_size, self.seed, self.n_batches = g, int(batch_size), int(seed), n_batches
+        self.dtype, self.channels_first = dtype, channels_first
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        # each worker: an independent child stream; batches are split round-robin between workers
+        rng = _rng(np.random.SeedSequence(self.seed).spawn(workers)[worker])
+        k = worker
+        while self.n_batches is None or k < self.n_batches:
+            x, y = sample(self.g, self.batch_size, seed=rng)
+            yield (one_hot_batch(x, self.g.v, self.dtype, self.channels_first),
+                   torch.as_tensor(y.astype(np.int64)))
+            k += workers
+
+
+__all__ = ["RHMDataset", "RHMStream", "one_hot_batch"]
