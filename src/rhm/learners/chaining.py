@@ -1,0 +1,446 @@
+"""The paper's learner: hierarchical shallow-to-deep chaining (Ren, Dandi, Krzakala, Lee 2026, §2–§3).
+
+Layer l (l = L at the input, up to 1) maps each non-overlapping s-patch of level-l token embeddings to
+
+    x = Phi(h_1 ∘ ... ∘ h_s) = M^(-1/2) [cos(h Omega), sin(h Omega)],   Omega ~ N(0, sigma_l^-2 I)   (eq. 6)
+    o = W^(l) x,   h' = o / <1, o>                                                                      (eq. 2)
+
+with Omega fixed and shared by all patches of the level, and W^(l) (n_classes x 2M) the only trained weight.
+Stage l (bottom-up) fits W^(l) alone, by ridge regression of the one-hot **root label** on the features of the
+**first** level-l patch (eq. 3, lambda = 1/|P_l|), lower layers frozen, upper layers ignored. The normalised
+outputs estimate q^(l)_mu = P(label | first level-l patch = mu), equal for synonyms (paper eq. 4 and (8)).
+
+Embedding sizes: input tokens are one-hot in R^v; every learned embedding estimates a label distribution and
+so lives in R^{n_classes} (= R^V in the paper, where n_c = V).
+
+Exact computational identities used (they change no result, only cost): the one-hot bottom layer is an
+embedding lookup (h Omega = sum_i Omega_i[token_i]); inputs whose first level-l subtree is identical have
+identical features, so stage l aggregates them (counts and label histograms) before forming X^T X and X^T Y;
+full-batch GD is run on those sufficient statistics (the iterates are exactly those of GD on eq. 3).
+
+Normalisation guard: <1, o> can approach 0 for embeddings far from every training cluster (paper.md §5). The
+denominator is replaced by sign(<1,o>) * max(|<1,o>|, guard) (sign(0) = +1), so outputs stay finite (at most
+||o|| / guard); on training clusters <1,o> = p/(p + lambda) >~ 1/(1 + kappa), far above the default guard.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+import torch
+from scipy.sparse.csgraph import minimum_spanning_tree
+
+from .. import theory
+from . import register
+from .base import Learner, check_seed, resolve_device, resolve_dtype
+
+SIGMA_MODES = ("data", "oracle", "theory", "validate")
+SOLVERS = ("closed", "gd")
+SAMPLE_MODES = ("fresh", "reuse")
+# Elements per feature chunk (rows x 2M): bounds memory of any forward pass to ~32 MB in float32.
+_CHUNK_ELEMS = 1 << 23
+
+
+def separation_from_data(points: np.ndarray, max_clusters: int, rng: np.random.Generator,
+                         max_points: int = 1500) -> tuple[float, int]:
+    """Estimate the inter-cluster separation rho~ of clustered embeddings (Assumption 9b) without labels.
+
+    Single linkage: build the minimum spanning tree of (a sample of) the distinct points; cutting its k-1
+    longest edges gives k clusters whose minimum crossing distance is the (k-1)-th longest edge. k in
+    [2, max_clusters] is chosen at the largest ratio between consecutive sorted edge lengths (the gap between
+    intra-cluster spread and inter-cluster separation). Returns (rho~, k).
+    """
+    pts = np.unique(np.round(points.astype(np.float64), 9), axis=0)
+    if len(pts) > max_points:
+        pts = pts[rng.choice(len(pts), max_points, replace=False)]
+    if len(pts) < 2:
+        return math.nan, len(pts)
+    dist = np.sqrt(np.maximum(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1), 0))
+    edges = np.sort(minimum_spanning_tree(dist).data)[::-1]  # longest first
+    edges = edges[edges > 0]
+    if len(edges) == 0:
+        return math.nan, 1
+    kmax = min(max_clusters - 1, len(edges))
+    if kmax < 1:
+        return float(edges[0]), 2
+    if kmax == len(edges):  # every edge may be a cut: all points are separate clusters
+        return float(edges[kmax - 1]), kmax + 1
+    ratios = edges[:kmax] / edges[1:kmax + 1]
+    k = int(np.argmax(ratios)) + 1  # number of cut edges
+    return float(edges[k - 1]), k + 1
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} must be one of {choices}")
+    return value
+
+
+@register
+class Chaining(Learner):
+    """Layerwise random-features + ridge learner of the paper (faithful by default).
+
+    Parameters
+    ----------
+    s: the branching factor (patch size), known to the learner as in the paper; None: the grammar's s (fit
+        with grammar=g), required otherwise.
+    width: M, the number of random Fourier pairs per layer (features are 2M-dimensional).
+    sigma: RF bandwidth rule per layer: "data" (default; the separation of the previous layer's embeddings is
+        estimated from the training data by single linkage, then Lemma 10's sigma^2 = 2 rho~^2/log(2/eps_o);
+        the bottom layer uses rho~ = sqrt(2), exact for one-hot tokens), "oracle" (the same formula with the
+        exact rho^(l+1)/2 of the grammar, as in the proof of Lemma 11; needs fit(..., grammar=g)), "theory"
+        (Theorem 7's sigma^(l) from rhm.theory with the grammar's K_rho and kappa), "validate" (the "data"
+        value times the best of `sigma_grid` on a held-out split of each stage), or a positive float (fixed).
+    sigma_scale: multiplier applied to sigma in every mode.
+    eps_o: near-orthogonality target of Lemma 10 in the "data"/"oracle" formula.
+    solver: "closed" (exact ridge solution, primal or dual, whichever is smaller) or "gd" (full-batch GD
+        from W = 0 with step 2/(1 + lambda), Lemma 15).
+    gd_steps: number of GD steps (None: Lemma 17's |P| log(100 |P| sqrt(n_c) / 1e-3)).
+    lam: ridge lambda; "paper" = 1/|P_l| with |P_l| estimated as the number of distinct input patches seen.
+    samples: "fresh" (the paper: the P samples are split into disjoint stage sets with N^(l) ∝ m^l, m
+        estimated from the data) or "reuse" (every stage sees all P samples).
+    sigma_grid, val_fraction: candidates and held-out fraction for sigma="validate".
+    guard: denominator guard of the normalisation (see module docstring).
+    diagnostics: after each stage, when fit gets the grammar, measure the layer on fresh data (n_diag
+        samples): ||h - q^(l)||, cluster spread/separation (Assumption 9), synonym purity.
+    device, dtype, seed: torch device ("auto": cuda if available), feature dtype, seed of all draws.
+    """
+
+    name = "chaining"
+
+    def __init__(self, s=None, width=2048, sigma="data", sigma_scale=1.0, eps_o=1e-3, solver="closed", gd_steps=None,
+                 lam="paper", samples="fresh", sigma_grid=(0.25, 0.5, 1.0, 2.0, 4.0), val_fraction=0.2,
+                 guard=0.05, diagnostics=True, n_diag=4000, device="auto", dtype="float32", seed=0):
+        self.s = s
+        self.width = width
+        self.sigma = sigma
+        self.sigma_scale = sigma_scale
+        self.eps_o = eps_o
+        self.solver = solver
+        self.gd_steps = gd_steps
+        self.lam = lam
+        self.samples = samples
+        self.sigma_grid = sigma_grid
+        self.val_fraction = val_fraction
+        self.guard = guard
+        self.diagnostics = diagnostics
+        self.n_diag = n_diag
+        self.device = device
+        self.dtype = dtype
+        self.seed = seed
+
+    # ----------------------------------------------------------------------------------- validation
+    def _validate_params(self):
+        if isinstance(self.width, bool) or not isinstance(self.width, numbers.Integral) or self.width < 1:
+            raise ValueError(f"width={self.width!r} must be a positive integer (random Fourier pairs M)")
+        if isinstance(self.sigma, str):
+            _check_choice("sigma", self.sigma, SIGMA_MODES)
+        elif isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or not self.sigma > 0:
+            raise ValueError(f"sigma={self.sigma!r} must be one of {SIGMA_MODES} or a positive number")
+        for name in ("sigma_scale", "eps_o", "guard"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, numbers.Real) or not val > 0:
+                raise ValueError(f"{name}={val!r} must be a positive number")
+        if not self.eps_o < 2:
+            raise ValueError(f"eps_o={self.eps_o} must be < 2 (log(2/eps_o) > 0)")
+        _check_choice("solver", self.solver, SOLVERS)
+        _check_choice("samples", self.samples, SAMPLE_MODES)
+        if self.gd_steps is not None and (isinstance(self.gd_steps, bool) or not isinstance(
+                self.gd_steps, numbers.Integral) or self.gd_steps < 1):
+            raise ValueError(f"gd_steps={self.gd_steps!r} must be a positive integer or None")
+        if self.lam != "paper" and (isinstance(self.lam, bool) or not isinstance(self.lam, numbers.Real)
+                                    or not self.lam > 0):
+            raise ValueError(f"lam={self.lam!r} must be 'paper' or a positive number")
+        grid = self.sigma_grid
+        if not isinstance(grid, (list, tuple)) or not grid or not all(
+                isinstance(g, numbers.Real) and not isinstance(g, bool) and g > 0 for g in grid):
+            raise ValueError(f"sigma_grid={grid!r} must be a non-empty list of positive numbers")
+        if not (isinstance(self.val_fraction, numbers.Real) and 0 < self.val_fraction < 1):
+            raise ValueError(f"val_fraction={self.val_fraction!r} must be in (0, 1)")
+        if isinstance(self.n_diag, bool) or not isinstance(self.n_diag, numbers.Integral) or self.n_diag < 1:
+            raise ValueError(f"n_diag={self.n_diag!r} must be a positive integer")
+        check_seed(self.seed)
+
+    # --------------------------------------------------------------------------------------- layers
+    def _phi(self, z: torch.Tensor) -> torch.Tensor:
+        """RF features from pre-activations z = h Omega (..., M) -> (..., 2M), eq. (6)."""
+        return torch.cat([torch.cos(z), torch.sin(z)], dim=-1) / math.sqrt(z.shape[-1])
+
+    def _pre(self, level: int, h) -> torch.Tensor:
+        """z = (h_1 ∘ ... ∘ h_s) Omega for patches: bottom tokens (B, P, s) ints, or embeddings (B, P, s, e)."""
+        omega = self.omega_[level]
+        if level == self.L_:  # one-hot tokens: h Omega is a sum of rows of Omega (exact lookup)
+            om = omega.view(self.s_, self.v_, -1)
+            z = om[0][h[..., 0]]
+            for i in range(1, self.s_):
+                z = z + om[i][h[..., i]]
+            return z
+        return h.reshape(*h.shape[:-2], -1) @ omega
+
+    def _normalise(self, o: torch.Tensor) -> torch.Tensor:
+        """Eq. (2) with the guard: o / (sign(<1,o>) max(|<1,o>|, guard))."""
+        den = o.sum(-1, keepdim=True)
+        sign = torch.where(den < 0, -1.0, 1.0).to(o.dtype)
+        return o / (sign * den.abs().clamp_min(self.guard))
+
+    def _layer(self, level: int, h) -> torch.Tensor:
+        """Apply layer `level` to patches: returns normalised outputs (B, P, n_classes), chunked over B."""
+        W = self.W_[level]
+        rows = max(1, _CHUNK_ELEMS // max(1, h.shape[1] * 2 * self.width))
+        outs = [self._normalise(self._phi(self._pre(level, h[a:a + rows])) @ W.T)
+                for a in range(0, h.shape[0], rows)]
+        return torch.cat(outs) if outs else torch.empty(0, h.shape[1], W.shape[0], device=W.device)
+
+    def _embed(self, tokens: np.ndarray, top: int) -> torch.Tensor:
+        """Level-`top` token embeddings (B, k, n_classes) of input tokens (B, k * s^(L-top)), top < L,
+        running the trained layers L..top+1 on all their patches."""
+        h = torch.as_tensor(tokens.astype(np.int64), device=self.device_).view(len(tokens), -1, self.s_)
+        for level in range(self.L_, top, -1):
+            out = self._layer(level, h)  # (B, P, n_c): the level-(level-1) tokens
+            h = out if level - 1 == top else out.view(len(tokens), -1, self.s_, out.shape[-1])
+        return h
+
+    def _forward_levels(self, x: np.ndarray, keep: bool):
+        """Full forward on all patches; returns top outputs (n, n_c) and, if keep, each layer's outputs."""
+        h = torch.as_tensor(x.astype(np.int64), device=self.device_).view(len(x), -1, self.s_)
+        hidden = []
+        for level in range(self.L_, 0, -1):
+            out = self._layer(level, h)  # (n, s^(level-1), n_c)
+            if keep:
+                hidden.append(out.reshape(len(x), -1).cpu().numpy())
+            if level > 1:
+                h = out.view(len(x), -1, self.s_, out.shape[-1])
+        return out[:, 0, :], hidden
+
+    # ------------------------------------------------------------------------------------------ fit
+    def _fit(self, x, y):
+        self._validate_params()
+        t_start = time.perf_counter()
+        self.device_ = resolve_device(self.device)
+        self.dtype_ = resolve_dtype(self.dtype)
+        s = self._patch_size(x.shape[1])
+        self.s_, self.L_ = s, round(math.log(x.shape[1], s))
+        L, v, n_c = self.L_, self.v_, self.n_classes_
+        g = self.grammar_
+        if self.sigma in ("oracle", "theory") and g is None:
+            raise ValueError(f"sigma={self.sigma!r} uses the exact signal gaps: call fit(x, y, grammar=g)")
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+
+        # |P| and m estimated from the data: distinct input patches over all bottom positions (Vm when all occur)
+        patches = x.reshape(-1, s)
+        n_patches = len(np.unique(patches, axis=0))
+        m_hat = max(1.0, n_patches / v)
+        lam = 1.0 / n_patches if self.lam == "paper" else float(self.lam)
+        self.lam_, self.m_hat_, self.n_patches_ = lam, m_hat, n_patches
+
+        # sample split across stages (fresh: N^(l) ∝ m^l, l = 1..L)
+        n = len(x)
+        if self.samples == "fresh":
+            w = np.array([m_hat**lv for lv in range(1, L + 1)])
+            sizes = np.floor(n * w / w.sum()).astype(int)
+            sizes[-1] += n - sizes.sum()
+            if (sizes < 1).any():
+                raise ValueError(f"samples='fresh' needs at least one sample per stage; got P={n} for L={L}")
+            bounds = np.concatenate([[0], np.cumsum(sizes[::-1])])  # stage L first
+            stage_rows = {L - i: slice(bounds[i], bounds[i + 1]) for i in range(L)}
+        else:
+            stage_rows = {lv: slice(0, n) for lv in range(1, L + 1)}
+        self.info_["stage_samples"] = {str(lv): stage_rows[lv].stop - stage_rows[lv].start for lv in range(L, 0, -1)}
+        self.info_["lam"], self.info_["m_hat"] = lam, m_hat
+
+        gaps = None
+        if g is not None and (self.sigma in ("oracle", "theory") or self.diagnostics):
+            from .. import oracle
+            gaps = oracle.signal_gaps(g)
+        sched = None
+        if self.sigma == "theory":
+            if not math.isfinite(gaps.kappa):
+                raise ValueError("sigma='theory' needs a finite kappa (Assumption 6a); this grammar has some "
+                                 "rule patch that never occurs first")
+            sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=gaps.K_rho(g.m))
+
+        self.omega_, self.W_, self.sigma_ = {}, {}, {}
+        stages = {}
+        for level in range(L, 0, -1):
+            t0 = time.perf_counter()
+            rows = stage_rows[level]
+            xs, ys = x[rows], y[rows]
+            width_in = v if level == L else n_c
+            sub, inv = np.unique(xs[:, : s ** (L - level + 1)], axis=0, return_inverse=True)
+            inv = inv.reshape(-1)
+            counts = np.bincount(inv, minlength=len(sub)).astype(np.float64)
+            hist = np.zeros((len(sub), n_c))
+            np.add.at(hist, (inv, ys), 1.0)
+            # first level-l patch of every distinct subtree: ints (u, 1, s) at the bottom, else (u, 1, s, n_c)
+            if level == L:
+                h = torch.as_tensor(sub.astype(np.int64), device=self.device_).view(len(sub), 1, s)
+            else:
+                with torch.no_grad():
+                    h = self._embed(sub, level).view(len(sub), 1, s, n_c)
+            rec = {"distinct_first_subtrees": int(len(sub))}
+            noise = torch.randn(s * width_in, self.width, generator=gen, dtype=torch.float64)  # Omega * sigma
+            sigma, rec_sigma = self._choose_sigma(level, h, noise, gaps, sched, rng, ys, inv)
+            rec.update(rec_sigma)
+            self.sigma_[level] = sigma
+            self.omega_[level] = (noise / sigma).to(self.device_, self.dtype_)
+            self.W_[level] = self._solve(level, h, counts, hist, len(xs), lam, rec)
+            rec["seconds"] = time.perf_counter() - t0
+            if g is not None and self.diagnostics:
+                rec.update(self._diagnose(g, level, gaps))
+            stages[str(level)] = rec
+        self.info_["stages"] = stages
+        self.info_["sigma"] = {str(k): v for k, v in self.sigma_.items()}
+        self.info_["fit_seconds"] = time.perf_counter() - t_start
+
+    def _patch_size(self, d: int) -> int:
+        """The branching factor s (the paper assumes it known): the `s` parameter, else the grammar's."""
+        s = self.s if self.s is not None else getattr(self.grammar_, "s", None)
+        if s is None:
+            raise ValueError("s (the patch size) is unknown: pass Chaining(s=...) or fit(x, y, grammar=g)")
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2:
+            raise ValueError(f"s={s!r} must be an integer >= 2")
+        L = round(math.log(d, s))
+        if s**L != d:
+            raise ValueError(f"x has d={d} tokens, not a power of s={s}")
+        return int(s)
+
+    # ----------------------------------------------------------------------------------------- sigma
+    def _choose_sigma(self, level, h, noise, gaps, sched, rng, ys, inv):
+        L, scale = self.L_, self.sigma_scale
+        rec = {}
+        if not isinstance(self.sigma, str):
+            return float(self.sigma) * scale, {"sigma_rule": "fixed"}
+        if self.sigma == "theory":
+            return sched.sigma[level] * scale, {"sigma_rule": "theory"}
+        if level == L:  # one-hot tokens: distinct tokens are exactly sqrt(2) apart
+            rho_t = math.sqrt(2)
+            rec["rho_tilde"] = rho_t
+        elif self.sigma == "oracle":
+            rho_t = gaps.rho[level + 1] / 2
+            rec["rho_tilde"] = rho_t
+        else:
+            pts = h.reshape(-1, h.shape[-1]).detach().cpu().numpy()
+            rho_t, k = separation_from_data(pts, self.v_, rng)
+            if not math.isfinite(rho_t) or rho_t <= 0:
+                raise ValueError(f"sigma='data' could not estimate the embedding separation at level {level}: "
+                                 "the previous layer's outputs collapse to one point (too few samples?)")
+            rec["rho_tilde"], rec["clusters_found"] = rho_t, k
+        sigma = math.sqrt(2 * rho_t**2 / math.log(2 / self.eps_o)) * scale
+        rec["sigma_rule"] = self.sigma
+        if self.sigma == "validate":
+            sigma, rec["validation"] = self._validate_sigma(level, h, noise, sigma, rng, ys, inv)
+        return sigma, rec
+
+    def _validate_sigma(self, level, h, noise, base, rng, ys, inv):
+        """Pick base * c (c in sigma_grid) minimising the held-out ridge loss of stage `level`."""
+        val = rng.random(len(ys)) < self.val_fraction
+        if val.all() or not val.any():
+            raise ValueError(f"sigma='validate' needs samples on both sides of the split at level {level}")
+        counts = np.bincount(inv[~val], minlength=len(h)).astype(np.float64)
+        hist = np.zeros((len(h), self.n_classes_))
+        np.add.at(hist, (inv[~val], ys[~val]), 1.0)
+        target = np.eye(self.n_classes_)[ys[val]]
+        losses = {}
+        for c in self.sigma_grid:
+            self.omega_[level] = (noise / (base * c)).to(self.device_, self.dtype_)
+            W = self._solve(level, h, counts, hist, int((~val).sum()), self.lam_, {})
+            out = (self._features(level, h) @ W.double().T).cpu().numpy()  # (u, n_c) per distinct subtree
+            losses[c] = float(0.5 * ((target - out[inv[val]]) ** 2).sum(1).mean())
+        best = min(losses, key=losses.get)
+        return base * best, {"grid": {str(k): v for k, v in losses.items()}, "chosen": best}
+
+    # ------------------------------------------------------------------------------------------ solve
+    def _features(self, level, h) -> torch.Tensor:
+        """Features of the first patch for all distinct subtrees, (u, 2M) float64, chunked."""
+        rows = max(1, _CHUNK_ELEMS // (2 * self.width))
+        with torch.no_grad():
+            return torch.cat([self._phi(self._pre(level, h[a:a + rows]))[:, 0].double()
+                              for a in range(0, len(h), rows)])
+
+    def _solve(self, level, h, counts, hist, n, lam, rec) -> torch.Tensor:
+        """Ridge of eq. (3) on aggregated rows: min_W 1/(2n) sum_i ||e_y_i - W x_i||^2 + lam/2 ||W||^2.
+
+        Rows j with count c_j and label histogram H_j give X^T X = sum c_j x_j x_j^T, X^T Y = sum x_j H_j^T.
+        """
+        X = self._features(level, h)  # (u, 2M)
+        a = torch.as_tensor(counts / n, device=X.device)
+        Hn = torch.as_tensor(hist / n, device=X.device)  # (u, n_c): a_j * mean label one-hot
+        D = X.shape[1]
+        if self.solver == "gd":
+            C = X.T @ (X * a[:, None])  # (2M, 2M) = E[x x^T]
+            B = Hn.T @ X  # (n_c, 2M) = E[e_y x^T]
+            P = self.n_patches_  # |P_l| estimate (Lemma 17: T >= |P| log(100 |P| kappa sqrt(d_y) / eps))
+            steps = self.gd_steps or math.ceil(P * math.log(100 * P * math.sqrt(self.n_classes_) / 1e-3))
+            eta = 2.0 / (1.0 + lam)
+            W = torch.zeros_like(B)
+            for _ in range(steps):
+                W = W - eta * (W @ C + lam * W - B)
+            rec.update(solver="gd", gd_steps=steps)
+        elif D <= len(X):  # primal: (C + lam I) W^T = B^T
+            C = X.T @ (X * a[:, None])
+            C.diagonal().add_(lam)
+            W = torch.cholesky_solve(X.T @ Hn, torch.linalg.cholesky(C)).T
+            rec.update(solver="closed-primal")
+        else:  # dual: W^T = X^T A^(1/2) (A^(1/2) K A^(1/2) + lam I)^(-1) A^(1/2) Ybar, Ybar_j = H_j / c_j
+            sa = a.sqrt()
+            K = (X * sa[:, None]) @ (X * sa[:, None]).T
+            K.diagonal().add_(lam)
+            rhs = Hn / sa[:, None]  # A^(1/2) Ybar: row j is sqrt(a_j) H_j / c_j = (H_j / n) / sqrt(a_j)
+            alpha = torch.cholesky_solve(rhs, torch.linalg.cholesky(K))
+            W = ((X * sa[:, None]).T @ alpha).T
+            rec.update(solver="closed-dual")
+        return W.to(self.dtype_)
+
+    # ------------------------------------------------------------------------------------ diagnostics
+    def _diagnose(self, g, level, gaps) -> dict:
+        """Layer `level` on fresh data: ||h - q^(l)|| (Lemma 11), Assumption-9 spread/separation, purity."""
+        from .. import oracle
+
+        n = self.n_diag
+        x, _, tree = g.sample(n, seed=np.random.SeedSequence([self.seed, 7919, level]), return_tree=True)
+        st = oracle.patch_stats(g, level)
+        with torch.no_grad():
+            h = self._embed(x[:, : self.s_ ** (self.L_ - level + 1)], level - 1)
+        out = (h[:, 0] if h.dim() == 3 else h.reshape(n, -1, self.n_classes_)[:, 0]).double().cpu().numpy()
+        first = tree[level][:, : self.s_].astype(np.int64)
+        powers = g.v ** np.arange(self.s_ - 1, -1, -1)
+        code = first @ powers
+        index = {c: i for i, c in enumerate((st.patches @ powers).tolist())}
+        pid = np.array([index[c] for c in code.tolist()])  # position of each sample's patch in st
+        err = np.linalg.norm(out - st.q[pid], axis=1)
+        per_patch = np.bincount(pid, weights=err, minlength=len(st.p)) / np.maximum(
+            np.bincount(pid, minlength=len(st.p)), 1)
+        seen = np.bincount(pid, minlength=len(st.p)) > 0
+        parent = st.parents[pid]
+        # Assumption 9 on the produced level-(l-1) embeddings, grouped by their true symbol
+        sub = np.random.default_rng(level).choice(n, min(n, 1500), replace=False)
+        P, lab = out[sub], parent[sub]
+        d = np.sqrt(np.maximum(((P[:, None] - P[None]) ** 2).sum(-1), 0))
+        same = lab[:, None] == lab[None]
+        intra = float(d[same].max()) if same.any() else 0.0
+        inter = float(d[~same].min()) if (~same).any() else math.inf
+        # purity: each output assigned to the parent whose exact q is nearest
+        par_ids, first_idx = np.unique(st.parents, return_index=True)
+        Q = st.q[first_idx]
+        nearest = par_ids[np.argmin(((out[:, None, :] - Q[None]) ** 2).sum(-1), axis=1)]
+        return {"q_error_max": float(per_patch[seen].max()), "q_error_mean": float(per_patch[seen].mean()),
+                "q_error_sample_max": float(err.max()), "rho_exact": float(gaps.rho[level]),
+                "intra_spread": intra, "inter_separation": inter,
+                "synonym_purity": float((nearest == parent).mean())}
+
+    # ---------------------------------------------------------------------------------------- predict
+    def _predict(self, x):
+        with torch.no_grad():
+            top, _ = self._forward_levels(x, keep=False)
+        return top.argmax(-1).cpu().numpy()
+
+    def hidden(self, x) -> list[np.ndarray]:
+        """Normalised outputs of every layer, bottom first: k-th entry (n, s^(L-k) * n_classes)."""
+        x = self._check_xy(x, fitting=False)
+        with torch.no_grad():
+            _, hidden = self._forward_levels(x, keep=True)
+        return hidden
