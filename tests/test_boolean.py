@@ -304,3 +304,12 @@ def test_cli_boolean_errors_are_one_line(args, msg):
     assert r.exit_code == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(msg)
+
+
+def test_memory_guards_name_the_limit():
+    f = DeepQuadratic.random(16, 2, seed=0)
+    x, y = f.sample(200, seed=1)
+    with pytest.raises(ValueError, match=r"D=120 quadratic features, over max_features=100"):
+        LayerwiseQuadratic(max_features=100).fit(x, y)
+    with pytest.raises(ValueError, match=r"train size n=200 exceeds max_samples=100"):
+        PolynomialRidge(max_samples=100).fit(x, y)

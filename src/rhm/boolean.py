@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -400,13 +400,14 @@ class LayerwiseQuadratic:
     Parameters: ``n_layers`` (None: up to floor(log2 d), stopping when a layer keeps nothing), ``ridge`` (λ in
     mean squared error + λ‖w‖²), ``z`` (significance threshold on |w|/se; None: sqrt(2 ln D_l) + 2, a
     Bonferroni-type bound so that no noise pair passes w.h.p.), ``tol`` (relative floor on kept weights),
-    ``refit``, ``chunk_elems`` (elements of one Φ block).
+    ``refit``, ``chunk_elems`` (elements of one Φ block), ``max_features`` (memory guard: a layer with D_l
+    quadratic features holds two D_l × D_l float64 matrices, 16·D_l² bytes; 20000 ≈ 6.4 GB, i.e. d ≤ 200).
     """
 
     name = "layerwise"
 
     def __init__(self, n_layers: int | None = None, ridge: float = 0.0, z: float | None = None,
-                 tol: float = 1e-6, refit: bool = True, chunk_elems: int = 1 << 22):
+                 tol: float = 1e-6, refit: bool = True, chunk_elems: int = 1 << 22, max_features: int = 20_000):
         self.n_layers = None if n_layers is None else _check_int("n_layers", n_layers, minimum=1)
         self.ridge = _check_float("ridge", ridge)
         self.z = None if z is None else _check_float("z", z)
@@ -415,6 +416,7 @@ class LayerwiseQuadratic:
             raise ValueError(f"refit={refit!r} must be a bool")
         self.refit = refit
         self.chunk_elems = _check_int("chunk_elems", chunk_elems, minimum=1)
+        self.max_features = _check_int("max_features", max_features, minimum=1)
         self.layers_: list[Layer] = []
 
     # ------------------------------------------------------------------ internals
@@ -428,6 +430,10 @@ class LayerwiseQuadratic:
         n, m = feats.shape
         I, J = np.triu_indices(m, 1)
         D = len(I)
+        if D > self.max_features:
+            raise ValueError(f"a layer with {m} inputs has D={D} quadratic features, over max_features="
+                             f"{self.max_features} (memory: 16·D² bytes = {16 * D * D / 1e9:.1f} GB); "
+                             f"raise max_features if the machine has the memory")
         if self.ridge == 0.0 and n <= D:
             raise ValueError(f"train size n={n} must exceed the D={D} quadratic features of a layer with {m} "
                              f"inputs for unregularised least squares; pass ridge > 0 or more samples")
@@ -565,15 +571,17 @@ class PolynomialRidge:
     Computed exactly in the dual with the hypercube kernel k(x, x') = Σ_{|S|≤q} χ_S(x)χ_S(x') (Krawtchouk, see
     :func:`krawtchouk_kernel_table`): α = (K/N + ridge·I)^{-1} y with N = number of monomials, so the cost is
     O(n³) whatever the number of monomials (~d^q/q!). ``ridge`` → 0 is the minimum-norm least-squares fit.
+    ``max_samples`` guards memory (the n × n kernel matrix, a few copies of 8·n² bytes).
     It uses no knowledge of the target beyond its maximal degree; it needs n ≈ N samples for a small error.
     """
 
     name = "shallow"
 
-    def __init__(self, degree: int = 4, ridge: float = 1e-10, chunk_rows: int = 4096):
+    def __init__(self, degree: int = 4, ridge: float = 1e-10, chunk_rows: int = 4096, max_samples: int = 30_000):
         self.degree = _check_int("degree", degree, minimum=0)
         self.ridge = _check_float("ridge", ridge)
         self.chunk_rows = _check_int("chunk_rows", chunk_rows, minimum=1)
+        self.max_samples = _check_int("max_samples", max_samples, minimum=1)
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h = np.rint((self.d_ - a @ b.T) / 2).astype(np.intp)
@@ -584,6 +592,10 @@ class PolynomialRidge:
 
         x = _check_pm1(x)
         y = _check_y(y, x.shape[0])
+        if x.shape[0] > self.max_samples:
+            raise ValueError(f"train size n={x.shape[0]} exceeds max_samples={self.max_samples}: the n × n kernel "
+                             f"matrix needs {8 * x.shape[0] ** 2 / 1e9:.1f} GB per copy; raise max_samples if the "
+                             f"machine has the memory")
         self.d_ = x.shape[1]
         self.n_features_ = n_monomials(self.d_, self.degree)
         self.table_ = krawtchouk_kernel_table(self.d_, self.degree) / self.n_features_
