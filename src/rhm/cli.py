@@ -174,6 +174,11 @@ def _coerce(value: str, default):
         raise ValueError(f"expected a boolean, got {value!r}")
     if low in ("none", "null"):
         return None
+    if isinstance(default, (tuple, list)):
+        try:
+            return tuple(float(t) for t in value.split(",") if t.strip())
+        except ValueError:
+            raise ValueError(f"expected comma-separated numbers, got {value!r}") from None
     if isinstance(default, int):
         try:
             return int(value)
@@ -232,7 +237,13 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
 
     def go():
         cls = learners.get(learner)
-        named = {"device": device, "solver": solver, "samples": samples, "sigma": sigma, "width": width}
+        sig = sigma
+        if sig is not None:
+            try:
+                sig = float(sig)  # a fixed bandwidth
+            except ValueError:
+                pass
+        named = {"device": device, "solver": solver, "samples": samples, "sigma": sig, "width": width}
         kwargs = learner_kwargs(cls, hp, named)
         if "seed" in cls.defaults():
             kwargs.setdefault("seed", seed)
@@ -251,8 +262,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         acc = model.score(x[train_size:], y[train_size:])
         out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
-               "params": {k: (str(val) if not isinstance(val, (int, float, str, bool, type(None))) else val)
-                          for k, val in model.get_params().items()},
+               "params": {k: (list(val) if isinstance(val, (tuple, list)) else val if isinstance(
+                   val, (int, float, str, bool, type(None))) else str(val)) for k, val in model.get_params().items()},
                **getattr(model, "info_", {})}
         human = (f"{learner} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
                  f"(fit {fit_seconds:.2f} s)")

@@ -44,14 +44,15 @@ SAMPLE_MODES = ("fresh", "reuse")
 _CHUNK_ELEMS = 1 << 23
 
 
-def separation_from_data(points: np.ndarray, max_clusters: int, rng: np.random.Generator,
+def separation_from_data(points: np.ndarray, n_clusters: int, rng: np.random.Generator,
                          max_points: int = 1500) -> tuple[float, int]:
     """Estimate the inter-cluster separation rho~ of clustered embeddings (Assumption 9b) without labels.
 
-    Single linkage: build the minimum spanning tree of (a sample of) the distinct points; cutting its k-1
-    longest edges gives k clusters whose minimum crossing distance is the (k-1)-th longest edge. k in
-    [2, max_clusters] is chosen at the largest ratio between consecutive sorted edge lengths (the gap between
-    intra-cluster spread and inter-cluster separation). Returns (rho~, k).
+    Single linkage: build the minimum spanning tree of (a sample of) the distinct points and cut its
+    n_clusters - 1 longest edges; the shortest cut edge is the smallest distance between two clusters, i.e.
+    rho~. The learner knows the vocabulary size (every level has v symbols), so n_clusters = v. If fewer symbols
+    are present, an intra-cluster edge is cut and rho~ is underestimated, which errs on the safe side (a smaller
+    sigma keeps clusters apart; paper.md §5: too large a sigma merges them). Returns (rho~, clusters cut).
     """
     pts = np.unique(np.round(points.astype(np.float64), 9), axis=0)
     if len(pts) > max_points:
@@ -59,18 +60,11 @@ def separation_from_data(points: np.ndarray, max_clusters: int, rng: np.random.G
     if len(pts) < 2:
         return math.nan, len(pts)
     dist = np.sqrt(np.maximum(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1), 0))
-    edges = np.sort(minimum_spanning_tree(dist).data)[::-1]  # longest first
-    edges = edges[edges > 0]
+    edges = np.sort(minimum_spanning_tree(dist).data)[::-1]  # longest first (zero-length edges are dropped)
     if len(edges) == 0:
         return math.nan, 1
-    kmax = min(max_clusters - 1, len(edges))
-    if kmax < 1:
-        return float(edges[0]), 2
-    if kmax == len(edges):  # every edge may be a cut: all points are separate clusters
-        return float(edges[kmax - 1]), kmax + 1
-    ratios = edges[:kmax] / edges[1:kmax + 1]
-    k = int(np.argmax(ratios)) + 1  # number of cut edges
-    return float(edges[k - 1]), k + 1
+    cut = min(max(1, n_clusters - 1), len(edges))
+    return float(edges[cut - 1]), cut + 1
 
 
 def _check_choice(name, value, choices):
@@ -256,6 +250,11 @@ class Chaining(Learner):
         if g is not None and (self.sigma in ("oracle", "theory") or self.diagnostics):
             from .. import oracle
             gaps = oracle.signal_gaps(g)
+        if self.sigma in ("oracle", "theory"):
+            flat = [lv for lv, r in gaps.rho.items() if not r > 0]
+            if flat:
+                raise ValueError(f"sigma={self.sigma!r} needs rho^(l) > 0, but this grammar has non-synonyms with "
+                                 f"identical q at level(s) {flat} (Assumption 6b fails)")
         sched = None
         if self.sigma == "theory":
             if not math.isfinite(gaps.kappa):
