@@ -313,3 +313,14 @@ def test_memory_guards_name_the_limit():
         LayerwiseQuadratic(max_features=100).fit(x, y)
     with pytest.raises(ValueError, match=r"train size n=200 exceeds max_samples=100"):
         PolynomialRidge(max_samples=100).fit(x, y)
+
+
+@pytest.mark.parametrize("n", [277, 280, 300, 400])
+def test_no_noise_pair_kept_when_residual_dof_is_small(n):
+    # n just above D_1 = 276 (d = 24): the residual variance rests on n − D_1 degrees of freedom, so the default
+    # threshold is a Student-t quantile (≈ 1.8e5 at 1 dof, ≈ 6 at 24). A normal quantile here would keep
+    # hundreds of noise pairs and hand the next layer a ~230-input feature map.
+    f = DeepQuadratic.random(24, 2, seed=0)
+    model = LayerwiseQuadratic(n_layers=2).fit(*f.sample(n, seed=1))
+    assert set(model.learned_terms()) <= set(f.fourier())
+    assert model.layers_[0].kept.size <= 12

@@ -398,8 +398,10 @@ class LayerwiseQuadratic:
     plain one-pass procedure.
 
     Parameters: ``n_layers`` (None: up to floor(log2 d), stopping when a layer keeps nothing), ``ridge`` (λ in
-    mean squared error + λ‖w‖²), ``z`` (significance threshold on |w|/se; None: sqrt(2 ln D_l) + 2, a
-    Bonferroni-type bound so that no noise pair passes w.h.p.), ``tol`` (relative floor on kept weights),
+    mean squared error + λ‖w‖²), ``z`` (significance threshold on |w|/se; None: the Bonferroni threshold
+    t_{n−df}^{-1}(1 − ``alpha``/(2 D_l)), the Student-t quantile with the fit's residual degrees of freedom n − df,
+    so that with probability ≥ 1 − alpha no zero-weight pair of the layer is kept — and nothing is kept when
+    n − df is too small to estimate the noise), ``alpha`` (default 1e-3), ``tol`` (relative floor on kept weights),
     ``refit``, ``chunk_elems`` (elements of one Φ block), ``max_features`` (memory guard: a layer with D_l
     quadratic features holds two D_l × D_l float64 matrices, 16·D_l² bytes; 20000 ≈ 6.4 GB, i.e. d ≤ 200).
     """
@@ -407,10 +409,14 @@ class LayerwiseQuadratic:
     name = "layerwise"
 
     def __init__(self, n_layers: int | None = None, ridge: float = 0.0, z: float | None = None,
-                 tol: float = 1e-6, refit: bool = True, chunk_elems: int = 1 << 22, max_features: int = 20_000):
+                 alpha: float = 1e-3, tol: float = 1e-6, refit: bool = True, chunk_elems: int = 1 << 22,
+                 max_features: int = 20_000):
         self.n_layers = None if n_layers is None else _check_int("n_layers", n_layers, minimum=1)
         self.ridge = _check_float("ridge", ridge)
         self.z = None if z is None else _check_float("z", z)
+        self.alpha = _check_float("alpha", alpha)
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha={alpha} must be in (0, 1): the family-wise false-keep probability of a layer")
         self.tol = _check_float("tol", tol)
         if not isinstance(refit, bool):
             raise ValueError(f"refit={refit!r} must be a bool")
@@ -430,13 +436,13 @@ class LayerwiseQuadratic:
         n, m = feats.shape
         I, J = np.triu_indices(m, 1)
         D = len(I)
+        if self.ridge == 0.0 and n <= D:
+            raise ValueError(f"train size n={n} must exceed the D={D} quadratic features of a layer with {m} "
+                             f"inputs for unregularised least squares; pass ridge > 0 or more samples")
         if D > self.max_features:
             raise ValueError(f"a layer with {m} inputs has D={D} quadratic features, over max_features="
                              f"{self.max_features} (memory: 16·D² bytes = {16 * D * D / 1e9:.1f} GB); "
                              f"raise max_features if the machine has the memory")
-        if self.ridge == 0.0 and n <= D:
-            raise ValueError(f"train size n={n} must exceed the D={D} quadratic features of a layer with {m} "
-                             f"inputs for unregularised least squares; pass ridge > 0 or more samples")
         G = np.zeros((D, D))
         b = np.zeros(D)
         for blk in self._blocks(n, D):
@@ -460,7 +466,7 @@ class LayerwiseQuadratic:
         se = np.sqrt(sigma2 * var_diag)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = np.where(se > 0, np.abs(w) / se, np.where(w != 0, np.inf, 0.0))
-        z = self.z if self.z is not None else math.sqrt(2 * math.log(max(D, 2))) + 2.0
+        z = self.z if self.z is not None else _bonferroni_t(self.alpha, D, n - df)
         rms = math.sqrt(float(np.mean(r**2))) if n else 0.0
         kept = np.flatnonzero((t > z) & (np.abs(w) > self.tol * rms))
         supports = tuple(tuple(sorted(in_supports[I[j]] + in_supports[J[j]])) for j in kept)
@@ -539,6 +545,15 @@ class LayerwiseQuadratic:
         ins = [(i,) for i in range(self.d_)] if level == 1 else list(self.layers_[level - 2].supports)
         layer = self.layers_[level - 1]
         return {(ins[i], ins[j]): float(w) for (i, j), w in zip(layer.pairs, layer.weights_full)}
+
+
+def _bonferroni_t(alpha: float, D: int, dof: float) -> float:
+    """Two-sided Bonferroni threshold on |t| for D coefficients with dof residual degrees of freedom."""
+    from scipy import stats
+
+    if dof < 1:
+        return math.inf
+    return float(stats.t.isf(alpha / (2 * D), dof))
 
 
 def _relative_mse(pred: np.ndarray, y: np.ndarray) -> float:
@@ -711,7 +726,8 @@ def run_once(learner: str, f: DeepQuadratic, train_size: int, test_x: np.ndarray
     """Fit one learner on ``train_size`` fresh samples of f (drawn from ``seed``) and score it on (test_x, test_y).
 
     Returns {"learner", "d", "levels", "train_size", "n_features", "test_mse", "rel_mse", "fit_seconds",
-    "status"}; status is "ok" or "underdetermined" (layerwise with n ≤ D_1 and no ridge: mse fields are nan).
+    "status"}; status is "ok", "underdetermined" (layerwise with n ≤ D_l and no ridge) or "error: <message>"
+    (another ValueError of the fit, e.g. a memory guard); the mse fields are nan unless status is "ok".
     """
     x, y = f.sample(train_size, seed=seed)
     model = make_learner(learner, levels=f.levels, seed=seed, **kwargs)
@@ -720,11 +736,10 @@ def run_once(learner: str, f: DeepQuadratic, train_size: int, test_x: np.ndarray
     t0 = time.perf_counter()
     try:
         model.fit(x, y)
-    except ValueError as err:
-        if "must exceed" not in str(err):
-            raise
+    except ValueError as err:  # data-dependent: too few samples for the layer, or a memory guard
+        status = "underdetermined" if "must exceed" in str(err) else f"error: {err}"
         return {**row, "test_mse": math.nan, "rel_mse": math.nan, "fit_seconds": time.perf_counter() - t0,
-                "status": "underdetermined"}
+                "status": status}
     fit_s = time.perf_counter() - t0
     pred = model.predict(test_x)
     mse = float(np.mean((pred - test_y) ** 2))
