@@ -290,3 +290,4 @@ def main():  # pragma: no cover
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 from . import cli_boolean  # noqa: E402,F401
+from . import cli_experiments  # noqa: E402,F401

@@ -1,0 +1,122 @@
+"""Command line for the experiment engine: ``rhm sweep``, ``rhm report``, ``rhm reproduce``.
+
+Registered on the main typer app by the last line of cli.py. Progress bars and human output go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .cli import CliError, app, _run
+
+EXECUTOR_OPT = typer.Option("local", "--executor", help="local (process pool over the available cores) | ray")
+ADDRESS_OPT = typer.Option(None, "--address", help="Ray cluster: auto | HOST:PORT (default: start a local Ray)")
+WORKERS_OPT = typer.Option(None, "--workers", help="local: worker processes (default: available cores; "
+                           "0 = in this process); ray: CPUs of a local instance")
+
+
+def _executor(executor: str, address: Optional[str], workers: Optional[int]):
+    from .experiments import make_executor
+
+    return make_executor(executor, address=address, workers=workers)
+
+
+def _err(msg: str):
+    typer.echo(msg, err=True)
+
+
+@app.command()
+def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schema in rhm.experiments.sweep)"),
+          store: Path = typer.Option(Path("results.sqlite"), "--store", help="SQLite results store (created)"),
+          executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
+          dry_run: bool = typer.Option(False, "--dry-run", help="only list the runs (keys) and exit"),
+          csv: Optional[Path] = typer.Option(None, "--csv", help="also export the sweep's rows to this CSV"),
+          parquet: Optional[Path] = typer.Option(None, "--parquet", help="also export to Parquet (needs pyarrow)"),
+          no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar")):
+    """Run a sweep into a results store; finished runs (same key) are skipped, so a killed sweep resumes."""
+    from .experiments import ResultStore, Sweep, run_sweep
+
+    def go():
+        sw = Sweep.from_toml(config)
+        if dry_run:
+            if sw.adaptive is not None:
+                raise CliError("--dry-run: an adaptive sweep chooses its sizes while running")
+            runs = sw.expand()
+            for r in runs:
+                typer.echo(f"{r.key} {r.label} {r.grammar} P={r.train_size} test={r.test_size} seed={r.seed}")
+            _err(f"{len(runs)} runs")
+            return
+        ex = _executor(executor, address, workers)
+        with ResultStore(store) as st:
+            out = run_sweep(sw, st, executor=ex, progress=not no_progress)
+            _err(f"sweep {sw.name}: {out.done} runs done, {out.skipped} already in {store}, {len(out.failed)} failed")
+            for key, err in out.failed[:5]:
+                _err(f"  failed {key}: {err.splitlines()[0]}")
+            if csv:
+                _err(f"wrote {st.to_csv(csv, sweep=sw.name)} rows to {csv}")
+            if parquet:
+                try:
+                    _err(f"wrote {st.to_parquet(parquet, sweep=sw.name)} rows to {parquet}")
+                except RuntimeError as err:
+                    raise CliError(str(err)) from None
+        if out.failed:
+            raise typer.Exit(code=2)
+
+    _run(go)
+
+
+@app.command()
+def report(store: Path = typer.Option(..., "--store", help="SQLite results store to report on"),
+           out: Path = typer.Option(Path("report"), "--out", help="output directory (index.md, index.html, PNGs)"),
+           title: str = typer.Option("rhm results", "--title", help="report title")):
+    """Write index.md and index.html with tables, P* fits and figures from a results store."""
+    from .experiments.report import write_report
+
+    def go():
+        if not store.exists():
+            raise CliError(f"--store {store} does not exist")
+        res = write_report(store, out, title=title)
+        _err(f"wrote {res['paths'][0]} and {res['paths'][1]}")
+
+    _run(go)
+
+
+@app.command()
+def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <= 15 min on 2 CPU cores (default)"),
+              full: bool = typer.Option(False, "--full", help="the larger grid, meant for a cluster or GPU"),
+              out: Path = typer.Option(Path("report"), "--out", help="output directory (report + results.sqlite)"),
+              store: Optional[Path] = typer.Option(None, "--store", help="results store (default OUT/results.sqlite)"),
+              executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
+              section: List[str] = typer.Option([], "--section", help="run only these sections (R1..R8; repeatable)"),
+              as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
+              no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars")):
+    """Run the headline experiments R1-R8 (literature §7) and write the report to OUT."""
+    from .experiments import reproduce as rep
+
+    def go():
+        if quick and full:
+            raise CliError("--quick and --full exclude each other")
+        mode = "full" if full else "quick"
+        ex = _executor(executor, address, workers)
+        res = rep.reproduce(out, mode=mode, executor=ex, store_path=store, sections=section or None,
+                            progress=not no_progress, log=_err)
+        if as_json:
+            typer.echo(json.dumps(res, default=str))
+        else:
+            from rich.console import Console
+            from rich.table import Table
+
+            t = Table(title=f"rhm reproduce --{mode}: {res['wall_seconds'] / 60:.1f} min")
+            for c in ("R", "experiment", "verdict", "numbers"):
+                t.add_column(c, overflow="fold")
+            for row in res["summary"]:
+                t.add_row(row["R"], row["experiment"], row["verdict"], row["numbers"])
+            Console(file=sys.stderr, width=160).print(t)
+            _err(f"report: {res['report']}  store: {res['store']}")
+
+    _run(go)

@@ -1,0 +1,233 @@
+"""Executors run :func:`rhm.experiments.sweep.execute` on many configurations; the parent writes the results.
+
+- :class:`LocalExecutor` (default): a process pool over the available cores (spawned workers, 1 torch thread
+  each). ``workers=0`` runs in the calling process (debugging).
+- :class:`RayExecutor`: Ray tasks (``address`` = None for a local instance, ``"auto"`` or ``"HOST:PORT"`` for a
+  cluster), retried ``max_retries`` times when a worker dies. Ray is imported only here, only when used.
+
+Both yield ``(config_dict, result_or_exception)`` as runs finish; :func:`run_sweep` stores each result as it
+arrives (one transaction per row), so killing the parent loses at most the runs in flight.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import sys
+import traceback
+from typing import Iterable, Iterator
+
+from .sweep import RunConfig, Sweep, execute, import_modules
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _init_worker(imports, sys_path):
+    """Worker start: one torch/BLAS thread, the parent's import path, the sweep's plugin modules."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    for p in sys_path:
+        if p not in sys.path:
+            sys.path.append(p)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+    import_modules(imports)
+
+
+class RunFailed(Exception):
+    """A run raised; carries the worker's traceback text."""
+
+
+def _guarded(config: dict):
+    try:
+        return execute(config)
+    except Exception as err:  # the error travels back as text (exceptions may not pickle)
+        raise RunFailed(f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=5)}") from None
+
+
+class LocalExecutor:
+    """Process pool of `workers` spawned processes (default: the available cores)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+            raise ValueError(f"workers={workers!r} must be a non-negative integer")
+        self.workers = available_cores() if workers is None else workers
+        self._pool, self._pool_imports = None, None
+
+    def run(self, configs: list[dict], imports=()) -> Iterator[tuple[dict, object]]:
+        if not configs:
+            return
+        if self.workers == 0:
+            for c in configs:
+                try:
+                    yield c, _guarded(c)
+                except RunFailed as err:
+                    yield c, err
+            return
+        pool = self._get_pool(imports)
+        futures = {pool.submit(_guarded, c): c for c in configs}
+        try:
+            for fut in cf.as_completed(futures):
+                c = futures[fut]
+                try:
+                    yield c, fut.result()
+                except cf.process.BrokenProcessPool as err:  # a worker died: later calls get a fresh pool
+                    self.close()
+                    yield c, RunFailed(f"worker process died: {err}")
+                except Exception as err:  # RunFailed
+                    yield c, err
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def _get_pool(self, imports):
+        """One pool kept across calls (spawning workers and importing torch costs seconds)."""
+        key = tuple(imports)
+        if self._pool is not None and self._pool_imports != key:
+            self.close()
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
+                                                initargs=(list(imports), list(sys.path)))
+            self._pool_imports = key
+        return self._pool
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _ray_task(config: dict, imports, sys_path):
+    _init_worker(imports, sys_path)
+    return _guarded(config)
+
+
+class RayExecutor:
+    """Ray tasks, one CPU each; a task whose worker dies is retried up to `max_retries` times."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, max_retries: int = 3,
+                 num_gpus_per_task: float = 0):
+        self.address, self.num_cpus, self.max_retries = address, num_cpus, max_retries
+        self.num_gpus_per_task = num_gpus_per_task
+
+    def _ray(self):
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("--executor ray needs Ray, which is not installed: pip install 'rhm[ray]'") from None
+        if not ray.is_initialized():
+            kwargs = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
+            if self.address:
+                kwargs["address"] = self.address
+            elif self.num_cpus:
+                kwargs["num_cpus"] = self.num_cpus
+            ray.init(**kwargs)
+        return ray
+
+    def run(self, configs: list[dict], imports=()) -> Iterator[tuple[dict, object]]:
+        if not configs:
+            return
+        ray = self._ray()
+        task = ray.remote(num_cpus=1, num_gpus=self.num_gpus_per_task, max_retries=self.max_retries,
+                          retry_exceptions=False)(_ray_task)
+        path = list(sys.path)
+        pending = {task.remote(c, list(imports), path): c for c in configs}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    c = pending.pop(ref)
+                    try:
+                        yield c, ray.get(ref)
+                    except Exception as err:  # RayTaskError wrapping RunFailed, or WorkerCrashedError
+                        yield c, RunFailed(str(err).strip().splitlines()[-1] if str(err).strip() else repr(err))
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+
+def make_executor(name: str = "local", address: str | None = None, workers: int | None = None):
+    """``local`` or ``ray``; ValueError naming the option otherwise."""
+    if name == "local":
+        if address is not None:
+            raise ValueError("--address applies only to --executor ray")
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address=address, num_cpus=workers or None)
+    raise ValueError(f"executor={name!r} must be 'local' or 'ray'")
+
+
+# ----------------------------------------------------------------------------------------------- driving
+class SweepOutcome:
+    """What a call of run_configs did: counts of runs done now, skipped (already stored), failed."""
+
+    def __init__(self, total, skipped):
+        self.total, self.skipped, self.done, self.failed = total, skipped, 0, []
+
+    def __repr__(self):
+        return f"SweepOutcome(total={self.total}, skipped={self.skipped}, done={self.done}, failed={len(self.failed)})"
+
+
+def run_configs(configs: Iterable[RunConfig], store, executor=None, imports=(), progress: bool = True,
+                description: str = "runs") -> SweepOutcome:
+    """Run every configuration whose key is not yet in `store`, writing each result as it arrives."""
+    from .progress import progress_bar
+
+    executor = executor or LocalExecutor()
+    configs = list(configs)
+    uniq = {}
+    for c in configs:
+        uniq.setdefault(c.key, c)
+    by_sweep = {}
+    for c in uniq.values():
+        if c.sweep:
+            by_sweep.setdefault(c.sweep, []).append(c.key)
+    for sweep, keys in by_sweep.items():
+        store.register(sweep, keys)
+    finished = store.finished_keys(list(uniq))
+    todo = [c for k, c in uniq.items() if k not in finished]
+    out = SweepOutcome(len(uniq), len(uniq) - len(todo))
+    if not todo:
+        return out
+    with progress_bar(description, total=len(todo), enabled=progress) as advance:
+        for cdict, res in executor.run([c.to_dict() for c in todo], imports=imports):
+            cfg = RunConfig.from_dict(cdict)
+            if isinstance(res, Exception):
+                store.put_failure(cfg, str(res))
+                out.failed.append((cfg.key, str(res)))
+            else:
+                store.put(cfg, res)
+                out.done += 1
+            advance()
+    return out
+
+
+def run_sweep(sweep: Sweep, store, executor=None, progress: bool = True) -> SweepOutcome:
+    """Run a sweep into `store` (grid, or bracket-and-bisect when ``sweep.adaptive`` is set)."""
+    if sweep.adaptive is not None:
+        from .complexity import run_adaptive
+
+        return run_adaptive(sweep, store, executor=executor, progress=progress)
+    return run_configs(sweep.expand(), store, executor=executor, imports=sweep.imports, progress=progress,
+                       description=sweep.name)

@@ -1,0 +1,197 @@
+"""Figures (matplotlib, Agg backend, PNG), each readable on its own: title, axis labels with units, legend.
+
+Every function takes plain data (a pandas DataFrame of store rows, or dicts), writes one PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _grammar_label(r) -> str:
+    return f"v={r['v']}, m={r['m']}, L={r['L']}, n_c={r['n_classes']}"
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def _curve(df):
+    """Mean and std of test error over seeds per training size: (sizes, mean, std)."""
+    g = df.groupby("train_size")["test_error"]
+    m, s = g.mean(), g.std(ddof=0).fillna(0.0)
+    return m.index.to_numpy(float), m.to_numpy(), s.to_numpy()
+
+
+def learning_curves(df, path, title: str) -> Path:
+    """Test error vs training size P (log x), one panel per learner, one line per grammar, threshold dashed."""
+    plt = _plt()
+    labels = sorted(df["label"].unique())
+    n = len(labels)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False, sharey=True)
+    for ax, lab in zip(axes[0], labels):
+        sub = df[df["label"] == lab]
+        for (gkey, gdf) in sub.groupby(["v", "m", "s", "L", "n_classes", "grammar_seed"]):
+            P, mu, sd = _curve(gdf)
+            r = gdf.iloc[0]
+            line, = ax.plot(P, mu, "o-", ms=3, label=_grammar_label(r))
+            ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=line.get_color(), alpha=0.15)
+            ax.axhline(0.1 * (1 - 1 / r["n_classes"]), color=line.get_color(), ls=":", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training set size P")
+        ax.set_title(f"{lab}")
+        ax.set_ylim(-0.02, 1.0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("test error (mean ± sd over seeds)")
+    fig.suptitle(title + "  (dotted: P* threshold 0.1·(1−1/n_c))", fontsize=10)
+    return _save(fig, path)
+
+
+def collapse(df, path, title: str) -> Path:
+    """Test error vs P / (n_c m^L): curves of different grammars fall on one curve when P* ∝ n_c m^L."""
+    plt = _plt()
+    labels = sorted(df["label"].unique())
+    n = len(labels)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False, sharey=True)
+    for ax, lab in zip(axes[0], labels):
+        sub = df[df["label"] == lab]
+        for (gkey, gdf) in sub.groupby(["v", "m", "s", "L", "n_classes", "grammar_seed"]):
+            P, mu, sd = _curve(gdf)
+            r = gdf.iloc[0]
+            ax.plot(P / r["nc_m_L"], mu / (1 - 1 / r["n_classes"]), "o-", ms=3, label=_grammar_label(r))
+        ax.axhline(0.1, color="k", ls=":", lw=0.8, label="P* threshold (10% of chance)")
+        ax.axvline(1.0, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("P / (n_c · m^L)")
+        ax.set_title(lab)
+        ax.set_ylim(-0.02, 1.15)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("test error / chance error")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str = "n_c · m^L") -> Path:
+    """P* vs a scale x (log-log) per learner with bootstrap CIs, fitted power laws and the line P* = x.
+
+    points: dicts with label, x, pstar, lo, hi, censored; fits: label -> ScalingFit.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    xs_all = []
+    for i, lab in enumerate(sorted({p["label"] for p in points})):
+        pts = [p for p in points if p["label"] == lab and p["pstar"] is not None and math.isfinite(p["pstar"])]
+        if not pts:
+            continue
+        color = f"C{i}"
+        x = np.array([p["x"] for p in pts], float)
+        y = np.array([p["pstar"] for p in pts], float)
+        lo = np.array([p["lo"] if p["lo"] is not None and math.isfinite(p["lo"]) else p["pstar"] for p in pts])
+        hi = np.array([p["hi"] if p["hi"] is not None and math.isfinite(p["hi"]) else p["pstar"] for p in pts])
+        ax.errorbar(x, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)], fmt="o", color=color, capsize=3,
+                    label=f"{lab} (P* ± 95% CI)")
+        xs_all.extend(x.tolist())
+        fit = fits.get(lab)
+        if fit is not None:
+            xx = np.geomspace(x.min() / 1.3, x.max() * 1.3, 50)
+            ax.plot(xx, fit.prefactor * xx**fit.slope, "-", color=color, lw=1,
+                    label=f"fit: P* = {fit.prefactor:.3g}·x^{fit.slope:.2f}")
+    if xs_all:
+        xx = np.geomspace(min(xs_all) / 1.3, max(xs_all) * 1.3, 50)
+        ax.plot(xx, xx, "k--", lw=0.8, label="P* = x (slope 1)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("P* (samples to reach 10% of chance error)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def signal_gaps(rows: list[dict], path, title: str) -> Path:
+    """ρ^(l) against m^(-l/2) over random grammars (log-log), one colour per level, with the line ρ = m^(-l/2)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    by_level: dict[int, list] = {}
+    for r in rows:
+        for lv, rho in r["rho"].items():
+            if rho is not None and rho > 0:
+                by_level.setdefault(int(lv), []).append((r["m"] ** (-int(lv) / 2), rho))
+    allx = []
+    for lv in sorted(by_level):
+        pts = np.array(by_level[lv])
+        allx.extend(pts[:, 0].tolist())
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, alpha=0.7, label=f"level l={lv}")
+    if allx:
+        xx = np.geomspace(min(allx) / 1.5, max(allx) * 1.5, 20)
+        ax.plot(xx, xx, "k--", lw=0.8, label="ρ = m^(−l/2)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("m^(−l/2)")
+    ax.set_ylabel("signal gap ρ^(l) (exact, oracle)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def sensitivity_curves(series: list[dict], path, title: str) -> Path:
+    """Synonymic sensitivity vs P/(n_c m^L): one panel per synonym level, one line per layer and grammar.
+
+    series: dicts with grammar (label), level, layer, x (list), y (list), plus optional err_x/err_y (test error).
+    """
+    plt = _plt()
+    levels = sorted({s["level"] for s in series})
+    n = max(1, len(levels))
+    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 3.8), squeeze=False, sharey=True)
+    for ax, lv in zip(axes[0], levels):
+        for s in [s for s in series if s["level"] == lv]:
+            ax.plot(s["x"], s["y"], "o-", ms=3, label=f"{s['grammar']}, layer {s['layer']}")
+        errs = {s["grammar"]: (s.get("err_x"), s.get("err_y")) for s in series if s["level"] == lv and s.get("err_x")}
+        for gname, (ex, ey) in errs.items():
+            ax.plot(ex, ey, "k:", lw=1, label=f"{gname}: test error / chance")
+        ax.axvline(1.0, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("P / (n_c · m^L)")
+        ax.set_title(f"synonyms exchanged at level {lv}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("sensitivity S (1 = not invariant, 0 = invariant)")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def bars(labels, values, path, title: str, ylabel: str, log: bool = True, errs=None) -> Path:
+    """A bar chart of one number per label (e.g. P* per learner)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(labels) + 2), 3.8))
+    vals = [v if v is not None and math.isfinite(v) else np.nan for v in values]
+    ax.bar(range(len(labels)), vals, color=[f"C{i}" for i in range(len(labels))],
+           yerr=errs if errs is not None else None, capsize=3)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=20, fontsize=8)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)

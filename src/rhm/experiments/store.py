@@ -1,0 +1,250 @@
+"""Results store: one SQLite file, one row per finished run, keyed by the run's configuration hash.
+
+Crash safety: the run key is the PRIMARY KEY and every row is written in its own transaction (WAL journal,
+synchronous=FULL) by the parent process only, so a sweep killed at any moment (SIGKILL included) leaves every
+finished row intact and no partial one; rerunning skips the finished keys (no duplicate, no lost row).
+Failed runs are logged in a separate ``failures`` table and retried on the next run.
+
+Tables: ``runs`` (results), ``sweep_keys`` (which keys belong to which sweep), ``failures``, ``meta``
+(name -> JSON, e.g. the summary of ``rhm reproduce``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import math
+import socket
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from .sweep import RunConfig, canonical_json
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    sweep TEXT,
+    learner TEXT,
+    label TEXT,
+    v INTEGER, m INTEGER, s INTEGER, L INTEGER, n_classes INTEGER, rules TEXT, grammar_seed INTEGER,
+    nc_m_L REAL, p_max REAL,
+    train_size INTEGER, test_size INTEGER, seed INTEGER,
+    test_accuracy REAL, test_error REAL, fit_seconds REAL, wall_seconds REAL,
+    config TEXT NOT NULL, metrics TEXT, info TEXT,
+    version TEXT, git_rev TEXT, host TEXT, finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS sweep_keys (sweep TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (sweep, key));
+CREATE TABLE IF NOT EXISTS failures (key TEXT NOT NULL, sweep TEXT, error TEXT, at TEXT);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+"""
+
+COLUMNS = ["key", "task", "sweep", "learner", "label", "v", "m", "s", "L", "n_classes", "rules", "grammar_seed",
+           "nc_m_L", "p_max", "train_size", "test_size", "seed", "test_accuracy", "test_error", "fit_seconds",
+           "wall_seconds", "config", "metrics", "info", "version", "git_rev", "host", "finished_at"]
+JSON_COLUMNS = ("config", "metrics", "info")
+
+
+@functools.lru_cache(maxsize=1)
+def git_revision() -> str:
+    """The git revision of the rhm source tree (``unknown`` outside a checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class ResultStore:
+    """A results store at `path` (created if missing). Use as a context manager or call ``close()``."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if str(self.path.parent) and not self.path.parent.exists():
+            raise ValueError(f"store={str(self.path)!r}: directory {str(self.path.parent)!r} does not exist")
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise ValueError(f"store={str(self.path)!r} is not a usable SQLite results store: {err}") from None
+
+    # ----------------------------------------------------------------------------------------- admin
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _tx(self, sql_params: list[tuple[str, tuple]]):
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in sql_params:
+                cur.execute(sql, params)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------------------------------ writes
+    def register(self, sweep: str, keys) -> None:
+        """Record that `keys` belong to `sweep` (one transaction)."""
+        keys = list(keys)
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany("INSERT OR IGNORE INTO sweep_keys(sweep, key) VALUES (?, ?)", [(sweep, k) for k in keys])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    def put(self, config: RunConfig, result: dict) -> bool:
+        """Write one finished run atomically; False if its key was already there (then nothing changes)."""
+        g = config.grammar
+        from .sweep import nc_m_L, p_max
+
+        has_g = all(k in g for k in ("v", "m", "s", "L"))
+        row = {
+            "key": config.key, "task": config.task, "sweep": config.sweep, "learner": config.learner,
+            "label": config.label, "v": g.get("v"), "m": g.get("m"), "s": g.get("s"), "L": g.get("L"),
+            "n_classes": g.get("n_classes"), "rules": g.get("rules"), "grammar_seed": g.get("seed"),
+            "nc_m_L": float(nc_m_L(g)) if has_g else None, "p_max": float(p_max(g)) if has_g else None,
+            "train_size": config.train_size, "test_size": config.test_size, "seed": config.seed,
+            "test_accuracy": _num(result.get("test_accuracy")), "test_error": _num(result.get("test_error")),
+            "fit_seconds": _num(result.get("fit_seconds")), "wall_seconds": _num(result.get("wall_seconds")),
+            "config": canonical_json(config.to_dict()), "metrics": canonical_json(result.get("metrics") or {}),
+            "info": canonical_json(result.get("info") or {}), "version": _version(), "git_rev": git_revision(),
+            "host": socket.gethostname(), "finished_at": _now(),
+        }
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute(f"INSERT OR IGNORE INTO runs({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
+                        [row[c] for c in COLUMNS])
+            added = cur.rowcount == 1
+            if config.sweep:
+                cur.execute("INSERT OR IGNORE INTO sweep_keys(sweep, key) VALUES (?, ?)", (config.sweep, config.key))
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return added
+
+    def put_failure(self, config: RunConfig, error: str) -> None:
+        self._tx([("INSERT INTO failures(key, sweep, error, at) VALUES (?, ?, ?, ?)",
+                   (config.key, config.sweep, str(error)[:4000], _now()))])
+
+    def set_meta(self, name: str, value) -> None:
+        self._tx([("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, canonical_json(value)))])
+
+    # ------------------------------------------------------------------------------------------- reads
+    def get_meta(self, name: str, default=None):
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def finished_keys(self, keys=None) -> set[str]:
+        if keys is None:
+            return {r[0] for r in self.conn.execute("SELECT key FROM runs")}
+        keys = list(keys)
+        out = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            q = f"SELECT key FROM runs WHERE key IN ({','.join('?' * len(chunk))})"
+            out |= {r[0] for r in self.conn.execute(q, chunk)}
+        return out
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def sweeps(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT sweep FROM sweep_keys ORDER BY sweep")]
+
+    def failures(self) -> list[dict]:
+        return [dict(zip(("key", "sweep", "error", "at"), r))
+                for r in self.conn.execute("SELECT key, sweep, error, at FROM failures ORDER BY rowid")]
+
+    def rows(self, sweep: str | None = None, task: str | None = None, keys=None) -> list[dict]:
+        """Finished runs as dicts (JSON columns parsed), optionally only those of a sweep / task / key set."""
+        sql = f"SELECT {','.join('r.' + c for c in COLUMNS)} FROM runs r"
+        where, params = [], []
+        if sweep is not None:
+            sql += " JOIN sweep_keys k ON k.key = r.key"
+            where.append("k.sweep = ?")
+            params.append(sweep)
+        if task is not None:
+            where.append("r.task = ?")
+            params.append(task)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.rowid"
+        out = []
+        wanted = set(keys) if keys is not None else None
+        for r in self.conn.execute(sql, params):
+            d = dict(zip(COLUMNS, r))
+            if wanted is not None and d["key"] not in wanted:
+                continue
+            for c in JSON_COLUMNS:
+                d[c] = json.loads(d[c]) if d[c] else {}
+            if sweep is not None:
+                d["sweep"] = sweep
+            out.append(d)
+        return out
+
+    # ------------------------------------------------------------------------------------------ export
+    def to_pandas(self, sweep: str | None = None, task: str | None = None, json_as_text: bool = False):
+        """A pandas DataFrame of the finished runs (config/metrics/info as dicts, or JSON text)."""
+        import pandas as pd
+
+        rows = self.rows(sweep=sweep, task=task)
+        if json_as_text:
+            for d in rows:
+                for c in JSON_COLUMNS:
+                    d[c] = canonical_json(d[c])
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def to_csv(self, path, sweep: str | None = None) -> int:
+        from .._io import atomic_path
+
+        df = self.to_pandas(sweep=sweep, json_as_text=True)
+        with atomic_path(path, suffix=".tmp.csv") as tmp:
+            df.to_csv(tmp, index=False)
+        return len(df)
+
+    def to_parquet(self, path, sweep: str | None = None) -> int:
+        try:
+            import pyarrow  # noqa: F401  (pandas needs it for Parquet)
+        except ImportError:
+            raise RuntimeError("Parquet export needs pyarrow, which is not installed: "
+                               "pip install 'rhm[plot]' (or pip install pyarrow)") from None
+        from .._io import atomic_path
+
+        df = self.to_pandas(sweep=sweep, json_as_text=True)
+        with atomic_path(path, suffix=".tmp.parquet") as tmp:
+            df.to_parquet(tmp, index=False)
+        return len(df)

@@ -1,0 +1,302 @@
+"""Experiment engine: sweeps, store, executors (local, Ray), SIGKILL resume, P* estimation, errors, report.
+
+A tiny deterministic learner ("toy_oracle", registered here) stands in for the real ones so the tests stay
+fast: it predicts the true label (via the grammar) on a hashed fraction min(1, k·P/P_max) of inputs and a wrong
+label elsewhere, so its test error is a known decreasing function of P.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rhm.learners import Learner, register
+from rhm.experiments import (AdaptiveSearch, GrammarGrid, LearnerSpec, LocalExecutor, ResultStore, Sizes, Sweep,
+                             SweepError, adaptive_pstar, error_threshold, estimate_pstar, execute, fit_power_law,
+                             run_sweep)
+
+HERE = Path(__file__).resolve().parent
+MODULE = Path(__file__).stem  # workers import this module to register the toy learner
+
+
+@register
+class ToyOracle(Learner):
+    """Right on a hashed fraction min(1, k·P/P_max) of inputs (needs fit(..., grammar=g)), wrong elsewhere."""
+
+    name = "toy_oracle"
+
+    def __init__(self, k=2.0, sleep=0.0, seed=0):
+        self.k, self.sleep, self.seed = k, sleep, seed
+
+    def _fit(self, x, y):
+        time.sleep(self.sleep)
+        self.frac_ = min(1.0, self.k * len(x) / self.grammar_.num_inputs)
+        self.info_ = {"frac": self.frac_, "n_train": int(len(x))}
+
+    def _predict(self, x):
+        y = self.grammar_.parse(x)
+        u = np.array([int.from_bytes(hashlib.sha256(bytes([self.seed]) + r.tobytes()).digest()[:4], "little") / 2**32
+                      for r in np.ascontiguousarray(x)])
+        return np.where(u < self.frac_, y, (y + 1) % self.n_classes_)
+
+
+def tiny_sweep(name="tiny", sleep=0.0, seeds=(0, 1)) -> Sweep:
+    return Sweep(name=name, imports=[MODULE], grammars=[GrammarGrid(v=4, m=4, L=2)],
+                 learners=[LearnerSpec("toy_oracle", params={"sleep": sleep})],
+                 sizes=Sizes(unit="pmax", values=[0.05, 0.15, 0.3, 0.45]), seeds=list(seeds), test_size=64)
+
+
+RESULT_FIELDS = ("key", "task", "sweep", "learner", "label", "v", "m", "s", "L", "n_classes", "train_size",
+                 "test_size", "seed", "test_accuracy", "test_error", "config", "metrics", "info", "version")
+
+
+def canon(rows):
+    return sorted(tuple(str(r[f]) for f in RESULT_FIELDS) for r in rows)
+
+
+# ----------------------------------------------------------------------------------------- sweeps + store
+def test_local_sweep_fills_store_with_expected_keys(tmp_path):
+    sw = tiny_sweep()
+    runs = sw.expand()
+    # P_max = 4 * 4**3 = 256; test 64; sizes round(0.05, 0.15, 0.3, 0.45 * 256) = 13, 38, 77, 115; 2 seeds
+    assert sorted({r.train_size for r in runs}) == [13, 38, 77, 115]
+    assert len(runs) == 8 and len({r.key for r in runs}) == 8
+    assert all(r.test_size == 64 and r.params["seed"] == r.seed for r in runs)
+    # the key is a function of the configuration only
+    assert [r.key for r in tiny_sweep().expand()] == [r.key for r in runs]
+    assert tiny_sweep(name="other").expand()[0].key == runs[0].key  # the sweep name is not part of the key
+    with ResultStore(tmp_path / "r.sqlite") as st:
+        out = run_sweep(sw, st, executor=LocalExecutor(2), progress=False)
+        assert (out.done, out.skipped, out.failed) == (8, 0, [])
+        assert st.finished_keys() == {r.key for r in runs}
+        rows = st.rows(sweep="tiny")
+        for r in rows:  # toy error = (1 - min(1, 2 P / 256)) up to hashing noise on 64 test inputs
+            expected = 1 - min(1.0, 2 * r["train_size"] / 256)
+            assert abs(r["test_error"] - expected) < 0.2, r
+            assert r["test_accuracy"] == pytest.approx(1 - r["test_error"])
+            assert r["info"]["n_train"] == r["train_size"]
+            assert r["version"] and r["git_rev"] and r["config"]["learner"] == "toy_oracle"
+        # same key => same result: rerunning one config in-process reproduces the stored numbers exactly
+        one = execute(runs[3].to_dict())
+        stored = next(r for r in rows if r["key"] == runs[3].key)
+        assert one["test_error"] == stored["test_error"] and one["info"] == stored["info"]
+        again = run_sweep(sw, st, executor=LocalExecutor(2), progress=False)
+        assert (again.done, again.skipped) == (0, 8)
+        assert st.count() == 8
+        # exports
+        df = st.to_pandas(sweep="tiny")
+        assert len(df) == 8 and set(df["key"]) == {r.key for r in runs}
+        assert st.to_csv(tmp_path / "r.csv") == 8
+        import pandas as pd
+
+        assert len(pd.read_csv(tmp_path / "r.csv")) == 8
+        pytest.importorskip("pyarrow", reason="pyarrow (plot extra) not installed: Parquet export untested")
+        assert st.to_parquet(tmp_path / "r.parquet") == 8
+        assert sorted(pd.read_parquet(tmp_path / "r.parquet")["key"]) == sorted(r.key for r in runs)
+
+
+def test_ray_executor_gives_identical_rows(tmp_path):
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'rhm[ray]')")
+    from rhm.experiments import RayExecutor
+
+    sw = tiny_sweep()
+    with ResultStore(tmp_path / "local.sqlite") as st:
+        run_sweep(sw, st, executor=LocalExecutor(0), progress=False)
+        local = st.rows()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(HERE)] + sys.path)}})
+    try:
+        with ResultStore(tmp_path / "ray.sqlite") as st:
+            out = run_sweep(sw, st, executor=RayExecutor(), progress=False)
+            assert out.failed == [] and out.done == 8
+            remote = st.rows()
+    finally:
+        ray.shutdown()
+    assert len(local) == 8
+    assert canon(remote) == canon(local)
+
+
+def test_sigkill_midway_then_rerun_has_exactly_the_expected_rows(tmp_path):
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text(f"""
+name = "killme"
+imports = ["{MODULE}"]
+seeds = [0, 1, 2]
+test_size = 64
+[[grammars]]
+v = 4
+m = "v"
+L = 2
+[[learners]]
+name = "toy_oracle"
+params = {{ sleep = 0.25 }}
+[sizes]
+unit = "pmax"
+values = [0.05, 0.15, 0.3, 0.45]
+""")
+    expected = {r.key for r in Sweep.from_toml(cfg).expand()}
+    assert len(expected) == 12
+    store = tmp_path / "s.sqlite"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", "from rhm.cli import app; app()", "sweep", str(cfg), "--store", str(store),
+           "--workers", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    n_before = 0
+    try:
+        deadline = time.time() + 40
+        while time.time() < deadline and n_before < 3:
+            time.sleep(0.1)
+            if store.exists():
+                try:
+                    with sqlite3.connect(store, timeout=5) as c:
+                        n_before = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+        os.kill(proc.pid, signal.SIGKILL)  # the sweep's parent process, mid-way
+        proc.wait(10)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # its orphaned worker, if still alive
+        except ProcessLookupError:
+            pass
+    assert 3 <= n_before < 12, "the sweep should have been killed mid-way"
+    with ResultStore(store) as st:
+        kept = {r["key"]: r["finished_at"] for r in st.rows()}
+        assert 3 <= len(kept) < 12 and set(kept) <= expected
+    rerun = cmd[:-3] + ["--workers", "0", "--no-progress"]  # resume in-process
+    done = subprocess.run(rerun, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with ResultStore(store) as st:
+        rows = st.rows()
+        assert len(rows) == 12 and {r["key"] for r in rows} == expected  # no duplicate, none lost
+        assert all(r["finished_at"] == kept[r["key"]] for r in rows if r["key"] in kept)  # old rows untouched
+    assert f"{12 - len(kept)} runs done, {len(kept)} already in" in done.stderr
+
+
+# --------------------------------------------------------------------------------------------- P* etc.
+def synthetic_runs(pstar_true, n_c=8, seeds=5, noise=0.01, k=3.0, sizes=None, seed=0):
+    """Errors e(P) = chance / (1 + (P/P0)^k) + noise, with P0 chosen so that e(P*) = threshold."""
+    chance, thr = 1 - 1 / n_c, error_threshold(n_c)
+    p0 = pstar_true / (chance / thr - 1) ** (1 / k)
+    sizes = np.geomspace(pstar_true / 10, pstar_true * 10, 17) if sizes is None else sizes
+    rng = np.random.default_rng(seed)
+    P = np.repeat(sizes, seeds)
+    err = chance / (1 + (P / p0) ** k) + rng.normal(0, noise, len(P))
+    return P, err, thr, (lambda p: chance / (1 + (p / p0) ** k))
+
+
+@pytest.mark.parametrize("pstar_true", [300.0, 12345.0])
+def test_pstar_estimator_recovers_known_threshold(pstar_true):
+    P, err, thr, _ = synthetic_runs(pstar_true)
+    est = estimate_pstar(P, err, thr, n_boot=400)
+    assert est.censored is None
+    assert abs(math.log(est.value / pstar_true)) < 0.08  # within 8%
+    assert est.lo <= pstar_true <= est.hi and est.hi / est.lo < 1.6
+    # noiseless: interpolation error only (grid step 10^(1/8) ~ 1.33)
+    P0, err0, _, _ = synthetic_runs(pstar_true, noise=0.0)
+    assert abs(estimate_pstar(P0, err0, thr, n_boot=10).value / pstar_true - 1) < 0.05
+    # censoring
+    assert estimate_pstar([10, 20], [0.8, 0.7], thr, n_boot=10).censored == "above"
+    below = estimate_pstar([10, 20], [0.0, 0.0], thr, n_boot=10)
+    assert below.censored == "below" and below.value == 10
+
+
+def test_adaptive_search_brackets_and_bisects_with_few_runs():
+    _, _, thr, curve = synthetic_runs(5000.0)
+    calls = []
+
+    def evaluate(p):
+        calls.append(p)
+        return float(curve(p))
+
+    est = adaptive_pstar(evaluate, thr, start=100, factor=4.0, rel_tol=0.1, max_steps=12, p_max=10**6)
+    assert abs(est.value / 5000 - 1) < 0.05 and est.lo <= 5000 <= est.hi
+    assert len(calls) <= 10 and calls[:4] == [100, 400, 1600, 6400]
+    # censored when the threshold is never reached below p_max
+    s = AdaptiveSearch(thr, start=10, p_max=200, factor=4)
+    while (p := s.next_size()) is not None:
+        s.update(p, 0.5)
+    assert s.result().censored == "above" and max(s.evals) == 200
+
+
+def test_power_law_fit_slope_and_ci():
+    x = np.array([64, 216, 512, 1000, 4096], float)
+    rng = np.random.default_rng(1)
+    y = 3.0 * x**1.2 * np.exp(rng.normal(0, 0.05, len(x)))
+    fit = fit_power_law(x, y)
+    assert abs(fit.slope - 1.2) < 0.1 and fit.slope_lo < 1.2 < fit.slope_hi
+    assert fit.r2 > 0.99
+    two = fit_power_law([10, 100], [20, 200], y_lo=[15, 150], y_hi=[30, 300])
+    assert two.slope == pytest.approx(1.0) and two.slope_lo < 1 < two.slope_hi and two.c_at_slope1 == pytest.approx(2)
+
+
+# --------------------------------------------------------------------------------------------- errors
+def test_invalid_toml_and_unknown_learner_name_the_field(tmp_path):
+    with pytest.raises(SweepError, match="invalid TOML"):
+        Sweep.from_toml_string("name = 'x'\n[[grammars]\nv = 4")
+    base = "name = 'x'\n[[grammars]]\nv = 4\nm = 4\nL = 2\n[sizes]\nvalues = [10]\n"
+    with pytest.raises(SweepError, match=r"learners\[0\]\.name: unknown learner 'nope'"):
+        Sweep.from_toml_string(base + "[[learners]]\nname = 'nope'\n")
+    with pytest.raises(SweepError, match=r"learners\[0\]\.params\.wdth: .*no hyperparameter 'wdth'"):
+        Sweep.from_toml_string(base + "[[learners]]\nname = 'toy_oracle'\nparams = {wdth = 3}\n")
+    with pytest.raises(SweepError, match=r"sizes\.unit='bits'"):
+        Sweep.from_toml_string(base.replace("[sizes]\n", "[sizes]\nunit = 'bits'\n") + "[[learners]]\nname='toy_oracle'\n")
+    with pytest.raises(SweepError, match=r"grammars\[0\]: m=9 exceeds"):
+        Sweep.from_toml_string(base.replace("m = 4", "m = 9") + "[[learners]]\nname='toy_oracle'\n")
+    with pytest.raises(SweepError, match=r"unknown field\(s\) \['seeeds'\]"):
+        Sweep.from_toml_string("seeeds = [1]\n" + base)
+    with pytest.raises(SweepError, match=r"seeds=\[-1\]"):
+        Sweep.from_dict({"name": "x", "seeds": [-1], "grammars": [{"v": 4, "m": 4, "L": 2}],
+                         "learners": ["toy_oracle"], "sizes": {"values": [10]}})
+    # the CLI prints one clean line naming the field and exits 1
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(base + "[[learners]]\nname = 'nope'\n")
+    res = CliRunner().invoke(app, ["sweep", str(bad), "--store", str(tmp_path / "x.sqlite")])
+    assert res.exit_code == 1
+    assert "learners[0].name: unknown learner 'nope'" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+# --------------------------------------------------------------------------------------------- report
+def test_report_renders_from_small_store(tmp_path):
+    from rhm.experiments.report import write_report
+
+    sw = Sweep(name="curves", imports=[MODULE], grammars=[GrammarGrid(v=[4, 6], m="v", L=2)],
+               learners=[LearnerSpec("toy_oracle")], sizes=Sizes(unit="pmax", values=[0.02, 0.1, 0.3, 0.5]),
+               seeds=[0, 1], test_size=200)
+    gaps = Sweep(name="gaps", task="gaps", grammars=[GrammarGrid(v=16, m=[2, 4], L=3, rules="balanced", seed=[0, 1])])
+    with ResultStore(tmp_path / "r.sqlite") as st:
+        run_sweep(sw, st, executor=LocalExecutor(0), progress=False)
+        run_sweep(gaps, st, executor=LocalExecutor(0), progress=False)
+        assert st.count() == 16 + 4
+    out = tmp_path / "rep"
+    write_report(tmp_path / "r.sqlite", out)
+    md = (out / "index.md").read_text()
+    html = (out / "index.html").read_text()
+    assert "## Sweep `curves` (training)" in md and "## Sweep `gaps` (signal gaps)" in md
+    assert "<table>" in html and "<img src='curves-curves.png'" in html
+    # toy error = 1 - 2P/P_max crosses 0.1*(1 - 1/n_c) at P ~ 0.46 P_max: P* ~ 118 (v=4) and ~ 597 (v=6)
+    for grammar, p_max in (("v=4 m=4 s=2 L=2 n_c=4", 256), ("v=6 m=6 s=2 L=2 n_c=6", 1296)):
+        line = next(x for x in md.splitlines() if x.startswith(f"| toy_oracle | {grammar} |"))
+        pstar = float(line.split("|")[5].split()[0])
+        assert 0.3 * p_max < pstar < 0.55 * p_max, line
+    for png in ("curves-curves.png", "curves-collapse.png", "curves-pstar.png", "gaps-gaps.png"):
+        assert (out / png).stat().st_size > 5000, png
+        assert f"]({png})" in md
+    assert "ρ^(1)" in md
