@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 	$(PY) -c "import numpy as np, json, rhm; f = np.load('/tmp/rhm-demo.npz'); \
 	g = rhm.RHM.from_dict(json.loads(str(f['grammar']))); \
 	print('parse recovers every label:', bool((g.parse(f['x']) == f['y']).all()))"
+	$(VENV)/bin/rhm reproduce --quick --out report
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
