@@ -16,6 +16,10 @@ statistics that are **equal for synonyms** (so synonyms can be identified up to 
 - ``context``: also the distribution of the sibling patch (the other patches under the same level-(l-1) parent
   patch), which is equal for synonyms too (the parent pair is drawn by an upper rule, then each child picks a
   uniform synonym) and carries an O(1) signal, where the label signal is only ~m^(-l/2).
+- ``refine``: top-down refinement sweeps after the bottom-up pass (the "backward feature correction"
+  direction of the paper's discussion): level by level from the top down, every distinct patch is reassigned to
+  the symbol that maximises the training-label likelihood of the samples containing it, the rest of the
+  network held fixed (hard EM / coordinate ascent; the upper layers correct the lower layers' clustering).
 - ``context_passes``: extra bottom-up passes in which the context of a patch is re-measured with the sibling
   replaced by its symbol from the previous pass, which pools the sibling's synonyms and removes most of the
   noise.
@@ -92,6 +96,8 @@ class ChainingPlus(Learner):
         "auto" (estimated from the data), or an int.
     quantize, all_patches, reuse, context: the switches of the module docstring.
     context_passes: extra bottom-up passes with the sibling context measured on the previous pass's symbols.
+    refine: maximum top-down refinement sweeps (backward feature correction); stops early at a fixed point.
+    restarts: independent fits (k-means seeds); the one with the highest training log-likelihood is kept.
     prior: Dirichlet prior strength (pseudo-counts) of every conditional distribution, i.e. the ridge.
     n_init: k-means restarts.
     seed: seed of k-means and of the fresh split.
@@ -100,7 +106,7 @@ class ChainingPlus(Learner):
     name = "chaining+"
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
-                 context_passes=1, prior=2.0, n_init=10, seed=0):
+                 context_passes=1, refine=8, restarts=3, prior=2.0, n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -108,6 +114,8 @@ class ChainingPlus(Learner):
         self.reuse = reuse
         self.context = context
         self.context_passes = context_passes
+        self.refine = refine
+        self.restarts = restarts
         self.prior = prior
         self.n_init = n_init
         self.seed = seed
@@ -119,14 +127,16 @@ class ChainingPlus(Learner):
         ns = self.n_symbols
         if ns not in ("v", "auto") and (isinstance(ns, bool) or not isinstance(ns, numbers.Integral) or ns < 2):
             raise ValueError(f"n_symbols={ns!r} must be 'v', 'auto' or an integer >= 2")
-        for name in ("context_passes",):
+        for name in ("context_passes", "refine"):
             val = getattr(self, name)
             if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 0:
                 raise ValueError(f"{name}={val!r} must be a non-negative integer")
         if isinstance(self.prior, bool) or not isinstance(self.prior, numbers.Real) or not self.prior > 0:
             raise ValueError(f"prior={self.prior!r} must be a positive number")
-        if isinstance(self.n_init, bool) or not isinstance(self.n_init, numbers.Integral) or self.n_init < 1:
-            raise ValueError(f"n_init={self.n_init!r} must be a positive integer")
+        for name in ("n_init", "restarts"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
+                raise ValueError(f"{name}={val!r} must be a positive integer")
         check_seed(self.seed)
 
     # -------------------------------------------------------------------------------------------- fit
@@ -159,11 +169,28 @@ class ChainingPlus(Learner):
             self.stage_rows_ = {L - i: perm[bounds[i]:bounds[i + 1]] for i in range(L)}
         self.label_prior_ = np.bincount(y, minlength=self.n_classes_) / n
 
-        prev = None
-        for _ in range(1 + (self.context_passes if self.context else 0)):
-            tokens = self._bottom_up(x, y, prev, rng)
-            prev = tokens
-        self._fit_top(tokens[1], y)
+        best = None
+        for restart in range(self.restarts):
+            prev = None
+            for _ in range(1 + (self.context_passes if self.context else 0)):
+                tokens = self._bottom_up(x, y, prev, rng)
+                prev = tokens
+            self._fit_top(tokens[1], y)
+            sweeps = 0
+            for sweeps in range(1, (self.refine if self.quantize else 0) + 1):
+                before = [m.copy() for m in self.maps_.values()]
+                for level in range(2, L + 1):  # top-down
+                    self._refine_level(level, x, y)
+                if all(len(a) == len(b) and (a == b).all() for a, b in zip(before, self.maps_.values())):
+                    break  # converged: no patch changed its symbol
+            loglik = float(self._top_logprob(self._symbols(x)[1], y).sum())
+            state = (loglik, restart, sweeps, dict(self.codes_), dict(self.maps_), dict(self.vocab_),
+                     self.top_label_, self.top_logp_, self.nb_log_)
+            if best is None or loglik > best[0]:
+                best = state
+        (loglik, restart, sweeps, self.codes_, self.maps_, self.vocab_, self.top_label_, self.top_logp_,
+         self.nb_log_) = best
+        self.info_.update({"train_loglik": loglik, "chosen_restart": restart, "refine_sweeps": sweeps})
         self.info_.update({
             "symbols_per_level": {str(lv): int(self.vocab_[lv - 1]) for lv in range(L, 1, -1)},
             "distinct_patches": {str(lv): int(len(self.codes_[lv])) for lv in range(L, 0, -1)},
@@ -248,12 +275,69 @@ class ChainingPlus(Learner):
         hist = np.zeros((len(uniq), n_c))
         np.add.at(hist, (inv, y[rows]), 1.0)
         self.codes_[1], self.top_label_ = uniq, hist.argmax(1)
+        self.top_logp_ = np.log((hist + self.prior * self.label_prior_) / (hist.sum(1, keepdims=True) + self.prior))
         # naive Bayes: log P(label) + sum_slot log P(symbol at slot | label), Dirichlet-smoothed
         slot = np.zeros((self.s_, k, n_c))
         for a in range(self.s_):
             np.add.at(slot[a], (T[rows][:, a], y[rows]), 1.0)
         self.nb_log_ = np.log((slot + 1.0) / (slot.sum(1, keepdims=True) + k))
         self.nb_prior_ = np.log(self.label_prior_ + 1e-12)
+
+    # ------------------------------------------------------------------------------------------ refine
+    def _lookup(self, level: int, patches: np.ndarray) -> np.ndarray:
+        """Symbols (...) of level-`level` patches (..., s) under the current map; -1 if unknown/unseen."""
+        k, uniq = self.vocab_[level], self.codes_[level]
+        unknown = (patches < 0).any(-1)
+        code = _codes(np.maximum(patches, 0), k)
+        pos = np.clip(np.searchsorted(uniq, code), 0, max(len(uniq) - 1, 0))
+        found = (uniq[pos] == code) & ~unknown if len(uniq) else np.zeros(code.shape, bool)
+        return np.where(found, self.maps_[level][pos] if len(uniq) else -1, -1)
+
+    def _top_logprob(self, top: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """log P(y | level-1 symbols `top` (n, s)): smoothed table when the patch was seen, else naive Bayes."""
+        k, uniq = self.vocab_[1], self.codes_[1]
+        unknown = (top < 0).any(1)
+        code = _codes(np.maximum(top, 0), k)
+        pos = np.clip(np.searchsorted(uniq, code), 0, len(uniq) - 1)
+        found = (uniq[pos] == code) & ~unknown
+        score = np.tile(self.nb_prior_, (len(top), 1))
+        for a in range(self.s_):
+            ok = top[:, a] >= 0
+            score[ok] += self.nb_log_[a][top[ok, a]]
+        score -= score.max(1, keepdims=True)
+        nb = score - np.log(np.exp(score).sum(1, keepdims=True))
+        logp = np.where(found[:, None], self.top_logp_[pos], nb)
+        return logp[np.arange(len(y)), y]
+
+    def _refine_level(self, level: int, x: np.ndarray, y: np.ndarray):
+        """Reassign every distinct level-`level` patch to the symbol maximising the training log-likelihood.
+
+        For each occurrence (sample i, patch position p) and candidate symbol c, the level-(l-1) token at p is
+        set to c and propagated up through the current maps to the top model; scores are summed per patch.
+        """
+        s, n = self.s_, len(x)
+        sym = self._symbols(x)
+        T = sym[level]
+        patches = T.reshape(n, -1, s)
+        valid = (patches >= 0).all(-1)
+        code = _codes(np.maximum(patches, 0), self.vocab_[level])
+        uniq, inv = np.unique(code[valid], return_inverse=True)
+        occ_i, occ_p = np.nonzero(valid)
+        current = self._lookup(level, patches[occ_i, occ_p])
+        scores = np.zeros((len(uniq), self.vocab_[level - 1]))
+        for c in range(self.vocab_[level - 1]):
+            tok, pos = np.full(len(occ_i), c), occ_p
+            for up in range(level - 1, 1, -1):  # level-`up` token at `pos` -> level-(up-1) token at pos // s
+                group = sym[up][occ_i[:, None], (pos // s * s)[:, None] + np.arange(s)]
+                group[np.arange(len(occ_i)), pos % s] = tok
+                tok, pos = self._lookup(up, group), pos // s
+            top = sym[1][occ_i].copy()
+            top[np.arange(len(occ_i)), pos] = tok
+            scores[:, c] = np.bincount(inv, weights=self._top_logprob(top, y[occ_i]), minlength=len(uniq))
+        keep = current >= 0  # ties keep the current symbol
+        scores[inv[keep], current[keep]] += 1e-9
+        self.codes_[level], self.maps_[level] = uniq, scores.argmax(1)
+        self._fit_top(self._symbols(x)[1], y)
 
     # ---------------------------------------------------------------------------------------- predict
     def _symbols(self, x) -> dict:
