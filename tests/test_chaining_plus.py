@@ -1,0 +1,128 @@
+"""chaining+: each switch does what it says, accuracy on small grammars, refinement, errors."""
+
+import numpy as np
+import pytest
+
+from rhm import RHM
+from rhm.learners.chaining_plus import ChainingPlus, estimate_clusters, patch_ids
+
+G = RHM(8, 4, 2, 3, seed=0)
+
+
+def split(g, P, seed=1, test=3000):
+    x, y = g.sample(P + test, seed=seed, replace=False)
+    return x[:P], y[:P], x[P:], y[P:]
+
+
+def test_learns_v8_m4_L3_from_400_samples():
+    x, y, xt, yt = split(G, 400)
+    clf = ChainingPlus(seed=0).fit(x, y, grammar=G)
+    assert clf.score(xt, yt) == 1.0
+    assert clf.info_["synonym_purity"]["3"] == 1.0  # bottom clusters are exactly the synonym classes
+    assert clf.info_["symbols_per_level"] == {"3": 8, "2": 8}
+
+
+def test_quantize_off_keeps_every_patch_as_its_own_symbol():
+    x, y, xt, yt = split(G, 400)
+    off = ChainingPlus(quantize=False, seed=0).fit(x, y, grammar=G)
+    assert off.info_["symbols_per_level"]["3"] == 32  # v*m distinct bottom patches, no pooling
+    assert off.score(xt, yt) < 0.9  # without synonym pooling 400 samples are far too few
+
+
+def test_all_patches_and_context_and_reuse_switches_change_the_statistics():
+    x, y, _, _ = split(G, 2000)
+    full = ChainingPlus(seed=0, refine=0, restarts=1).fit(x, y, grammar=G)
+    first = ChainingPlus(seed=0, refine=0, restarts=1, all_patches=False, context=False).fit(x, y, grammar=G)
+    fresh = ChainingPlus(seed=0, refine=0, restarts=1, reuse=False).fit(x, y, grammar=G)
+    assert set(full.info_["stage_samples"].values()) == {2000}
+    sizes = fresh.info_["stage_samples"]
+    assert sum(sizes.values()) == 2000 and sizes["3"] > sizes["2"] > sizes["1"]
+    # the first-patch label statistics alone are much weaker than all positions + context at P=2000
+    assert full.info_["synonym_purity"]["3"] == 1.0
+    assert first.info_["synonym_purity"]["3"] < 1.0
+
+
+def test_refinement_repairs_the_maximal_case():
+    g = RHM(8, 8, 2, 2, seed=2)  # m = v: every pair is a rule, the sibling context carries no signal
+    x, y, xt, yt = split(g, 800)
+    plain = ChainingPlus(seed=0, refine=0, restarts=1).fit(x, y, grammar=g)
+    refined = ChainingPlus(seed=0, refine=8, restarts=1).fit(x, y, grammar=g)
+    assert refined.info_["train_loglik"] > plain.info_["train_loglik"]
+    assert refined.score(xt, yt) == 1.0 > plain.score(xt, yt)
+
+
+def test_restarts_keep_the_best_training_likelihood():
+    x, y, _, _ = split(G, 300)
+    runs = [ChainingPlus(seed=s, restarts=1).fit(x, y, grammar=G).info_["train_loglik"] for s in range(3)]
+    best = ChainingPlus(seed=0, restarts=3).fit(x, y, grammar=G).info_["train_loglik"]
+    assert best >= runs[0] - 1e-9
+
+
+def test_deep_and_wide_grammars():
+    g = RHM(8, 4, 2, 6, seed=0)  # d = 64, ~1e39 inputs
+    x, y, xt, yt = split(g, 3000, test=2000)
+    assert ChainingPlus(seed=0).fit(x, y, grammar=g).score(xt, yt) >= 0.9
+    g = RHM(4, 4, 4, 3, seed=0)  # s = 4
+    x, y, xt, yt = split(g, 300, test=2000)
+    assert ChainingPlus(seed=0).fit(x, y, grammar=g).score(xt, yt) >= 0.9
+
+
+def test_n_symbols_auto_finds_v():
+    x, y, _, _ = split(G, 2000)
+    clf = ChainingPlus(seed=0, n_symbols="auto", refine=0, restarts=1).fit(x, y, grammar=G)
+    assert clf.info_["symbols_per_level"]["3"] == 8
+    rng = np.random.default_rng(0)
+    pts = np.repeat(np.eye(4), 10, 0) + 0.01 * rng.standard_normal((40, 4))
+    assert estimate_clusters(pts, 20) == 4
+
+
+def test_unseen_patches_predict_without_error():
+    x, y, xt, yt = split(G, 100)
+    clf = ChainingPlus(seed=0).fit(x, y, grammar=G)
+    pred = clf.predict(xt)
+    assert pred.shape == yt.shape and pred.min() >= 0 and pred.max() < 8
+    sym = clf._symbols(np.zeros((5, 8), dtype=np.uint8))  # a string no rule produces
+    assert sym[1].shape == (5, 2)
+
+
+def test_same_seed_same_predictions_and_hidden():
+    x, y, xt, _ = split(G, 400)
+    a = ChainingPlus(seed=4).fit(x, y, grammar=G)
+    b = ChainingPlus(seed=4).fit(x, y, grammar=G)
+    assert np.array_equal(a.predict(xt), b.predict(xt))
+    hid = a.hidden(xt[:7])
+    assert [h.shape for h in hid] == [(7, 4 * 9), (7, 2 * 9)]
+
+
+def test_patch_ids_large_alphabet_path():
+    p = np.array([[[1, 2], [1, 2], [3, 4]]], dtype=np.int64)
+    uniq, inv = patch_ids(p, 2**40)
+    assert len(uniq) == 2 and inv.tolist() == [[0, 0, 1]]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_symbols=1), "n_symbols=1 must be 'v', 'auto' or an integer >= 2"),
+    (dict(quantize="yes"), "quantize='yes' must be True or False"),
+    (dict(refine=-1), "refine=-1 must be a non-negative integer"),
+    (dict(restarts=0), "restarts=0 must be a positive integer"),
+    (dict(prior=0.0), "prior=0.0 must be a positive number"),
+    (dict(s=1), "s=1 must be an integer >= 2"),
+    (dict(seed=-1), "seed=-1"),
+])
+def test_bad_hyperparameters(kwargs, match):
+    x, y, _, _ = split(G, 100)
+    with pytest.raises(ValueError, match=match):
+        ChainingPlus(**kwargs).fit(x, y, grammar=G)
+
+
+def test_bad_data():
+    x, y, _, _ = split(G, 100)
+    with pytest.raises(ValueError, match="patch size"):
+        ChainingPlus().fit(x, y)
+    with pytest.raises(ValueError, match="not a power of s=3"):
+        ChainingPlus(s=3).fit(x, y)
+    with pytest.raises(ValueError, match="at least one sample per stage"):
+        ChainingPlus(s=2, reuse=False).fit(x[:1], y[:1])
+    clf = ChainingPlus(s=2).fit(x, y)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        clf.predict(np.full((2, 8), 9))
