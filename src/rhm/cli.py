@@ -283,11 +283,13 @@ def list_learners():
         typer.echo(f"{name}: {defaults}")
 
 
+# Commands that live in their own modules register themselves on `app` when imported.
+from . import cli_boolean, cli_experiments  # noqa: E402,F401
+
+
 def main():  # pragma: no cover
     app()
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-from . import cli_boolean  # noqa: E402,F401
-from . import cli_experiments  # noqa: E402,F401
