@@ -5,6 +5,7 @@ Levels: level 0 is the root (the class label) and level L the input, as in Ren, 
 
 from .grammar import RHM
 from . import learners, oracle, sampling
+from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
 __all__ = ["RHM", "learners", "oracle", "sampling", "__version__"]

@@ -13,6 +13,11 @@ from .base import Learner
 # name -> module that defines it (imported on first use)
 _MODULES = {
     "chaining": "rhm.learners.chaining",
+    "chaining+": "rhm.learners.chaining_plus",
+    "cnn": "rhm.learners.cnn",
+    "kmeans": "rhm.learners.kmeans",
+    "fcn": "rhm.learners.shallow",
+    "kernel": "rhm.learners.shallow",
 }
 _REGISTRY: dict[str, type] = {}
 
