@@ -347,17 +347,17 @@ class Chaining(Learner):
         for c in self.sigma_grid:
             self.omega_[level] = (noise / (base * c)).to(self.device_, self.dtype_)
             W = self._solve(level, h, counts, hist, int((~val).sum()), self.lam_, {})
-            out = (self._features(level, h) @ W.double().T).cpu().numpy()  # (u, n_c) per distinct subtree
+            out = (self._features(level, h).double() @ W.double().T).cpu().numpy()  # (u, n_c) per subtree
             losses[c] = float(0.5 * ((target - out[inv[val]]) ** 2).sum(1).mean())
         best = min(losses, key=losses.get)
         return base * best, {"grid": {str(k): v for k, v in losses.items()}, "chosen": best}
 
     # ------------------------------------------------------------------------------------------ solve
     def _features(self, level, h) -> torch.Tensor:
-        """Features of the first patch for all distinct subtrees, (u, 2M) float64, chunked."""
+        """Features of the first patch for all distinct subtrees, (u, 2M) in the model dtype, chunked."""
         rows = max(1, _CHUNK_ELEMS // (2 * self.width))
         with torch.no_grad():
-            return torch.cat([self._phi(self._pre(level, h[a:a + rows]))[:, 0].double()
+            return torch.cat([self._phi(self._pre(level, h[a:a + rows]))[:, 0]
                               for a in range(0, len(h), rows)])
 
     def _solve(self, level, h, counts, hist, n, lam, rec) -> torch.Tensor:
@@ -365,13 +365,15 @@ class Chaining(Learner):
 
         Rows j with count c_j and label histogram H_j give X^T X = sum c_j x_j x_j^T, X^T Y = sum x_j H_j^T.
         """
+        # Gram products in the model dtype (float32: 2x faster; C + lam I has condition number <= (1+lam)/lam,
+        # ~33 for lam = 1/32, so float32 accumulation costs ~1e-5 relative accuracy), solves in float64.
         X = self._features(level, h)  # (u, 2M)
-        a = torch.as_tensor(counts / n, device=X.device)
-        Hn = torch.as_tensor(hist / n, device=X.device)  # (u, n_c): a_j * mean label one-hot
+        a = torch.as_tensor(counts / n, device=X.device, dtype=X.dtype)
+        Hn = torch.as_tensor(hist / n, device=X.device, dtype=X.dtype)  # (u, n_c): a_j * mean label one-hot
         D = X.shape[1]
         if self.solver == "gd":
-            C = X.T @ (X * a[:, None])  # (2M, 2M) = E[x x^T]
-            B = Hn.T @ X  # (n_c, 2M) = E[e_y x^T]
+            C = (X.T @ (X * a[:, None])).double()  # (2M, 2M) = E[x x^T]
+            B = (Hn.T @ X).double()  # (n_c, 2M) = E[e_y x^T]
             P = self.n_patches_  # |P_l| estimate (Lemma 17: T >= |P| log(100 |P| kappa sqrt(d_y) / eps))
             steps = self.gd_steps or math.ceil(P * math.log(100 * P * math.sqrt(self.n_classes_) / 1e-3))
             eta = 2.0 / (1.0 + lam)
@@ -380,11 +382,12 @@ class Chaining(Learner):
                 W = W - eta * (W @ C + lam * W - B)
             rec.update(solver="gd", gd_steps=steps)
         elif D <= len(X):  # primal: (C + lam I) W^T = B^T
-            C = X.T @ (X * a[:, None])
+            C = (X.T @ (X * a[:, None])).double()
             C.diagonal().add_(lam)
-            W = torch.cholesky_solve(X.T @ Hn, torch.linalg.cholesky(C)).T
+            W = torch.cholesky_solve((X.T @ Hn).double(), torch.linalg.cholesky(C)).T
             rec.update(solver="closed-primal")
         else:  # dual: W^T = X^T A^(1/2) (A^(1/2) K A^(1/2) + lam I)^(-1) A^(1/2) Ybar, Ybar_j = H_j / c_j
+            X, a, Hn = X.double(), a.double(), Hn.double()
             sa = a.sqrt()
             K = (X * sa[:, None]) @ (X * sa[:, None]).T
             K.diagonal().add_(lam)
