@@ -20,6 +20,17 @@ def _plt():
     return plt
 
 
+def _log_ticks(ax, axes="x"):
+    """Log axes with plain tick labels at 1, 2, 5 × 10^k (no overlapping 3×10^2-style minor labels)."""
+    from matplotlib import ticker
+
+    for name in axes:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def _grammar_label(r) -> str:
     return f"v={r['v']}, m={r['m']}, L={r['L']}, n_c={r['n_classes']}"
 
@@ -54,6 +65,7 @@ def learning_curves(df, path, title: str) -> Path:
             ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=line.get_color(), alpha=0.15)
             ax.axhline(0.1 * (1 - 1 / r["n_classes"]), color=line.get_color(), ls=":", lw=0.8)
         ax.set_xscale("log")
+        _log_ticks(ax, "x")
         ax.set_xlabel("training set size P")
         ax.set_title(f"{lab}")
         ax.set_ylim(-0.02, 1.0)
@@ -79,6 +91,7 @@ def collapse(df, path, title: str) -> Path:
         ax.axhline(0.1, color="k", ls=":", lw=0.8, label="P* threshold (10% of chance)")
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
         ax.set_xscale("log")
+        _log_ticks(ax, "x")
         ax.set_xlabel("P / (n_c · m^L)")
         ax.set_title(lab)
         ax.set_ylim(-0.02, 1.15)
@@ -119,6 +132,7 @@ def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str 
         ax.plot(xx, xx, "k--", lw=0.8, label="P* = x (slope 1)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _log_ticks(ax, "xy")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("P* (samples to reach 10% of chance error)")
     ax.set_title(title, fontsize=10)
@@ -171,6 +185,7 @@ def sensitivity_curves(series: list[dict], path, title: str) -> Path:
             ax.plot(ex, ey, "k:", lw=1, label=f"{gname}: test error / chance")
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
         ax.set_xscale("log")
+        _log_ticks(ax, "x")
         ax.set_xlabel("P / (n_c · m^L)")
         ax.set_title(f"synonyms exchanged at level {lv}")
         ax.grid(alpha=0.3)
