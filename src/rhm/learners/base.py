@@ -8,6 +8,7 @@ hyperparameters as constructor arguments (scikit-learn style: stored unchanged a
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -99,6 +100,19 @@ class Learner:
         if not fitting and y.max() >= self.n_classes_:
             raise ValueError(f"y has labels >= n_classes={self.n_classes_} seen in fit")
         return x, y
+
+    def _tree_shape(self, s, d: int) -> tuple[int, int]:
+        """(s, L) for inputs of length d: `s` as given, else the grammar's (the learners assume s known)."""
+        s = s if s is not None else getattr(self.grammar_, "s", None)
+        if s is None:
+            raise ValueError(f"s (the patch size) is unknown: pass {type(self).__name__}(s=...) "
+                             "or fit(x, y, grammar=g)")
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2:
+            raise ValueError(f"s={s!r} must be an integer >= 2")
+        L = max(1, round(math.log(d, s)))
+        if s**L != d:
+            raise ValueError(f"x has d={d} tokens, not a power of s={s}")
+        return int(s), L
 
     def _check_fitted(self):
         if not hasattr(self, "d_"):

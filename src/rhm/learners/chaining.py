@@ -215,8 +215,8 @@ class Chaining(Learner):
         t_start = time.perf_counter()
         self.device_ = resolve_device(self.device)
         self.dtype_ = resolve_dtype(self.dtype)
-        s = self._patch_size(x.shape[1])
-        self.s_, self.L_ = s, round(math.log(x.shape[1], s))
+        s, self.L_ = self._tree_shape(self.s, x.shape[1])
+        self.s_ = s
         L, v, n_c = self.L_, self.v_, self.n_classes_
         g = self.grammar_
         if self.sigma in ("oracle", "theory") and g is None:
@@ -294,18 +294,6 @@ class Chaining(Learner):
         self.info_["stages"] = stages
         self.info_["sigma"] = {str(k): v for k, v in self.sigma_.items()}
         self.info_["fit_seconds"] = time.perf_counter() - t_start
-
-    def _patch_size(self, d: int) -> int:
-        """The branching factor s (the paper assumes it known): the `s` parameter, else the grammar's."""
-        s = self.s if self.s is not None else getattr(self.grammar_, "s", None)
-        if s is None:
-            raise ValueError("s (the patch size) is unknown: pass Chaining(s=...) or fit(x, y, grammar=g)")
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2:
-            raise ValueError(f"s={s!r} must be an integer >= 2")
-        L = round(math.log(d, s))
-        if s**L != d:
-            raise ValueError(f"x has d={d} tokens, not a power of s={s}")
-        return int(s)
 
     # ----------------------------------------------------------------------------------------- sigma
     def _choose_sigma(self, level, h, noise, gaps, sched, rng, ys, inv):

@@ -32,7 +32,6 @@ data ("auto": the largest gap of the single-linkage tree).
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 
@@ -143,15 +142,8 @@ class ChainingPlus(Learner):
     def _fit(self, x, y):
         self._validate_params()
         t0 = time.perf_counter()
-        s = self.s if self.s is not None else getattr(self.grammar_, "s", None)
-        if s is None:
-            raise ValueError("s (the patch size) is unknown: pass ChainingPlus(s=...) or fit(x, y, grammar=g)")
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 2:
-            raise ValueError(f"s={s!r} must be an integer >= 2")
-        L = round(math.log(x.shape[1], s))
-        if s**L != x.shape[1]:
-            raise ValueError(f"x has d={x.shape[1]} tokens, not a power of s={s}")
-        self.s_, self.L_ = int(s), L
+        s, L = self._tree_shape(self.s, x.shape[1])
+        self.s_, self.L_ = s, L
         rng = np.random.default_rng(self.seed)
         n = len(x)
         # stage sets: all samples, or the paper's disjoint split with N^(l) ∝ m^l (m estimated from the data)
