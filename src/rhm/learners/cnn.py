@@ -111,7 +111,7 @@ class HierarchicalCNN(torch.nn.Module):
     def _layers(self, x):
         """Yield the post-ReLU activation of every layer (conv1d: (B, h, P); matmul: (B, P, h))."""
         if self.impl == "matmul":
-            x = x.transpose(1, 2)  # (B, d, v): the layout one_hot produced, no copy
+            x = x.transpose(1, 2).contiguous()  # (B, d, v) channels last
         for k, w in enumerate(self.weights):
             b = self.biases[k] if self.biases is not None else None
             if self.impl == "conv1d":
@@ -163,8 +163,12 @@ class TorchNetLearner(Learner):
 
     # -- one-hot per batch ------------------------------------------------------------------------------
     def _onehot(self, xb):
-        """(B, d) integer tokens on the device -> (B, v, d) one-hot in the model dtype (made per batch)."""
-        return F.one_hot(xb.long(), self.v_).to(self.dtype_).transpose(1, 2)
+        """(B, d) integer tokens on the device -> (B, v, d) one-hot in the model dtype (made per batch).
+
+        Written channels-first and contiguous (what conv1d wants) with one scatter, no int64 one-hot temporary.
+        """
+        out = torch.zeros(xb.shape[0], self.v_, xb.shape[1], dtype=self.dtype_, device=xb.device)
+        return out.scatter_(1, xb.long().unsqueeze(1), 1.0)
 
     def _tokens(self, x):
         dt = torch.uint8 if self.v_ <= 256 else torch.int32
@@ -227,7 +231,7 @@ class TorchNetLearner(Learner):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                total += loss.detach() * len(idx)
+                total.add_(loss.detach(), alpha=len(idx))
                 step += 1
             epoch_loss = float(total) / n
             if not math.isfinite(epoch_loss):  # JSON-safe record: None marks a non-finite loss
@@ -333,8 +337,8 @@ class CNN(TorchNetLearner):
 
     name = "cnn"
 
-    def __init__(self, width=256, s=None, parametrization="mf", optimizer="sgd", lr=0.1, momentum=0.9,
-                 weight_decay=0.0, batch_size=8, epochs=100, max_steps=20000, schedule="cosine",
+    def __init__(self, width=256, s=None, parametrization="mf", optimizer="sgd", lr=0.2, momentum=0.9,
+                 weight_decay=5e-6, batch_size=16, epochs=100, max_steps=20000, schedule="cosine",
                  loss_threshold=1e-5, patience=2, val_fraction=0.0, bias=False, impl="conv1d", dtype="float32", device="auto",
                  seed=0):
         self.width = width
