@@ -300,3 +300,41 @@ def test_report_renders_from_small_store(tmp_path):
         assert (out / png).stat().st_size > 5000, png
         assert f"]({png})" in md
     assert "ρ^(1)" in md
+
+
+# --------------------------------------------------------------------------------------------- reproduce
+def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp_path, monkeypatch):
+    from rhm import learners
+    from rhm.experiments import reproduce as rep
+
+    for mode in rep.MODES:  # every section's sweeps validate; quick sizes are those documented
+        for rid in rep.SECTIONS:
+            if rep.missing_requirements(rid) is not None:
+                continue
+            for sw in rep.section_sweeps(rid, mode):
+                sw.validate()
+                if sw.adaptive is None:
+                    assert len(sw.expand()) > 0
+    deep = rep._deep_sweep("quick", "x", ["toy_oracle"])
+    assert len(deep.expand()) == 3 * 4 * 2  # v=m=n_c in {4, 6, 8} x 4 sizes x 2 seeds
+
+    real_get = learners.get
+
+    def get(name):
+        if name == "kmeans":
+            raise ValueError("unknown learner 'kmeans'; known learners: ...")
+        return real_get(name)
+
+    monkeypatch.setattr(learners, "get", get)
+    tiny = {**rep.grids("quick"), "R1": dict(grammars=[GrammarGrid(v=4, m=4, L=2)], seeds=[0], parse_n=500)}
+    monkeypatch.setattr(rep, "grids", lambda mode: tiny)
+    res = rep.reproduce(tmp_path / "out", mode="quick", executor=LocalExecutor(0), sections=["R1", "R5"],
+                        progress=False, log=lambda *a: None)
+    assert res["status"]["R5"] == {"status": "skipped", "reason": "learner 'kmeans' is not registered"}
+    assert res["status"]["R1"]["status"] == "ran"
+    summary = {r["R"]: r for r in res["summary"]}
+    assert summary["R1"]["verdict"] == "held" and "parse recovery min 1.0000" in summary["R1"]["numbers"]
+    assert summary["R5"]["verdict"] == "skipped"
+    md = (tmp_path / "out" / "index.md").read_text()
+    assert "| R5 | One-step GD + k-means vs CNN |" in md and "learner 'kmeans' is not registered" in md
+    assert "| v=4 m=4 s=2 L=2 n_c=4 | 256 | 256 | yes | 1.0000 of 256 |" in md

@@ -358,7 +358,7 @@ def theorem7_samples(grammar_key) -> float | None:
 
 
 def analyze_R3(store, mode, out_dir) -> Section:
-    from .report import fmt
+    from .report import fmt, grammar_name
 
     s = Section("R3", SECTIONS["R3"][0], "P*(chaining) follows Theorem 7's schedule Σ_l N^(l) ∝ κ V² m² s L "
                 "log²(Vmκ/δ) K_ρ^(−2) m^L up to a constant: slope of log P* vs log Σ N^(l) ≈ 1 (within 0.3, "
@@ -376,7 +376,7 @@ def analyze_R3(store, mode, out_dir) -> Section:
     found = [p for p in pts if p["censored"] is None]
     for p in found:
         theory_n[p["grammar"]] = theorem7_samples(p["grammar"])
-    rows = [[f"v={p['grammar'][0]} m={p['grammar'][1]} L={p['grammar'][3]}", fmt(p["pstar"]), fmt(p["x"]),
+    rows = [[grammar_name(p["grammar"]), fmt(p["pstar"]), fmt(p["x"]),
              fmt(p["pstar"] / p["x"]), fmt(theory_n[p["grammar"]]),
              fmt(p["pstar"] / theory_n[p["grammar"]]) if theory_n[p["grammar"]] else "—"] for p in found]
     s.blocks.append(("table", ["grammar", "P*", "m^L", "P*/m^L", "Theorem 7 Σ N^(l) (C=1)", "P*/Σ N^(l)"], rows))
