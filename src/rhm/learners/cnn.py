@@ -339,8 +339,8 @@ class CNN(TorchNetLearner):
 
     def __init__(self, width=256, s=None, parametrization="mf", optimizer="sgd", lr=0.2, momentum=0.9,
                  weight_decay=5e-6, batch_size=16, epochs=100, max_steps=20000, schedule="cosine",
-                 loss_threshold=1e-5, patience=2, val_fraction=0.0, bias=False, impl="conv1d", dtype="float32", device="auto",
-                 seed=0):
+                 loss_threshold=1e-5, patience=2, val_fraction=0.0, bias=False, impl="conv1d", dtype="float32",
+                 device="auto", seed=0):
         self.width = width
         self.s = s
         self.parametrization = parametrization

@@ -139,7 +139,7 @@ class OneStepKMeans(Learner):
                 logits = (F.linear(F.relu(cols), w2) / self.width).numpy()
                 pred = logits.argmax(1)
                 self.levels_.append(_Level(occ, pred[:-1], pred[-1]))
-                info.append({"level": 1, "occurring_patches": int(len(occ)), "loss": loss})
+                info.append({"level": 0, "occurring_patches": int(len(occ)), "loss_at_init": loss})
                 break
             reps = cols.numpy()
             k = min(self.v_, len(occ))
@@ -149,7 +149,7 @@ class OneStepKMeans(Learner):
             level = _Level(occ, ids, unseen)
             self.levels_.append(level)
             info.append({"level": self.L_ - 1 - depth, "occurring_patches": int(len(occ)), "clusters": k,
-                         "loss": loss, "inertia": float(km.inertia_)})
+                         "loss_at_init": loss, "inertia": float(km.inertia_)})
             tokens = level.lookup(codes)
             base = k
         self.info_.update({"levels": info, "fit_seconds": time.perf_counter() - t0})

@@ -154,7 +154,7 @@ class KernelRidge(Learner):
         self.x_train_ = torch.as_tensor(x.astype(np.int64), device=self.device_)
         k = self._gram(self.x_train_, self.x_train_)
         targets = torch.full((n, self.n_classes_), -1.0 / self.n_classes_, dtype=self.dtype_, device=self.device_)
-        targets[torch.arange(n), torch.as_tensor(y.astype(np.int64), device=self.device_)] += 1.0
+        targets[torch.arange(n, device=self.device_), torch.as_tensor(y.astype(np.int64), device=self.device_)] += 1.0
         jitter = float(self.ridge)
         k.diagonal().add_(jitter)
         factor, info = torch.linalg.cholesky_ex(k)
