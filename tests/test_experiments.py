@@ -316,7 +316,7 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
                 if sw.adaptive is None:
                     assert len(sw.expand()) > 0
     deep = rep._deep_sweep("quick", "x", ["toy_oracle"])
-    assert len(deep.expand()) == 3 * 4 * 2  # v=m=n_c in {4, 6, 8} x 4 sizes x 2 seeds
+    assert len(deep.expand()) == 4 * 4 * 2  # v=m=n_c in {4, 5, 6, 8} x 4 sizes x 2 seeds
 
     real_get = learners.get
 

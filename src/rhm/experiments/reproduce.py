@@ -43,7 +43,7 @@ def grids(mode: str) -> dict:
                                  GrammarGrid(v=8, m=3, s=2, L=4, rules="balanced")],
                        params={"width": 1024, "diagnostics": False}, seeds=[0, 1],
                        adaptive=Adaptive(start=24.0, factor=2.5, rel_tol=0.35, max_steps=6)),
-            "deep": dict(grammars=[GrammarGrid(v=[4, 6, 8], m="v", s=2, L=2)], values=[0.5, 1, 2, 4],
+            "deep": dict(grammars=[GrammarGrid(v=[4, 5, 6, 8], m="v", s=2, L=2)], values=[0.5, 1, 2, 4],
                          seeds=[0, 1], test_size="auto", sens_n=256),
             "R6": dict(grammars=[GrammarGrid(v=[4, 6], m="v", s=2, L=2)]),
             "R8": dict(ds=[8, 12, 16], learners=["layerwise", "shallow"], levels=2, threshold=1e-3),
