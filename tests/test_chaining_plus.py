@@ -55,16 +55,16 @@ def test_restarts_keep_the_best_training_likelihood():
     x, y, _, _ = split(G, 300)
     runs = [ChainingPlus(seed=s, restarts=1).fit(x, y, grammar=G).info_["train_loglik"] for s in range(3)]
     best = ChainingPlus(seed=0, restarts=3).fit(x, y, grammar=G).info_["train_loglik"]
-    assert best >= runs[0] - 1e-9
+    assert best >= runs[0] - 1e-9  # restart 0 of seed 0 is the single run of seed 0
 
 
 def test_deep_and_wide_grammars():
     g = RHM(8, 4, 2, 6, seed=0)  # d = 64, ~1e39 inputs
     x, y, xt, yt = split(g, 3000, test=2000)
-    assert ChainingPlus(seed=0).fit(x, y, grammar=g).score(xt, yt) >= 0.9
+    assert ChainingPlus(seed=0, restarts=1, refine=2).fit(x, y, grammar=g).score(xt, yt) >= 0.9
     g = RHM(4, 4, 4, 3, seed=0)  # s = 4
     x, y, xt, yt = split(g, 300, test=2000)
-    assert ChainingPlus(seed=0).fit(x, y, grammar=g).score(xt, yt) >= 0.9
+    assert ChainingPlus(seed=0, restarts=1, refine=2).fit(x, y, grammar=g).score(xt, yt) >= 0.9
 
 
 def test_n_symbols_auto_finds_v():
@@ -78,7 +78,7 @@ def test_n_symbols_auto_finds_v():
 
 def test_unseen_patches_predict_without_error():
     x, y, xt, yt = split(G, 100)
-    clf = ChainingPlus(seed=0).fit(x, y, grammar=G)
+    clf = ChainingPlus(seed=0, restarts=2).fit(x, y, grammar=G)
     pred = clf.predict(xt)
     assert pred.shape == yt.shape and pred.min() >= 0 and pred.max() < 8
     sym = clf._symbols(np.zeros((5, 8), dtype=np.uint8))  # a string no rule produces
@@ -87,8 +87,8 @@ def test_unseen_patches_predict_without_error():
 
 def test_same_seed_same_predictions_and_hidden():
     x, y, xt, _ = split(G, 400)
-    a = ChainingPlus(seed=4).fit(x, y, grammar=G)
-    b = ChainingPlus(seed=4).fit(x, y, grammar=G)
+    a = ChainingPlus(seed=4, restarts=2).fit(x, y, grammar=G)
+    b = ChainingPlus(seed=4, restarts=2).fit(x, y, grammar=G)
     assert np.array_equal(a.predict(xt), b.predict(xt))
     hid = a.hidden(xt[:7])
     assert [h.shape for h in hid] == [(7, 4 * 9), (7, 2 * 9)]
@@ -123,6 +123,6 @@ def test_bad_data():
         ChainingPlus(s=3).fit(x, y)
     with pytest.raises(ValueError, match="at least one sample per stage"):
         ChainingPlus(s=2, reuse=False).fit(x[:1], y[:1])
-    clf = ChainingPlus(s=2).fit(x, y)
+    clf = ChainingPlus(s=2, restarts=1).fit(x, y)
     with pytest.raises(ValueError, match="outside the vocabulary"):
         clf.predict(np.full((2, 8), 9))

@@ -105,7 +105,7 @@ class ChainingPlus(Learner):
     name = "chaining+"
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
-                 context_passes=1, refine=8, restarts=3, prior=2.0, n_init=10, seed=0):
+                 context_passes=1, refine=20, restarts=10, prior=2.0, n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
