@@ -119,6 +119,23 @@ def test_cnn_is_a_conv_stack_matching_the_tree(tiny):
     np.testing.assert_array_equal(a[..., :3], b[..., :3])
 
 
+def test_conv1d_and_matmul_impls_compute_the_same_network(tiny):
+    g, (x, y), (xt, _) = tiny
+    kw = dict(dtype="float64", epochs=2, batch_size=32, seed=5)
+    a = make("cnn", impl="conv1d", **kw).fit(x, y, grammar=g)
+    b = make("cnn", impl="matmul", **kw).fit(x, y, grammar=g)
+    np.testing.assert_allclose(a.decision_function(xt), b.decision_function(xt), rtol=0, atol=1e-10)
+    for fa, fb in zip(a.hidden(xt), b.hidden(xt)):
+        np.testing.assert_allclose(fa, fb, rtol=0, atol=1e-10)
+
+
+def test_max_steps_caps_the_schedule(tiny):
+    g, (x, y), _ = tiny
+    model = make("cnn", batch_size=40, epochs=50, max_steps=25, loss_threshold=0.0).fit(x, y, grammar=g)
+    # 400 samples / batch 40 = 10 steps per epoch -> ceil(25 / 10) = 3 epochs
+    assert model.info_["epochs_scheduled"] == model.info_["epochs_run"] == 3 and model.info_["steps"] == 30
+
+
 # --------------------------------------------------------------------------------------------- determinism
 @pytest.mark.parametrize("name", ["cnn", "fcn", "kmeans", "kernel"])
 def test_same_seed_same_predictions(tiny, name):

@@ -43,14 +43,16 @@ class TwoLayerNet(torch.nn.Module):
 class FCN(TorchNetLearner):
     """Two-layer fully connected network on the flattened one-hot input (the shallow baseline).
 
-    Parameters are those of :class:`rhm.learners.cnn.CNN` (same training loop), without `s`. The one-hot input
-    (B, v, d) is flattened channel-major to v*d features, per batch.
+    Parameters are those of :class:`rhm.learners.cnn.CNN` (same training loop), without `s` and `impl`. The
+    one-hot input (B, v, d) is flattened channel-major to v*d features, per batch. No step cap by default
+    (max_steps=None): a shallow network needs its epochs to fit a large training set, and capping them would
+    understate it as a baseline.
     """
 
     name = "fcn"
 
     def __init__(self, width=256, parametrization="mf", optimizer="sgd", lr=0.1, momentum=0.9,
-                 weight_decay=0.0, batch_size=32, epochs=100, max_steps=20000, schedule="cosine", loss_threshold=1e-3,
+                 weight_decay=0.0, batch_size=32, epochs=100, max_steps=None, schedule="cosine", loss_threshold=1e-3,
                  patience=2, val_fraction=0.0, bias=True, dtype="float32", device="auto", seed=0):
         self.width = width
         self.parametrization = parametrization
