@@ -167,6 +167,19 @@ class Learner:
         raise NotImplementedError
 
 
+def fresh_stage_sizes(n: int, m_hat: float, L: int, name: str) -> dict:
+    """The paper's disjoint stage sets: N^(l) ∝ m^l for l = 1..L, summing to n; {level: size}.
+
+    `name` is the option that asked for the split (named in the error when a stage would be empty).
+    """
+    w = np.array([m_hat**lv for lv in range(1, L + 1)])
+    sizes = np.floor(n * w / w.sum()).astype(int)
+    sizes[-1] += n - sizes.sum()
+    if (sizes < 1).any():
+        raise ValueError(f"{name} needs at least one sample per stage; got P={n} for L={L}")
+    return {lv: int(sizes[lv - 1]) for lv in range(1, L + 1)}
+
+
 def one_hot(x: torch.Tensor, v: int, dtype=torch.float32) -> torch.Tensor:
     """(n, d) integer tokens -> (n, v, d) one-hot (channels first, as conv1d expects)."""
     return torch.nn.functional.one_hot(x.long(), v).to(dtype).transpose(1, 2)

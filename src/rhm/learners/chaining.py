@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from .. import theory
 from . import register
-from .base import Learner, check_seed, resolve_device, resolve_dtype
+from .base import Learner, check_seed, fresh_stage_sizes, resolve_device, resolve_dtype
 
 SIGMA_MODES = ("data", "oracle", "theory", "validate")
 SOLVERS = ("closed", "gd")
@@ -234,12 +234,8 @@ class Chaining(Learner):
         # sample split across stages (fresh: N^(l) ∝ m^l, l = 1..L)
         n = len(x)
         if self.samples == "fresh":
-            w = np.array([m_hat**lv for lv in range(1, L + 1)])
-            sizes = np.floor(n * w / w.sum()).astype(int)
-            sizes[-1] += n - sizes.sum()
-            if (sizes < 1).any():
-                raise ValueError(f"samples='fresh' needs at least one sample per stage; got P={n} for L={L}")
-            bounds = np.concatenate([[0], np.cumsum(sizes[::-1])])  # stage L first
+            sizes = fresh_stage_sizes(n, m_hat, L, "samples='fresh'")
+            bounds = np.cumsum([0] + [sizes[lv] for lv in range(L, 0, -1)])  # stage L first
             stage_rows = {L - i: slice(bounds[i], bounds[i + 1]) for i in range(L)}
         else:
             stage_rows = {lv: slice(0, n) for lv in range(1, L + 1)}

@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from sklearn.cluster import KMeans
 
 from . import register
-from .base import Learner, check_seed
+from .base import Learner, check_seed, fresh_stage_sizes
 
 
 def patch_ids(patches: np.ndarray, k: int):
@@ -151,13 +151,9 @@ class ChainingPlus(Learner):
             self.stage_rows_ = {lv: np.arange(n) for lv in range(1, L + 1)}
         else:
             m_hat = max(1.0, len(np.unique(x.reshape(-1, s), axis=0)) / self.v_)
-            w = np.array([m_hat**lv for lv in range(1, L + 1)])
-            sizes = np.floor(n * w / w.sum()).astype(int)
-            sizes[-1] += n - sizes.sum()
-            if (sizes < 1).any():
-                raise ValueError(f"reuse=False needs at least one sample per stage; got P={n} for L={L}")
+            sizes = fresh_stage_sizes(n, m_hat, L, "reuse=False")
             perm = rng.permutation(n)
-            bounds = np.concatenate([[0], np.cumsum(sizes[::-1])])
+            bounds = np.cumsum([0] + [sizes[lv] for lv in range(L, 0, -1)])  # stage L first
             self.stage_rows_ = {L - i: perm[bounds[i]:bounds[i + 1]] for i in range(L)}
         self.label_prior_ = np.bincount(y, minlength=self.n_classes_) / n
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from . import register
 from .base import Learner, check_seed, resolve_device, resolve_dtype
-from .cnn import TorchNetLearner, _check_choice, _check_float, _check_int
+from .cnn import TorchNetLearner, _check_choice, _check_float
 
 KERNELS = ("laplace", "rbf")
 
