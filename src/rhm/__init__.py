@@ -8,4 +8,4 @@ from . import learners, oracle, sampling
 from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
-__all__ = ["RHM", "learners", "oracle", "sampling", "__version__"]
+__all__ = ["RHM", "learners", "oracle", "sampling", "sensitivity", "__version__"]
