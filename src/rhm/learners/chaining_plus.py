@@ -283,6 +283,15 @@ class ChainingPlus(Learner):
 
     def _top_logprob(self, top: np.ndarray, y: np.ndarray) -> np.ndarray:
         """log P(y | level-1 symbols `top` (n, s)): smoothed table when the patch was seen, else naive Bayes."""
+        found, pos, score = self._top_scores(top)
+        score = score - score.max(1, keepdims=True)
+        nb = score - np.log(np.exp(score).sum(1, keepdims=True))
+        logp = np.where(found[:, None], self.top_logp_[pos], nb)
+        return logp[np.arange(len(y)), y]
+
+    def _top_scores(self, top: np.ndarray):
+        """For level-1 symbols `top` (n, s): whether the patch was seen in training, its row in the table, and
+        the naive-Bayes log scores (n, n_classes) used for unseen patches."""
         k, uniq = self.vocab_[1], self.codes_[1]
         unknown = (top < 0).any(1)
         code = _codes(np.maximum(top, 0), k)
@@ -292,10 +301,7 @@ class ChainingPlus(Learner):
         for a in range(self.s_):
             ok = top[:, a] >= 0
             score[ok] += self.nb_log_[a][top[ok, a]]
-        score -= score.max(1, keepdims=True)
-        nb = score - np.log(np.exp(score).sum(1, keepdims=True))
-        logp = np.where(found[:, None], self.top_logp_[pos], nb)
-        return logp[np.arange(len(y)), y]
+        return found, pos, score
 
     def _refine_level(self, level: int, x: np.ndarray, y: np.ndarray):
         """Reassign every distinct level-`level` patch to the symbol maximising the training log-likelihood.
@@ -348,17 +354,7 @@ class ChainingPlus(Learner):
         return out
 
     def _predict(self, x):
-        T = self._symbols(x)[1]  # (n, s) level-1 symbols
-        k = self.vocab_[1]
-        unknown = (T < 0).any(1)
-        code = _codes(np.maximum(T, 0), k)
-        uniq = self.codes_[1]
-        pos = np.clip(np.searchsorted(uniq, code), 0, len(uniq) - 1)
-        found = (uniq[pos] == code) & ~unknown
-        score = np.tile(self.nb_prior_, (len(T), 1))
-        for a in range(self.s_):
-            ok = T[:, a] >= 0
-            score[ok] += self.nb_log_[a][T[ok, a]]
+        found, pos, score = self._top_scores(self._symbols(x)[1])  # level-1 symbols (n, s)
         return np.where(found, self.top_label_[pos], score.argmax(1))
 
     def _purity(self, g) -> dict:
