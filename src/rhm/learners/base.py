@@ -167,6 +167,13 @@ class Learner:
         raise NotImplementedError
 
 
+def distinct_patches(x: np.ndarray, s: int, v: int) -> tuple[int, float]:
+    """(|P|, m_hat): the number of distinct input s-patches over all positions (Vm once every rule has been
+    seen) and the rules-per-symbol estimate |P| / v that the layerwise learners use in place of m."""
+    n_patches = len(np.unique(x.reshape(-1, s), axis=0))
+    return n_patches, max(1.0, n_patches / v)
+
+
 def fresh_stage_sizes(n: int, m_hat: float, L: int, name: str) -> dict:
     """The paper's disjoint stage sets: N^(l) ∝ m^l for l = 1..L, summing to n; {level: size}.
 

@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from .. import theory
 from . import register
-from .base import Learner, check_seed, fresh_stage_sizes, resolve_device, resolve_dtype
+from .base import Learner, check_seed, distinct_patches, fresh_stage_sizes, resolve_device, resolve_dtype
 
 SIGMA_MODES = ("data", "oracle", "theory", "validate")
 SOLVERS = ("closed", "gd")
@@ -225,9 +225,7 @@ class Chaining(Learner):
         rng = np.random.default_rng(self.seed)
 
         # |P| and m estimated from the data: distinct input patches over all bottom positions (Vm when all occur)
-        patches = x.reshape(-1, s)
-        n_patches = len(np.unique(patches, axis=0))
-        m_hat = max(1.0, n_patches / v)
+        n_patches, m_hat = distinct_patches(x, s, v)
         lam = 1.0 / n_patches if self.lam == "paper" else float(self.lam)
         self.lam_, self.m_hat_, self.n_patches_ = lam, m_hat, n_patches
 

@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from sklearn.cluster import KMeans
 
 from . import register
-from .base import Learner, check_seed, fresh_stage_sizes
+from .base import Learner, check_seed, distinct_patches, fresh_stage_sizes
 
 
 def patch_ids(patches: np.ndarray, k: int):
@@ -150,7 +150,7 @@ class ChainingPlus(Learner):
         if self.reuse or L == 1:
             self.stage_rows_ = {lv: np.arange(n) for lv in range(1, L + 1)}
         else:
-            m_hat = max(1.0, len(np.unique(x.reshape(-1, s), axis=0)) / self.v_)
+            _, m_hat = distinct_patches(x, s, self.v_)
             sizes = fresh_stage_sizes(n, m_hat, L, "reuse=False")
             perm = rng.permutation(n)
             bounds = np.cumsum([0] + [sizes[lv] for lv in range(L, 0, -1)])  # stage L first
