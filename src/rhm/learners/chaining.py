@@ -329,47 +329,59 @@ class Chaining(Learner):
         for c in self.sigma_grid:
             self.omega_[level] = (noise / (base * c)).to(self.device_, self.dtype_)
             W = self._solve(level, h, counts, hist, int((~val).sum()), self.lam_, {})
-            out = (self._features(level, h).double() @ W.double().T).cpu().numpy()  # (u, n_c) per subtree
+            out = self._outputs(level, h, W)  # (u, n_c) per distinct subtree
             losses[c] = float(0.5 * ((target - out[inv[val]]) ** 2).sum(1).mean())
         best = min(losses, key=losses.get)
         return base * best, {"grid": {str(k): v for k, v in losses.items()}, "chosen": best}
 
     # ------------------------------------------------------------------------------------------ solve
-    def _features(self, level, h) -> torch.Tensor:
-        """Features of the first patch for all distinct subtrees, (u, 2M) in the model dtype, chunked."""
+    def _feature_chunks(self, level, h):
+        """Yield (row slice, features (rows, 2M) in the model dtype) of the first patch of the distinct
+        subtrees h, a chunk at a time, so no product with all rows is ever held in memory."""
         rows = max(1, _CHUNK_ELEMS // (2 * self.width))
         with torch.no_grad():
-            return torch.cat([self._phi(self._pre(level, h[a:a + rows]))[:, 0]
-                              for a in range(0, len(h), rows)])
+            for a in range(0, len(h), rows):
+                yield slice(a, a + rows), self._phi(self._pre(level, h[a:a + rows]))[:, 0]
+
+    def _outputs(self, level, h, W) -> np.ndarray:
+        """Unnormalised outputs W x (u, n_c) for the first patch of every distinct subtree, chunked."""
+        return torch.cat([X.double() @ W.double().T for _, X in self._feature_chunks(level, h)]).cpu().numpy()
 
     def _solve(self, level, h, counts, hist, n, lam, rec) -> torch.Tensor:
         """Ridge of eq. (3) on aggregated rows: min_W 1/(2n) sum_i ||e_y_i - W x_i||^2 + lam/2 ||W||^2.
 
-        Rows j with count c_j and label histogram H_j give X^T X = sum c_j x_j x_j^T, X^T Y = sum x_j H_j^T.
+        Rows j with count c_j and label histogram H_j give X^T X = sum c_j x_j x_j^T, X^T Y = sum x_j H_j^T,
+        accumulated chunk by chunk (memory O((2M)^2 + chunk * 2M), never O(rows * 2M)). Gram products are in
+        the model dtype (float32: 2x faster; C + lam I has condition number <= (1+lam)/lam, ~33 for lam = 1/32,
+        so float32 accumulation costs ~1e-5 relative accuracy); solves are in float64.
         """
-        # Gram products in the model dtype (float32: 2x faster; C + lam I has condition number <= (1+lam)/lam,
-        # ~33 for lam = 1/32, so float32 accumulation costs ~1e-5 relative accuracy), solves in float64.
-        X = self._features(level, h)  # (u, 2M)
-        a = torch.as_tensor(counts / n, device=X.device, dtype=X.dtype)
-        Hn = torch.as_tensor(hist / n, device=X.device, dtype=X.dtype)  # (u, n_c): a_j * mean label one-hot
-        D = X.shape[1]
-        if self.solver == "gd":
-            C = (X.T @ (X * a[:, None])).double()  # (2M, 2M) = E[x x^T]
-            B = (Hn.T @ X).double()  # (n_c, 2M) = E[e_y x^T]
-            P = self.n_patches_  # |P_l| estimate (Lemma 17: T >= |P| log(100 |P| kappa sqrt(d_y) / eps))
-            steps = self.gd_steps or math.ceil(P * math.log(100 * P * math.sqrt(self.n_classes_) / 1e-3))
-            eta = 2.0 / (1.0 + lam)
-            W = torch.zeros_like(B)
-            for _ in range(steps):
-                W = W - eta * (W @ C + lam * W - B)
-            rec.update(solver="gd", gd_steps=steps)
-        elif D <= len(X):  # primal: (C + lam I) W^T = B^T
-            C = (X.T @ (X * a[:, None])).double()
-            C.diagonal().add_(lam)
-            W = torch.cholesky_solve((X.T @ Hn).double(), torch.linalg.cholesky(C)).T
-            rec.update(solver="closed-primal")
-        else:  # dual: W^T = X^T A^(1/2) (A^(1/2) K A^(1/2) + lam I)^(-1) A^(1/2) Ybar, Ybar_j = H_j / c_j
-            X, a, Hn = X.double(), a.double(), Hn.double()
+        D, u = 2 * self.width, len(h)
+        dev = self.device_
+        a = torch.as_tensor(counts / n, device=dev, dtype=self.dtype_)
+        Hn = torch.as_tensor(hist / n, device=dev, dtype=self.dtype_)  # (u, n_c): a_j * mean label one-hot
+        if self.solver == "gd" or D <= u:
+            C = torch.zeros(D, D, device=dev, dtype=self.dtype_)  # E[x x^T]
+            XtH = torch.zeros(D, Hn.shape[1], device=dev, dtype=self.dtype_)  # E[x e_y^T]
+            for rows, X in self._feature_chunks(level, h):
+                C += X.T @ (X * a[rows, None])
+                XtH += X.T @ Hn[rows]
+            C, XtH = C.double(), XtH.double()
+            if self.solver == "gd":
+                P = self.n_patches_  # |P_l| estimate (Lemma 17: T >= |P| log(100 |P| kappa sqrt(d_y) / eps))
+                steps = self.gd_steps or math.ceil(P * math.log(100 * P * math.sqrt(self.n_classes_) / 1e-3))
+                eta = 2.0 / (1.0 + lam)
+                B = XtH.T
+                W = torch.zeros_like(B)
+                for _ in range(steps):
+                    W = W - eta * (W @ C + lam * W - B)
+                rec.update(solver="gd", gd_steps=steps)
+            else:  # primal: (C + lam I) W^T = E[x e_y^T]
+                C.diagonal().add_(lam)
+                W = torch.cholesky_solve(XtH, torch.linalg.cholesky(C)).T
+                rec.update(solver="closed-primal")
+        else:  # dual (u < 2M rows, so X is small): W^T = X^T A^(1/2) (A^(1/2) K A^(1/2) + lam I)^(-1) A^(1/2) Ybar
+            X = torch.cat([X for _, X in self._feature_chunks(level, h)]).double()
+            a, Hn = a.double(), Hn.double()
             sa = a.sqrt()
             K = (X * sa[:, None]) @ (X * sa[:, None]).T
             K.diagonal().add_(lam)
