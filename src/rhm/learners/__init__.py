@@ -1,14 +1,13 @@
 """Registry of learners: ``rhm.learners.get(name)`` returns the class, ``names()`` lists them.
 
 Every learner follows :class:`rhm.learners.base.Learner` (fit / predict / score on integer tokens). A module
-registers its classes with ``@register``; modules are imported lazily so that `import rhm` stays light.
+registers its classes with ``@register``; modules (and torch) are imported lazily, on first use, so that
+`import rhm` and the numpy-only parts (grammar, sampling, oracle) never load torch.
 """
 
 from __future__ import annotations
 
 import importlib
-
-from .base import Learner
 
 # name -> module that defines it (imported on first use)
 _MODULES = {
@@ -24,6 +23,8 @@ _REGISTRY: dict[str, type] = {}
 
 def register(cls):
     """Class decorator: add a Learner subclass to the registry under ``cls.name``."""
+    from .base import Learner
+
     if not (isinstance(cls, type) and issubclass(cls, Learner)):
         raise TypeError("register expects a Learner subclass")
     _REGISTRY[cls.name] = cls
@@ -41,6 +42,14 @@ def get(name: str) -> type:
     if name not in _REGISTRY:
         raise ValueError(f"unknown learner {name!r}; known learners: {', '.join(names())}")
     return _REGISTRY[name]
+
+
+def __getattr__(name):  # rhm.learners.Learner without importing torch up front
+    if name == "Learner":
+        from .base import Learner
+
+        return Learner
+    raise AttributeError(f"module 'rhm.learners' has no attribute {name!r}")
 
 
 __all__ = ["Learner", "get", "names", "register"]
