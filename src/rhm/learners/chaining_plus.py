@@ -358,25 +358,19 @@ class ChainingPlus(Learner):
         return np.where(found, self.top_label_[pos], score.argmax(1))
 
     def _purity(self, g) -> dict:
-        """Oracle diagnostic: fraction of distinct patches per level whose cluster is pure in true parents."""
+        """Oracle diagnostic at the bottom level: the fraction of distinct input patches that sit in a cluster
+        whose patches all share one true parent (1.0 = the clusters are exactly unions of synonym classes)."""
         from .. import oracle
 
-        out = {}
-        for level in range(self.L_, 1, -1):
-            if level != self.L_ and not self.quantize:
-                continue
-            uniq = self.codes_[level]
-            if level == self.L_:
-                digits = np.stack([(uniq // g.v ** (g.s - 1 - i)) % g.v for i in range(g.s)], 1)
-                parents = oracle._inverses(g)[level - 1](digits)
-                sym = self.maps_[level]
-                ok = parents >= 0
-                # a cluster is pure if all its patches share one parent; purity = fraction of patches in pure ones
-                pure = 0
-                for c in np.unique(sym[ok]):
-                    pure += (sym[ok] == c).sum() if len(np.unique(parents[ok][sym[ok] == c])) == 1 else 0
-                out[str(level)] = float(pure / max(ok.sum(), 1))
-        return out
+        L, uniq = self.L_, self.codes_[self.L_]
+        digits = uniq if uniq.ndim == 2 else np.stack([(uniq // g.v ** (g.s - 1 - i)) % g.v for i in range(g.s)], 1)
+        parents = oracle._inverses(g)[L - 1](digits)
+        ok = parents >= 0
+        sym, par = self.maps_[L][ok], parents[ok]
+        pairs = np.unique(np.stack([sym, par], 1), axis=0)  # distinct (cluster, parent) pairs
+        clusters, n_parents = np.unique(pairs[:, 0], return_counts=True)
+        pure = np.isin(sym, clusters[n_parents == 1])
+        return {str(L): float(pure.sum() / max(ok.sum(), 1))}
 
     def hidden(self, x) -> list[np.ndarray]:
         """One-hot symbols of every level, bottom first (layer k: (n, s^(L-k) * vocab)), for sensitivity."""
