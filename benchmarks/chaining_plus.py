@@ -33,7 +33,9 @@ LADDER = [
     ("+ sibling context", {**OFF, "reuse": True, "all_patches": True, "context": True}),
     ("+ context re-measured on symbols (1 pass)", {**OFF, "reuse": True, "all_patches": True, "context": True,
                                                    "context_passes": 1}),
-    ("+ top-down refinement (8 sweeps) and 3 restarts = chaining+ defaults", {}),
+    ("+ top-down refinement and restarts", {"structure": False, "generative": False}),
+    ("+ structure search on sparse levels", {"generative": False}),
+    ("+ generative EM and posterior prediction = chaining+ defaults", {}),
     ("chaining+ defaults without quantisation", {"quantize": False}),
 ]
 

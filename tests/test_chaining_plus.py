@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
 from rhm import RHM
-from rhm.learners.chaining_plus import ChainingPlus, estimate_clusters, patch_ids
+from rhm.learners.chaining_plus import ChainingPlus, SiblingStructure, estimate_clusters, patch_ids
 
 G = RHM(8, 4, 2, 3, seed=0)
 
@@ -31,9 +32,10 @@ def test_quantize_off_keeps_every_patch_as_its_own_symbol():
 
 def test_all_patches_and_context_and_reuse_switches_change_the_statistics():
     x, y, _, _ = split(G, 2000)
-    full = ChainingPlus(seed=0, refine=0, restarts=1).fit(x, y, grammar=G)
-    first = ChainingPlus(seed=0, refine=0, restarts=1, all_patches=False, context=False).fit(x, y, grammar=G)
-    fresh = ChainingPlus(seed=0, refine=0, restarts=1, reuse=False).fit(x, y, grammar=G)
+    base = dict(seed=0, refine=0, restarts=1, structure=False, generative=False)  # the statistics alone
+    full = ChainingPlus(**base).fit(x, y, grammar=G)
+    first = ChainingPlus(**base, all_patches=False, context=False).fit(x, y, grammar=G)
+    fresh = ChainingPlus(**base, reuse=False).fit(x, y, grammar=G)
     assert set(full.info_["stage_samples"].values()) == {2000}
     sizes = fresh.info_["stage_samples"]
     assert sum(sizes.values()) == 2000 and sizes["3"] > sizes["2"] > sizes["1"]
@@ -45,10 +47,70 @@ def test_all_patches_and_context_and_reuse_switches_change_the_statistics():
 def test_refinement_repairs_the_maximal_case():
     g = RHM(8, 8, 2, 2, seed=2)  # m = v: every pair is a rule, the sibling context carries no signal
     x, y, xt, yt = split(g, 800)
-    plain = ChainingPlus(seed=0, refine=0, restarts=1).fit(x, y, grammar=g)
-    refined = ChainingPlus(seed=0, refine=8, restarts=1).fit(x, y, grammar=g)
+    plain = ChainingPlus(seed=0, refine=0, restarts=1, generative=False).fit(x, y, grammar=g)
+    refined = ChainingPlus(seed=0, refine=8, restarts=1, generative=False).fit(x, y, grammar=g)
     assert refined.info_["train_loglik"] > plain.info_["train_loglik"]
     assert refined.score(xt, yt) == 1.0 > plain.score(xt, yt)
+
+
+def test_structure_score_prefers_the_true_synonym_classes_and_search_finds_them():
+    g = RHM(8, 2, 2, 3, seed=0)  # sparse: 16 of the 64 bottom pairs are rules
+    x, _, _, _ = split(g, 54, test=0)
+    uniq, inv = patch_ids(x.reshape(54, -1, 2).astype(np.int64), 8)
+    truth = oracle_parents(g, uniq)
+    st = SiblingStructure(inv, 2, 8, len(uniq))
+    rng = np.random.default_rng(0)
+    scrambled = rng.permutation(truth)
+    assert st.score(truth)[0] > st.score(scrambled)[0]
+    found = st.search(scrambled, rng)
+    assert st.score(found)[0] >= st.score(truth)[0] - 1e-9  # the search reaches the truth's score from noise
+    assert same_partition(found, truth)
+
+
+def oracle_parents(g, codes):
+    from rhm import oracle
+
+    return oracle._inverses(g)[g.L - 1](np.stack([codes // g.v, codes % g.v], 1))
+
+
+def same_partition(a, b):
+    return len(np.unique(np.stack([a, b], 1), axis=0)) == len(np.unique(a)) == len(np.unique(b))
+
+
+def test_structure_switch_fixes_the_sparse_bottom_level():
+    g = RHM(8, 2, 2, 3, seed=0)
+    x, y, xt, yt = split(g, 54, seed=1000, test=500)
+    off = ChainingPlus(seed=0, structure=False, generative=False).fit(x, y, grammar=g)
+    on = ChainingPlus(seed=0, generative=False).fit(x, y, grammar=g)
+    assert off.info_["synonym_purity"]["3"] < 0.8
+    assert on.info_["synonym_purity"]["3"] == 1.0
+    assert on.score(xt, yt) > off.score(xt, yt)
+
+
+def test_inside_pass_is_the_exact_likelihood_of_the_true_grammar():
+    g = RHM(5, 2, 2, 3, seed=3)
+    x, y, _, _ = split(g, 200, test=0)
+    clf = ChainingPlus(seed=0, restarts=1).fit(x, y, grammar=g)
+    clf.vocab_ = {lv: 5 for lv in range(4)}
+    tables = []
+    for level, rules in enumerate(g.rules):  # uniform over each symbol's m rules
+        t = np.zeros((len(rules), 25))
+        np.put_along_axis(t, rules[:, :, 0] * 5 + rules[:, :, 1], 0.5, axis=1)
+        tables.append(torch.tensor(t))
+    logp = clf._inside(tables, x.astype(np.int64)).numpy()  # (n, n_c) log P(x | class)
+    nodes = (g.d - 1) // (g.s - 1)  # every internal node picks one of m = 2 rules
+    assert np.allclose(logp[np.arange(len(y)), y], nodes * np.log(0.5))
+    assert (logp.argmax(1) == y).all()
+
+
+def test_generative_em_raises_the_joint_likelihood_and_is_used_for_prediction():
+    g = RHM(8, 2, 2, 3, seed=0)
+    x, y, xt, yt = split(g, 54, seed=1000, test=500)
+    clf = ChainingPlus(seed=0).fit(x, y, grammar=g)
+    hard = ChainingPlus(seed=0, generative=False).fit(x, y, grammar=g)
+    assert clf.info_["em_iterations"] > 1 and clf.info_["em_objective"] > clf.info_["em_objective_init"]
+    assert hard.tables_ is None and "em_iterations" not in hard.info_
+    assert np.array_equal(clf.predict(xt), clf._generative_scores(xt.astype(np.int64)).argmax(1))
 
 
 def test_restarts_keep_the_best_training_likelihood():
@@ -106,6 +168,10 @@ def test_patch_ids_large_alphabet_path():
     (dict(refine=-1), "refine=-1 must be a non-negative integer"),
     (dict(restarts=0), "restarts=0 must be a positive integer"),
     (dict(prior=0.0), "prior=0.0 must be a positive number"),
+    (dict(structure=1), "structure=1 must be True or False"),
+    (dict(generative=None), "generative=None must be True or False"),
+    (dict(em_iters=0), "em_iters=0 must be a positive integer"),
+    (dict(patience=2.5), "patience=2.5 must be a positive integer"),
     (dict(s=1), "s=1 must be an integer >= 2"),
     (dict(seed=-1), "seed=-1"),
 ])

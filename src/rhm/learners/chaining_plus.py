@@ -23,6 +23,15 @@ statistics that are **equal for synonyms** (so synonyms can be identified up to 
 - ``context_passes``: extra bottom-up passes in which the context of a patch is re-measured with the sibling
   replaced by its symbol from the previous pass, which pools the sibling's synonyms and removes most of the
   noise.
+- ``structure``: on sparse levels (at most half of the k^s possible patches observed, e.g. m < v), the k-means
+  map is polished by an annealed Gibbs search on the structure log-likelihood of the level (SiblingStructure:
+  true synonyms explain the sibling groups with the fewest distinct symbol tuples; at level 2 the tuples are
+  modelled given the class). This is where small m gets its samples back: at v = 8, m = 2, L = 3, P = 54 the
+  bottom clusters go from 0.5-0.75 to ~1.0 synonym purity. Runs in the last bottom-up pass only.
+- ``generative``: after the discriminative pass, EM on the RHM as a probabilistic grammar on its fixed tree
+  (inside-outside, rule tables per level started from the hard-decoded counts, Dirichlet prior `prior`), and
+  prediction by the exact posterior P(class | x) of the fitted grammar, which sums over every latent symbol
+  instead of committing to one per patch and scores unseen patch combinations through their parts.
 
 Statistics are compared in the Hellinger embedding (sqrt of Dirichlet-smoothed conditional distributions;
 its sampling noise has variance ~1/(4 n) whatever the probabilities) and clustered with weighted k-means
@@ -37,6 +46,7 @@ import time
 
 import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
+from scipy.special import xlogy
 from sklearn.cluster import KMeans
 
 from . import register
@@ -84,6 +94,124 @@ def estimate_clusters(points: np.ndarray, max_clusters: int) -> int:
     return int(np.argmax(ratios)) + 2
 
 
+def _xlogx(c: np.ndarray) -> np.ndarray:
+    """sum over the last axis of c log c (0 log 0 = 0)."""
+    return xlogy(c, c).sum(-1)
+
+
+class SiblingStructure:
+    """Structure log-likelihood of a level's patch -> symbol map, for the `structure` search.
+
+    The level's patches come in sibling groups of s (the children of one node two levels up, pooled over
+    positions: the RHM's rules do not depend on position). Under the RHM a group's symbol tuple is one of the
+    few rule right-hand sides of the level above, and each patch is a uniform synonym of its symbol, so a map
+    that merges true synonyms explains the groups with few distinct symbol tuples. The score of a map sigma is
+    the maximised log-likelihood of that two-part model (tuples i.i.d. multinomial over k^s, patch given its
+    symbol multinomial), up to a constant:  sum_t N_t log N_t - sum_a N_a log N_a,  N_t the groups whose
+    symbols spell t, N_a the patch occurrences mapped to symbol a. Where the groups' parents are known (at
+    level 2 they are the class labels, `parent` (n,)), the tuples are modelled given their parent:
+    N_t becomes N_(parent, t).
+    """
+
+    def __init__(self, inv: np.ndarray, s: int, k: int, U: int, parent: np.ndarray | None = None):
+        n, P = inv.shape  # inv: distinct-patch id (< U) of every patch occurrence (n, P), P a multiple of s
+        self.s, self.k, self.U = s, k, U
+        rows = inv.reshape(n * (P // s), s)
+        if parent is not None:  # one group per sample (P == s): prepend its parent as an extra column
+            rows = np.concatenate([np.asarray(parent, dtype=np.int64).reshape(-1, 1), rows], 1)
+        groups, self.weight = np.unique(rows, axis=0, return_counts=True)
+        self.parent = groups[:, 0] if parent is not None else np.zeros(len(groups), dtype=np.int64)
+        self.groups = groups[:, 1:] if parent is not None else groups  # (G, s) distinct sibling groups
+        self.n_parents = int(self.parent.max()) + 1 if len(groups) else 1
+        self.occ = np.bincount(inv.ravel(), minlength=self.U).astype(np.float64)
+
+    def _codes(self, sig: np.ndarray) -> np.ndarray:
+        """Tuple codes (B, G) of every group under maps sig (B, U): parent * k^s + symbols, first most significant."""
+        code = np.broadcast_to(self.parent, (len(sig), len(self.groups))).astype(np.int64)
+        for i in range(self.s):
+            code = code * self.k + sig[:, self.groups[:, i]]
+        return code
+
+    def score(self, sig: np.ndarray) -> np.ndarray:
+        """Scores (B,) of maps sig (B, U) (or one map (U,) -> shape (1,))."""
+        sig = np.atleast_2d(sig)
+        B, k = len(sig), self.k
+        width = self.n_parents * k**self.s
+        code = self._codes(sig) + np.arange(B)[:, None] * width
+        tup = np.bincount(code.ravel(), weights=np.tile(self.weight, B), minlength=B * width).reshape(B, width)
+        sym = np.bincount((sig + np.arange(B)[:, None] * k).ravel(), weights=np.tile(self.occ, B),
+                          minlength=B * k).reshape(B, k)
+        return _xlogx(tup) - _xlogx(sym)
+
+    def search(self, sig0: np.ndarray, rng: np.random.Generator, chains: int = 32, sweeps: int = 6,
+               t_hot: float = 3.0, t_cold: float = 0.05) -> np.ndarray:
+        """Annealed Gibbs sampling over maps from sig0 (U,), `chains` chains in parallel; the best map seen.
+
+        One step resamples one patch's symbol from softmax(score / T) over all k symbols; T decays geometrically
+        from t_hot to t_cold (nats) over the sweeps. The k candidate scores are score differences computed from
+        the groups that contain the patch only, so a step costs O(chains * k * #groups of the patch).
+        """
+        k, s, C = self.k, self.s, chains
+        width = self.n_parents * k**s
+        # (group, patch) incidences with the code weight of the patch's slots: code(g) changes by
+        # (new - old) * mult when patch p changes symbol; sorted by patch to slice per patch
+        g_idx = np.repeat(np.arange(len(self.groups)), s)
+        mult = np.tile(k ** np.arange(s - 1, -1, -1), len(self.groups))
+        key, inv = np.unique(self.groups.ravel() * len(self.groups) + g_idx, return_inverse=True)
+        inc_mult = np.bincount(inv, weights=mult).astype(np.int64)
+        inc_patch, inc_group = key // len(self.groups), key % len(self.groups)
+        bounds = np.searchsorted(inc_patch, np.arange(self.U + 1))
+
+        sig = np.tile(np.asarray(sig0, dtype=np.int64), (C, 1))
+        code = self._codes(sig)  # (C, G)
+        lin = np.arange(C)[:, None] * width
+        table = np.bincount((code + lin).ravel(), weights=np.tile(self.weight, C), minlength=C * width)
+        sym = np.bincount((sig + np.arange(C)[:, None] * k).ravel(), weights=np.tile(self.occ, C),
+                          minlength=C * k).reshape(C, k)
+        current = np.full(C, float(self.score(sig0)[0]))
+        best_sig, best = sig[0].copy(), current[0]
+        rows, cand = np.arange(C), np.arange(k)
+        for sweep in range(sweeps):
+            T = t_hot * (t_cold / t_hot) ** (sweep / max(sweeps - 1, 1))
+            for p in rng.permutation(np.flatnonzero(self.occ > 0)):
+                grp, mul = inc_group[bounds[p]:bounds[p + 1]], inc_mult[bounds[p]:bounds[p + 1]]
+                w, old = self.weight[grp], code[:, grp]  # (a,), (C, a)
+                new = old[:, None, :] + (cand[None, :, None] - sig[:, p, None, None]) * mul  # (C, k, a)
+                # table cells touched by candidate (c, j): old codes lose w, new codes gain w
+                cell = np.concatenate([np.broadcast_to(old[:, None, :], new.shape), new], 2) + lin[:, :, None]
+                delta = np.concatenate([np.broadcast_to(-w, new.shape), np.broadcast_to(w, new.shape)], 2)
+                pair = np.broadcast_to((rows[:, None] * k + cand)[:, :, None], cell.shape)
+                ukey, uinv = np.unique(pair.ravel().astype(np.int64) * (C * width) + cell.ravel(),
+                                       return_inverse=True)
+                dsum = np.bincount(uinv, weights=delta.ravel())
+                ucell, upair = ukey % (C * width), ukey // (C * width)
+                before = table[ucell]
+                gain = np.bincount(upair, weights=xlogy(before + dsum, before + dsum) - xlogy(before, before),
+                                   minlength=C * k).reshape(C, k)
+                o, a = self.occ[p], sig[:, p]
+                n_old = sym[rows, a]
+                sym_gain = xlogy(sym + o, sym + o) - xlogy(sym, sym) + (xlogy(n_old - o, n_old - o)
+                                                                       - xlogy(n_old, n_old))[:, None]
+                sym_gain[rows, a] = 0.0
+                score = current[:, None] + gain - sym_gain  # (C, k)
+                prob = np.exp((score - score.max(1, keepdims=True)) / T)
+                pick = (prob.cumsum(1) > rng.random((C, 1)) * prob.sum(1, keepdims=True)).argmax(1)
+                moved = pick != a
+                if moved.any():
+                    ch = rows[moved]
+                    chosen = new[ch, pick[moved]]  # (moved, a)
+                    np.add.at(table, (old[ch] + lin[ch]).ravel(), -np.tile(w, len(ch)))
+                    np.add.at(table, (chosen + lin[ch]).ravel(), np.tile(w, len(ch)))
+                    code[np.ix_(ch, grp)] = chosen
+                    sym[ch, a[moved]] -= o
+                    sym[ch, pick[moved]] += o
+                    sig[ch, p] = pick[moved]
+                    current[ch] = score[ch, pick[moved]]
+                if current.max() > best + 1e-9:
+                    best, best_sig = float(current.max()), sig[current.argmax()].copy()
+        return best_sig
+
+
 @register
 class ChainingPlus(Learner):
     """Layerwise, bottom-up learner with quantised synonym-invariant patch statistics (see module docstring).
@@ -96,7 +224,11 @@ class ChainingPlus(Learner):
     quantize, all_patches, reuse, context: the switches of the module docstring.
     context_passes: extra bottom-up passes with the sibling context measured on the previous pass's symbols.
     refine: maximum top-down refinement sweeps (backward feature correction); stops early at a fixed point.
-    restarts: independent fits (k-means seeds); the one with the highest training log-likelihood is kept.
+    structure: structure search on sparse levels (module docstring).
+    generative: EM on the grammar's rule tables and prediction by its posterior (needs quantize).
+    em_iters: maximum EM iterations (stops when the MAP objective gains < 1e-6 relative).
+    restarts: maximum independent fits (k-means seeds); the one with the highest training log-likelihood of the
+        discriminative pass is kept. patience: stop after this many restarts in a row without a better one.
     prior: Dirichlet prior strength (pseudo-counts) of every conditional distribution, i.e. the ridge.
     n_init: k-means restarts.
     seed: seed of k-means and of the fresh split.
@@ -105,7 +237,8 @@ class ChainingPlus(Learner):
     name = "chaining+"
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
-                 context_passes=1, refine=20, restarts=10, prior=2.0, n_init=10, seed=0):
+                 context_passes=1, refine=20, structure=True, generative=True, em_iters=50, restarts=10,
+                 patience=3, prior=2.0, n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -114,13 +247,17 @@ class ChainingPlus(Learner):
         self.context = context
         self.context_passes = context_passes
         self.refine = refine
+        self.structure = structure
+        self.generative = generative
+        self.em_iters = em_iters
         self.restarts = restarts
+        self.patience = patience
         self.prior = prior
         self.n_init = n_init
         self.seed = seed
 
     def _validate_params(self):
-        for name in ("quantize", "all_patches", "reuse", "context"):
+        for name in ("quantize", "all_patches", "reuse", "context", "structure", "generative"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
         ns = self.n_symbols
@@ -132,7 +269,7 @@ class ChainingPlus(Learner):
                 raise ValueError(f"{name}={val!r} must be a non-negative integer")
         if isinstance(self.prior, bool) or not isinstance(self.prior, numbers.Real) or not self.prior > 0:
             raise ValueError(f"prior={self.prior!r} must be a positive number")
-        for name in ("n_init", "restarts"):
+        for name in ("n_init", "restarts", "em_iters", "patience"):
             val = getattr(self, name)
             if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
                 raise ValueError(f"{name}={val!r} must be a positive integer")
@@ -160,8 +297,9 @@ class ChainingPlus(Learner):
         best = None
         for restart in range(self.restarts):
             prev = None
-            for _ in range(1 + (self.context_passes if self.context else 0)):
-                tokens = self._bottom_up(x, y, prev, rng)
+            passes = 1 + (self.context_passes if self.context else 0)
+            for i in range(passes):
+                tokens = self._bottom_up(x, y, prev, rng, search=self.structure and i == passes - 1)
                 prev = tokens
             self._fit_top(tokens[1], y)
             sweeps = 0
@@ -174,11 +312,16 @@ class ChainingPlus(Learner):
             loglik = float(self._top_logprob(self._symbols(x)[1], y).sum())
             state = (loglik, restart, sweeps, dict(self.codes_), dict(self.maps_), dict(self.vocab_),
                      self.top_label_, self.top_logp_, self.nb_log_)
-            if best is None or loglik > best[0]:
+            if best is None or loglik > best[0] + 1e-9 * abs(best[0]):
                 best = state
+            elif restart - best[1] >= self.patience:
+                break  # `patience` restarts in a row found nothing better
         (loglik, restart, sweeps, self.codes_, self.maps_, self.vocab_, self.top_label_, self.top_logp_,
          self.nb_log_) = best
         self.info_.update({"train_loglik": loglik, "chosen_restart": restart, "refine_sweeps": sweeps})
+        self.tables_ = None
+        if self.generative and self.quantize:
+            self._fit_generative(x.astype(np.int64), y)
         self.info_.update({
             "symbols_per_level": {str(lv): int(self.vocab_[lv - 1]) for lv in range(L, 1, -1)},
             "distinct_patches": {str(lv): int(len(self.codes_[lv])) for lv in range(L, 0, -1)},
@@ -187,7 +330,7 @@ class ChainingPlus(Learner):
         if self.grammar_ is not None:
             self.info_["synonym_purity"] = self._purity(self.grammar_)
 
-    def _bottom_up(self, x, y, prev, rng):
+    def _bottom_up(self, x, y, prev, rng, search=False):
         """One bottom-up pass; returns tokens[l] (n, s^l) for l = L..1 (symbols of the training data).
 
         `prev` holds the previous pass's tokens (for the refined sibling context), or None.
@@ -231,6 +374,9 @@ class ChainingPlus(Learner):
             if self.quantize:
                 k_next = self._n_clusters(F[weight > 0], U)
                 sym = self._cluster(F, weight, k_next, rng)
+                if search and P >= s and U <= k**s / 2:  # sparse level: the structure is informative
+                    parent = y[rows] if level == 2 else None  # level-2 groups are the top tuples
+                    sym = SiblingStructure(inv[rows], s, k_next, U, parent).search(sym, rng)
             else:
                 sym, k_next = np.arange(U), U
             self.codes_[level], self.maps_[level], self.vocab_[level - 1] = uniq, sym, k_next
@@ -333,6 +479,96 @@ class ChainingPlus(Learner):
         self.codes_[level], self.maps_[level] = uniq, scores.argmax(1)
         self._fit_top(self._symbols(x)[1], y)
 
+    # ------------------------------------------------------------------------------------- generative
+    def _rule_counts(self, x, y) -> list[np.ndarray]:
+        """Rule counts of the hard-decoded training trees: counts[l] (k_parent, k_child**s) for the rewrite of
+        level l into level l+1 (l = 0: class -> level-1 tuple); nodes with an unseen patch below are skipped."""
+        s, n = self.s_, len(x)
+        sym = self._symbols(x)
+        sym[0] = y[:, None]
+        counts = []
+        for level in range(self.L_):
+            k_par = self.n_classes_ if level == 0 else self.vocab_[level]
+            k_child = self.vocab_[level + 1]
+            child = sym[level + 1].reshape(n, -1, s)
+            ok = (child >= 0).all(-1) & (sym[level] >= 0)
+            code = _codes(np.maximum(child, 0), k_child)
+            c = np.zeros((k_par, k_child**s))
+            np.add.at(c, (sym[level][ok], code[ok]), 1.0)
+            counts.append(c)
+        return counts
+
+    def _tables(self, counts):
+        """Rule probabilities from counts, Dirichlet-smoothed with `prior` pseudo-counts per parent symbol."""
+        import torch
+
+        return [torch.tensor((c + self.prior / c.shape[1]) / (c.sum(1, keepdims=True) + self.prior),
+                             requires_grad=True) for c in counts]
+
+    def _chunks(self, n):
+        widest = max(self.s_ ** (level - 1) * t.shape[1] for level, t in enumerate(self.tables_, 1))
+        step = max(1, 2**22 // widest)  # bounds the (chunk, nodes, k^s) products below to ~32 MB
+        return [slice(i, i + step) for i in range(0, n, step)]
+
+    def _inside(self, tables, x):
+        """log P(x | class) (n, n_c) under rule tables[l] (k_parent, k_child^s): the inside pass of the RHM as a
+        probabilistic grammar on its fixed s-ary tree, summing over every latent symbol of every node."""
+        import torch
+
+        s, n = self.s_, len(x)
+        code = torch.as_tensor(_codes(x.reshape(n, -1, s).astype(np.int64), self.vocab_[self.L_]))
+        node = tables[-1][:, code].permute(1, 2, 0)  # (n, s^(L-1), k): P(patch | symbol) at level L-1
+        logscale = torch.zeros(n, dtype=node.dtype)
+        for level in range(self.L_ - 2, -1, -1):  # combine s children into their level-`level` parent
+            z = node.sum(-1, keepdim=True)
+            node = node / z
+            logscale = logscale + torch.log(z).sum((1, 2))
+            kids = node.reshape(n, node.shape[1] // s, s, -1)
+            outer = kids[:, :, 0]
+            for i in range(1, s):  # (n, P, k^i) x (n, P, k) -> (n, P, k^(i+1)), first child most significant
+                outer = (outer[..., :, None] * kids[:, :, i, None, :]).flatten(2)
+            node = outer @ tables[level].T  # (n, P, k_parent)
+        return torch.log(node[:, 0]) + logscale[:, None]
+
+    def _fit_generative(self, x, y):
+        """EM on the rule tables (inside-outside on the fixed tree), started from the hard-decoded counts.
+
+        The expected rule counts of an E-step are R * d(log-likelihood)/dR (the outside pass, by autograd).
+        """
+        import torch
+
+        y = y.astype(np.int64)
+        counts = self._rule_counts(x, y)
+        self.tables_ = self._tables(counts)
+        prev, it, first = -np.inf, 0, None
+        for it in range(1, self.em_iters + 1):
+            tables, ll = self._tables(counts), 0.0
+            for chunk in self._chunks(len(x)):
+                logp = self._inside(tables, x[chunk])
+                val = logp[torch.arange(len(logp)), torch.as_tensor(y[chunk])].sum()
+                val.backward()
+                ll += float(val.detach())
+            counts = [(t * t.grad).detach().numpy() for t in tables]
+            # MAP-EM: log-likelihood + log Dirichlet prior (pseudo-count prior/k^s per cell) never decreases
+            obj = ll + sum(self.prior / t.shape[1] * float(torch.log(t.detach()).sum()) for t in tables)
+            first = obj if first is None else first
+            if obj - prev <= 1e-6 * abs(obj):
+                break
+            prev = obj
+        self.tables_ = [t.detach() for t in self._tables(counts)]
+        # joint_loglik: log P(x, y | tables) summed over the training set (last E-step); em_objective: the
+        # MAP objective EM increases (joint_loglik + log prior), at the hard-decoded start and at the end
+        self.info_.update({"em_iterations": it, "joint_loglik": ll, "em_objective_init": first,
+                           "em_objective": obj})
+
+    def _generative_scores(self, x) -> np.ndarray:
+        """log P(class) + log P(x | class) (n, n_c) under the fitted rule tables."""
+        import torch
+
+        with torch.no_grad():
+            out = [self._inside(self.tables_, x[chunk]).numpy() for chunk in self._chunks(len(x))]
+        return np.concatenate(out) + self.nb_prior_[None]
+
     # ---------------------------------------------------------------------------------------- predict
     def _symbols(self, x) -> dict:
         """Symbols of every level for inputs x; -1 marks patches never seen in training."""
@@ -354,6 +590,8 @@ class ChainingPlus(Learner):
         return out
 
     def _predict(self, x):
+        if getattr(self, "tables_", None) is not None:
+            return self._generative_scores(x.astype(np.int64)).argmax(1)
         found, pos, score = self._top_scores(self._symbols(x)[1])  # level-1 symbols (n, s)
         return np.where(found, self.top_label_[pos], score.argmax(1))
 
@@ -373,7 +611,8 @@ class ChainingPlus(Learner):
         return {str(L): float(pure.sum() / max(ok.sum(), 1))}
 
     def hidden(self, x) -> list[np.ndarray]:
-        """One-hot symbols of every level, bottom first (layer k: (n, s^(L-k) * vocab)), for sensitivity."""
+        """One-hot symbols of every level, bottom first (layer k: (n, s^(L-k) * vocab)), for sensitivity: the
+        hard maps of the discriminative pass (the generative posterior is not one symbol per node)."""
         x = self._check_xy(x, fitting=False)
         sym = self._symbols(x)
         out = []
