@@ -505,8 +505,8 @@ class ChainingPlus(Learner):
         return [torch.tensor((c + self.prior / c.shape[1]) / (c.sum(1, keepdims=True) + self.prior),
                              requires_grad=True) for c in counts]
 
-    def _chunks(self, n):
-        widest = max(self.s_ ** (level - 1) * t.shape[1] for level, t in enumerate(self.tables_, 1))
+    def _chunks(self, n, tables):
+        widest = max(self.s_ ** (level - 1) * t.shape[1] for level, t in enumerate(tables, 1))
         step = max(1, 2**22 // widest)  # bounds the (chunk, nodes, k^s) products below to ~32 MB
         return [slice(i, i + step) for i in range(0, n, step)]
 
@@ -539,11 +539,10 @@ class ChainingPlus(Learner):
 
         y = y.astype(np.int64)
         counts = self._rule_counts(x, y)
-        self.tables_ = self._tables(counts)
         prev, it, first = -np.inf, 0, None
         for it in range(1, self.em_iters + 1):
             tables, ll = self._tables(counts), 0.0
-            for chunk in self._chunks(len(x)):
+            for chunk in self._chunks(len(x), tables):
                 logp = self._inside(tables, x[chunk])
                 val = logp[torch.arange(len(logp)), torch.as_tensor(y[chunk])].sum()
                 val.backward()
@@ -566,7 +565,7 @@ class ChainingPlus(Learner):
         import torch
 
         with torch.no_grad():
-            out = [self._inside(self.tables_, x[chunk]).numpy() for chunk in self._chunks(len(x))]
+            out = [self._inside(self.tables_, x[chunk]).numpy() for chunk in self._chunks(len(x), self.tables_)]
         return np.concatenate(out) + self.nb_prior_[None]
 
     # ---------------------------------------------------------------------------------------- predict
