@@ -1,6 +1,6 @@
 """chaining+ ablation: what each change to the paper's learner buys, as P* on v = n_c = 8, m = 4, s = 2, L = 3.
 
-    OMP_NUM_THREADS=1 python benchmarks/chaining_plus.py [--seeds 3]
+    OMP_NUM_THREADS=1 python benchmarks/chaining_plus.py [--seeds 3] [--rows 7 8 9] [--no-cases]
 
 P* = smallest training size with mean test error (over seeds; grammar seed = run seed, uniform rules) at or
 below 0.1 (1 - 1/n_c), found by the experiment engine's adaptive bracket-and-bisect search. Rows add one change
@@ -35,7 +35,8 @@ LADDER = [
                                                    "context_passes": 1}),
     ("+ top-down refinement and restarts", {"structure": False, "generative": False}),
     ("+ structure search on sparse levels", {"generative": False}),
-    ("+ generative EM and posterior prediction = chaining+ defaults", {}),
+    ("+ generative EM and posterior prediction", {"exclusive": False}),
+    ("+ exclusive rules (m per symbol, none shared) = chaining+ defaults", {}),
     ("chaining+ defaults without quantisation", {"quantize": False}),
 ]
 
@@ -69,11 +70,18 @@ def pstar(params, seeds, start, p_max):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rows", type=int, nargs="+", default=None,
+                    help="ladder rows to run (0-based; default: all, about an hour on one core)")
+    ap.add_argument("--no-cases", action="store_true", help="skip the deep and wide cases")
     args = ap.parse_args()
+    if args.rows is not None and not all(0 <= r < len(LADDER) for r in args.rows):
+        ap.error(f"--rows must be between 0 and {len(LADDER) - 1}")
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
     rows = []
-    for name, params in LADDER:
+    for i, (name, params) in enumerate(LADDER):
+        if args.rows is not None and i not in args.rows:
+            continue
         print(name, flush=True)
         start = 40_000 if params is None else 400
         res, sec = pstar(params, seeds, start, p_max=300_000 if params is None else 100_000)
@@ -83,6 +91,8 @@ def main():
     for name, res, sec in rows:
         ratio = f"{res.value / 512:.2f}" if res.found else "-"
         print(f"| {name} | {res.fmt()} | {ratio} | {sec:.2f} |")
+    if args.no_cases:
+        return
 
     print("\n| case | P | test accuracy | fit seconds |")
     print("|---|---|---|---|")

@@ -113,6 +113,23 @@ def test_generative_em_raises_the_joint_likelihood_and_is_used_for_prediction():
     assert np.array_equal(clf.predict(xt), clf._generative_scores(xt.astype(np.int64)).argmax(1))
 
 
+def test_exclusive_rules_give_a_missed_top_rule_to_the_class_that_lacks_one():
+    # train without any input whose top rule (class -> level-1 tuple) is the first sample's: the held-out tuple
+    # can only be the missing rule of that class, since every other class shows all m = 2 of its rules
+    g = RHM(8, 2, 2, 3, seed=0)
+    x, y, tree = g.sample(600, seed=1, replace=False, return_tree=True)
+    top = tree[1][:, 0] * g.v + tree[1][:, 1]
+    held = top == top[0]
+    on = ChainingPlus(seed=0).fit(x[~held], y[~held], grammar=g)
+    off = ChainingPlus(seed=0, exclusive=False).fit(x[~held], y[~held], grammar=g)
+    assert on.info_["m_hat"] == 2 and "m_hat" not in off.info_
+    for t in on.tables_:
+        assert np.allclose(t.sum(1).numpy(), 1.0) and (t > 0).all()
+    assert (on.predict(x[held]) == y[held]).all()
+    # the plain Dirichlet tables send it to a class with more samples (measured: always wrong here)
+    assert (off.predict(x[held]) != y[held]).all()
+
+
 def test_restarts_keep_the_best_training_likelihood():
     x, y, _, _ = split(G, 300)
     runs = [ChainingPlus(seed=s, restarts=1).fit(x, y, grammar=G).info_["train_loglik"] for s in range(3)]
@@ -170,6 +187,7 @@ def test_patch_ids_large_alphabet_path():
     (dict(prior=0.0), "prior=0.0 must be a positive number"),
     (dict(structure=1), "structure=1 must be True or False"),
     (dict(generative=None), "generative=None must be True or False"),
+    (dict(exclusive=1), "exclusive=1 must be True or False"),
     (dict(em_iters=0), "em_iters=0 must be a positive integer"),
     (dict(patience=2.5), "patience=2.5 must be a positive integer"),
     (dict(s=1), "s=1 must be an integer >= 2"),
