@@ -177,14 +177,14 @@ def test_hidden_shapes():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(width=0), "width=0 must be a positive integer"),
+    (dict(width=0), "width=0 must be >= 1"),
     (dict(sigma="magic"), "sigma='magic' must be one of"),
     (dict(sigma=-1.0), "sigma=-1.0 must be one of"),
     (dict(solver="sgd"), "solver='sgd' must be one of"),
     (dict(samples="all"), "samples='all' must be one of"),
     (dict(lam=0), "lam=0 must be 'paper' or a positive number"),
-    (dict(guard=0), "guard=0 must be a positive number"),
-    (dict(gd_steps=0), "gd_steps=0 must be a positive integer"),
+    (dict(guard=0), "guard=0 must be > 0.0"),
+    (dict(gd_steps=0), "gd_steps=0 must be >= 1"),
     (dict(val_fraction=1.5), "val_fraction=1.5 must be in"),
     (dict(sigma_grid=[]), "sigma_grid"),
     (dict(seed=-2), "seed=-2"),

@@ -36,28 +36,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .validation import check_float, check_int
+
 COEFFICIENTS = ("rademacher", "gaussian", "uniform")
 LEARNERS = ("layerwise", "shallow", "mlp")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _check_int(name: str, value, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an integer")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
-def _check_float(name: str, value, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name}={value!r} must be a finite real number")
-    if float(value) < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return float(value)
-
-
 def _rng(seed) -> np.random.Generator:
     """A numpy Generator from an int seed, a SeedSequence or a Generator (used as is). No unseeded draws."""
     if isinstance(seed, np.random.Generator):
@@ -92,7 +77,7 @@ def _check_y(y, n: int) -> np.ndarray:
 
 def all_inputs(d: int) -> np.ndarray:
     """All 2^d points of {±1}^d as an int8 array (2^d, d), in binary order (row i has x_j = -1 iff bit j of i)."""
-    d = _check_int("d", d, minimum=1)
+    d = check_int("d", d, minimum=1)
     if d > 24:
         raise ValueError(f"d={d} exceeds 24: 2^d rows would not fit in memory")
     bits = (np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1
@@ -101,8 +86,8 @@ def all_inputs(d: int) -> np.ndarray:
 
 def uniform_inputs(n: int, d: int, seed) -> np.ndarray:
     """n i.i.d. uniform points of {±1}^d, int8 (n, d)."""
-    n = _check_int("n", n, minimum=0)
-    d = _check_int("d", d, minimum=1)
+    n = check_int("n", n, minimum=0)
+    d = check_int("d", d, minimum=1)
     rng = _rng(seed)
     return (2 * rng.integers(0, 2, size=(n, d), dtype=np.int8) - 1).astype(np.int8)
 
@@ -130,7 +115,7 @@ class DeepQuadratic:
     """
 
     def __init__(self, d: int, terms: Iterable[tuple[Sequence[int], float]]):
-        self.d = _check_int("d", d, minimum=2)
+        self.d = check_int("d", d, minimum=2)
         self.supports, self.coefficients, self.children = self.validate_terms(self.d, terms)
         self.levels = len(self.supports)
 
@@ -243,8 +228,8 @@ class DeepQuadratic:
         i.i.d.: "rademacher" ±1, "gaussian" N(0, 1), "uniform" ±U[0.5, 1.5] (bounded away from 0).
         The draw is a function of ``seed`` only (int or numpy Generator).
         """
-        d = _check_int("d", d, minimum=2)
-        levels = _check_int("levels", levels, minimum=1)
+        d = check_int("d", d, minimum=2)
+        levels = check_int("levels", levels, minimum=1)
         if 2**levels > d:
             raise ValueError(f"levels={levels} needs d >= 2**levels = {2**levels} (one degree-{2**levels} "
                              f"support), got d={d}")
@@ -255,7 +240,7 @@ class DeepQuadratic:
             for _ in range(levels - 1):
                 counts.append(counts[-1] // 2)
         else:
-            counts = [_check_int(f"terms_per_level[{i}]", c, minimum=1) for i, c in enumerate(terms_per_level)]
+            counts = [check_int(f"terms_per_level[{i}]", c, minimum=1) for i, c in enumerate(terms_per_level)]
             if len(counts) != levels:
                 raise ValueError(f"terms_per_level has {len(counts)} entries: expected levels={levels}")
             if counts[0] > d // 2:
@@ -305,7 +290,7 @@ class DeepQuadratic:
 
     def level_variance(self, level: int) -> float:
         """Σ_{S∈S_{2^level}} f̂_S²: the part of the variance carried by degree 2^level."""
-        level = _check_int("level", level, minimum=1)
+        level = check_int("level", level, minimum=1)
         return float(np.sum(self.coefficients[level - 1] ** 2)) if level <= self.levels else 0.0
 
     def characters(self, x) -> list[np.ndarray]:
@@ -411,18 +396,18 @@ class LayerwiseQuadratic:
     def __init__(self, n_layers: int | None = None, ridge: float = 0.0, z: float | None = None,
                  alpha: float = 1e-3, tol: float = 1e-6, refit: bool = True, chunk_elems: int = 1 << 22,
                  max_features: int = 20_000):
-        self.n_layers = None if n_layers is None else _check_int("n_layers", n_layers, minimum=1)
-        self.ridge = _check_float("ridge", ridge)
-        self.z = None if z is None else _check_float("z", z)
-        self.alpha = _check_float("alpha", alpha)
+        self.n_layers = None if n_layers is None else check_int("n_layers", n_layers, minimum=1)
+        self.ridge = check_float("ridge", ridge)
+        self.z = None if z is None else check_float("z", z)
+        self.alpha = check_float("alpha", alpha)
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha={alpha} must be in (0, 1): the family-wise false-keep probability of a layer")
-        self.tol = _check_float("tol", tol)
+        self.tol = check_float("tol", tol)
         if not isinstance(refit, bool):
             raise ValueError(f"refit={refit!r} must be a bool")
         self.refit = refit
-        self.chunk_elems = _check_int("chunk_elems", chunk_elems, minimum=1)
-        self.max_features = _check_int("max_features", max_features, minimum=1)
+        self.chunk_elems = check_int("chunk_elems", chunk_elems, minimum=1)
+        self.max_features = check_int("max_features", max_features, minimum=1)
         self.layers_: list[Layer] = []
 
     # ------------------------------------------------------------------ internals
@@ -539,7 +524,7 @@ class LayerwiseQuadratic:
     def weights_by_support_pair(self, level: int) -> dict[tuple[tuple[int, ...], tuple[int, ...]], float]:
         """Layer ``level``'s full least-squares w^(l) indexed by (S_1, S_2): the supports of the two inputs of
         each pair (for level 1, S_1 = (i,), S_2 = (j,)). Compare with the paper's Σ f̂_S e_{S_1S_2}."""
-        level = _check_int("level", level, minimum=1)
+        level = check_int("level", level, minimum=1)
         if level > len(self.layers_):
             raise ValueError(f"level={level} exceeds the {len(self.layers_)} fitted layers")
         ins = [(i,) for i in range(self.d_)] if level == 1 else list(self.layers_[level - 2].supports)
@@ -593,10 +578,10 @@ class PolynomialRidge:
     name = "shallow"
 
     def __init__(self, degree: int = 4, ridge: float = 1e-10, chunk_rows: int = 4096, max_samples: int = 30_000):
-        self.degree = _check_int("degree", degree, minimum=0)
-        self.ridge = _check_float("ridge", ridge)
-        self.chunk_rows = _check_int("chunk_rows", chunk_rows, minimum=1)
-        self.max_samples = _check_int("max_samples", max_samples, minimum=1)
+        self.degree = check_int("degree", degree, minimum=0)
+        self.ridge = check_float("ridge", ridge)
+        self.chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+        self.max_samples = check_int("max_samples", max_samples, minimum=1)
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h = np.rint((self.d_ - a @ b.T) / 2).astype(np.intp)
@@ -653,11 +638,11 @@ class TwoLayerNet:
 
     def __init__(self, width: int = 512, epochs: int = 2000, lr: float = 3e-3, weight_decay: float = 0.0,
                  seed: int = 0):
-        self.width = _check_int("width", width, minimum=1)
-        self.epochs = _check_int("epochs", epochs, minimum=1)
-        self.lr = _check_float("lr", lr)
-        self.weight_decay = _check_float("weight_decay", weight_decay)
-        self.seed = _check_int("seed", seed, minimum=0)
+        self.width = check_int("width", width, minimum=1)
+        self.epochs = check_int("epochs", epochs, minimum=1)
+        self.lr = check_float("lr", lr)
+        self.weight_decay = check_float("weight_decay", weight_decay)
+        self.seed = check_int("seed", seed, minimum=0)
 
     def fit(self, x, y) -> "TwoLayerNet":
         import torch
@@ -764,15 +749,15 @@ def sample_complexity(ds: Sequence[int] = (8, 12, 16), train_sizes: Sequence[int
     "fit_seconds", "status", "seed"}; rel_mse is nan when status == "underdetermined" (layerwise, n ≤ D_1).
     The quick default runs in a few seconds on 2 cores. Everything is a function of ``seed``.
     """
-    ds = [_check_int("ds[]", d, minimum=2) for d in ds]
-    levels = _check_int("levels", levels, minimum=1)
-    test_size = _check_int("test_size", test_size, minimum=1)
-    seed = _check_int("seed", seed, minimum=0)
+    ds = [check_int("ds[]", d, minimum=2) for d in ds]
+    levels = check_int("levels", levels, minimum=1)
+    test_size = check_int("test_size", test_size, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     for name in learners:
         if name not in LEARNERS:
             raise ValueError(f"learners contains {name!r}: each must be one of {', '.join(LEARNERS)}")
     if train_sizes is not None:
-        train_sizes = [_check_int("train_sizes[]", n, minimum=1) for n in train_sizes]
+        train_sizes = [check_int("train_sizes[]", n, minimum=1) for n in train_sizes]
     rows = []
     for d in ds:
         f = DeepQuadratic.random(d, levels, coefficients=coefficients, seed=_seeds(seed, d, 0))
@@ -799,9 +784,9 @@ def samples_needed(learner: str, d: int, *, levels: int = 2, threshold: float = 
     """
     if learner not in LEARNERS:
         raise ValueError(f"learner={learner!r} must be one of {', '.join(LEARNERS)}")
-    d = _check_int("d", d, minimum=2)
-    threshold = _check_float("threshold", threshold)
-    repeats = _check_int("repeats", repeats, minimum=1)
+    d = check_int("d", d, minimum=2)
+    threshold = check_float("threshold", threshold)
+    repeats = check_int("repeats", repeats, minimum=1)
     if not ratio > 1:
         raise ValueError(f"ratio={ratio} must be > 1")
     if n_min is None:

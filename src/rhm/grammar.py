@@ -13,12 +13,12 @@ deterministic function of the input and ``parse`` inverts ``sample`` exactly.
 from __future__ import annotations
 
 import json
-import numbers
 from pathlib import Path
 
 import numpy as np
 
 from ._io import atomic_path
+from .validation import check_int
 
 RULE_SAMPLERS = ("uniform", "balanced")
 FORMAT_NAME = "rhm-grammar"
@@ -27,23 +27,13 @@ FORMAT_VERSION = 1
 MAX_JSON_BYTES = 256 * 2**20
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    """Return ``value`` as a Python int, or raise ValueError naming the parameter and the rule."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}")
-    return value
-
-
 def check_params(v, m, s, L, n_classes=None, rules="uniform") -> tuple[int, int, int, int, int, str]:
     """Validate RHM parameters; return them as ints (n_classes defaulting to v) and the sampler name."""
-    v = _check_int("v", v, 2)
-    m = _check_int("m", m, 1)
-    s = _check_int("s", s, 2)
-    L = _check_int("L", L, 1)
-    n_classes = v if n_classes is None else _check_int("n_classes", n_classes, 2)
+    v = check_int("v", v, 2)
+    m = check_int("m", m, 1)
+    s = check_int("s", s, 2)
+    L = check_int("L", L, 1)
+    n_classes = v if n_classes is None else check_int("n_classes", n_classes, 2)
     if rules not in RULE_SAMPLERS:
         raise ValueError(f"rules={rules!r} is not a rule sampler; choose one of {RULE_SAMPLERS}")
     if L >= 2 and m * v > v**s:
@@ -159,7 +149,7 @@ class RHM:
         if isinstance(seed, np.random.Generator):
             rng, self.seed = seed, None
         else:
-            self.seed = _check_int("seed", seed, 0)
+            self.seed = check_int("seed", seed, 0)
             rng = np.random.default_rng(self.seed)
         if self.rule_sampler == "uniform":
             table = _uniform_rules(rng, self.v, self.m, self.s, self.L, self.n_classes)

@@ -34,6 +34,7 @@ import torch
 from scipy.sparse.csgraph import minimum_spanning_tree
 
 from .. import theory
+from ..validation import check_choice, check_float, check_int
 from . import register
 from .base import Learner, check_seed, distinct_patches, fresh_stage_sizes, resolve_device, resolve_dtype
 
@@ -65,12 +66,6 @@ def separation_from_data(points: np.ndarray, n_clusters: int, rng: np.random.Gen
         return math.nan, 1
     cut = min(max(1, n_clusters - 1), len(edges))
     return float(edges[cut - 1]), cut + 1
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} must be one of {choices}")
-    return value
 
 
 @register
@@ -128,23 +123,18 @@ class Chaining(Learner):
 
     # ----------------------------------------------------------------------------------- validation
     def _validate_params(self):
-        if isinstance(self.width, bool) or not isinstance(self.width, numbers.Integral) or self.width < 1:
-            raise ValueError(f"width={self.width!r} must be a positive integer (random Fourier pairs M)")
+        check_int("width", self.width, 1)  # random Fourier pairs M
         if isinstance(self.sigma, str):
-            _check_choice("sigma", self.sigma, SIGMA_MODES)
+            check_choice("sigma", self.sigma, SIGMA_MODES)
         elif isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or not self.sigma > 0:
             raise ValueError(f"sigma={self.sigma!r} must be one of {SIGMA_MODES} or a positive number")
         for name in ("sigma_scale", "eps_o", "guard"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, numbers.Real) or not val > 0:
-                raise ValueError(f"{name}={val!r} must be a positive number")
+            check_float(name, getattr(self, name), 0.0, strict=True)
         if not self.eps_o < 2:
             raise ValueError(f"eps_o={self.eps_o} must be < 2 (log(2/eps_o) > 0)")
-        _check_choice("solver", self.solver, SOLVERS)
-        _check_choice("samples", self.samples, SAMPLE_MODES)
-        if self.gd_steps is not None and (isinstance(self.gd_steps, bool) or not isinstance(
-                self.gd_steps, numbers.Integral) or self.gd_steps < 1):
-            raise ValueError(f"gd_steps={self.gd_steps!r} must be a positive integer or None")
+        check_choice("solver", self.solver, SOLVERS)
+        check_choice("samples", self.samples, SAMPLE_MODES)
+        check_int("gd_steps", self.gd_steps, 1, none_ok=True)
         if self.lam != "paper" and (isinstance(self.lam, bool) or not isinstance(self.lam, numbers.Real)
                                     or not self.lam > 0):
             raise ValueError(f"lam={self.lam!r} must be 'paper' or a positive number")
@@ -154,8 +144,7 @@ class Chaining(Learner):
             raise ValueError(f"sigma_grid={grid!r} must be a non-empty list of positive numbers")
         if not (isinstance(self.val_fraction, numbers.Real) and 0 < self.val_fraction < 1):
             raise ValueError(f"val_fraction={self.val_fraction!r} must be in (0, 1)")
-        if isinstance(self.n_diag, bool) or not isinstance(self.n_diag, numbers.Integral) or self.n_diag < 1:
-            raise ValueError(f"n_diag={self.n_diag!r} must be a positive integer")
+        check_int("n_diag", self.n_diag, 1)
         check_seed(self.seed)
 
     # --------------------------------------------------------------------------------------- layers

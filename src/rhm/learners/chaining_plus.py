@@ -56,6 +56,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.special import xlogy
 from sklearn.cluster import KMeans
 
+from ..validation import check_bool, check_float, check_int
 from . import register
 from .base import Learner, check_seed, distinct_patches, fresh_stage_sizes
 
@@ -268,21 +269,15 @@ class ChainingPlus(Learner):
 
     def _validate_params(self):
         for name in ("quantize", "all_patches", "reuse", "context", "structure", "generative", "exclusive"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
+            check_bool(name, getattr(self, name))
         ns = self.n_symbols
         if ns not in ("v", "auto") and (isinstance(ns, bool) or not isinstance(ns, numbers.Integral) or ns < 2):
             raise ValueError(f"n_symbols={ns!r} must be 'v', 'auto' or an integer >= 2")
         for name in ("context_passes", "refine"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 0:
-                raise ValueError(f"{name}={val!r} must be a non-negative integer")
-        if isinstance(self.prior, bool) or not isinstance(self.prior, numbers.Real) or not self.prior > 0:
-            raise ValueError(f"prior={self.prior!r} must be a positive number")
+            check_int(name, getattr(self, name), 0)
+        check_float("prior", self.prior, 0.0, strict=True)
         for name in ("n_init", "restarts", "em_iters", "patience"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
-                raise ValueError(f"{name}={val!r} must be a positive integer")
+            check_int(name, getattr(self, name), 1)
         check_seed(self.seed)
 
     # -------------------------------------------------------------------------------------------- fit

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import time
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from . import register
+from ..validation import check_bool, check_choice, check_float, check_int
 from .base import Learner, check_seed, resolve_device, resolve_dtype
 
 PARAMETRIZATIONS = ("mf", "standard")
@@ -41,32 +41,6 @@ _PREDICT_BATCH = 8192
 
 
 # ----------------------------------------------------------------------------------------- validation helpers
-def _check_int(name, value, minimum, maximum=None, none_ok=False):
-    if value is None and none_ok:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name}={value!r} must be an integer")
-    if value < minimum or (maximum is not None and value > maximum):
-        rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name}={value!r} must be {rng}")
-    return int(value)
-
-
-def _check_float(name, value, minimum=0.0, strict=False, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name}={value!r} must be a finite number")
-    if (value <= minimum if strict else value < minimum) or (maximum is not None and value >= maximum):
-        rule = (f"> {minimum}" if strict else f">= {minimum}") + (f" and < {maximum}" if maximum is not None else "")
-        raise ValueError(f"{name}={value!r} must be {rule}")
-    return float(value)
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} must be one of {choices}")
-    return value
-
-
 def infer_s(d: int, s=None, grammar=None) -> int:
     """Patch size: `s` if given, else the grammar's, else the smallest s >= 2 with d a power of s."""
     if s is None and grammar is not None:
@@ -79,7 +53,7 @@ def infer_s(d: int, s=None, grammar=None) -> int:
                 break
         else:
             raise ValueError(f"cannot infer s: d={d} is not a power of an integer >= 2; pass s=")
-    s = _check_int("s", s, 2)
+    s = check_int("s", s, 2)
     L = round(math.log(d, s)) if d > 1 else 0
     if L < 1 or s**L != d:
         raise ValueError(f"s={s}: the input length d={d} must be a power of s (d = s**L with L >= 1)")
@@ -142,21 +116,20 @@ class TorchNetLearner(Learner):
     """
 
     def _check_common(self):
-        _check_int("width", self.width, 1)
-        _check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_float("lr", self.lr, 0.0, strict=True)
-        _check_float("momentum", self.momentum, 0.0, maximum=1.0)
-        _check_float("weight_decay", self.weight_decay, 0.0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("epochs", self.epochs, 0)
-        _check_int("max_steps", self.max_steps, 1, none_ok=True)
-        _check_float("loss_threshold", self.loss_threshold, 0.0)
-        _check_int("patience", self.patience, 1)
-        _check_float("val_fraction", self.val_fraction, 0.0, maximum=1.0)
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"bias={self.bias!r} must be True or False")
+        check_int("width", self.width, 1)
+        check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_float("lr", self.lr, 0.0, strict=True)
+        check_float("momentum", self.momentum, 0.0, maximum=1.0)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("epochs", self.epochs, 0)
+        check_int("max_steps", self.max_steps, 1, none_ok=True)
+        check_float("loss_threshold", self.loss_threshold, 0.0)
+        check_int("patience", self.patience, 1)
+        check_float("val_fraction", self.val_fraction, 0.0, maximum=1.0)
+        check_bool("bias", self.bias)
         check_seed(self.seed)
         resolve_dtype(self.dtype)
         resolve_device(self.device)
@@ -368,7 +341,7 @@ class CNN(TorchNetLearner):
         self.seed = seed
 
     def _validate_shape(self):
-        _check_choice("impl", self.impl, IMPLS)
+        check_choice("impl", self.impl, IMPLS)
         self.s_ = infer_s(self.d_, self.s, self.grammar_)
         self.L_ = round(math.log(self.d_, self.s_))
 

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from . import register
 from .base import Learner, check_seed, resolve_device
-from .cnn import _check_choice, _check_float, _check_int, infer_s
+from ..validation import check_choice, check_float, check_int
+from .cnn import infer_s
 
 PATCHES = ("first", "all")
 
@@ -78,10 +79,10 @@ class OneStepKMeans(Learner):
 
     # ------------------------------------------------------------------------------------------------ fit
     def _check_params(self):
-        _check_int("width", self.width, 1)
-        _check_float("lr", self.lr, 0.0, strict=True)
-        _check_choice("patches", self.patches, PATCHES)
-        _check_int("n_init", self.n_init, 1)
+        check_int("width", self.width, 1)
+        check_float("lr", self.lr, 0.0, strict=True)
+        check_choice("patches", self.patches, PATCHES)
+        check_int("n_init", self.n_init, 1)
         check_seed(self.seed)
         resolve_device(self.device)
 

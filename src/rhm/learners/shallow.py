@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from . import register
 from .base import Learner, check_seed, resolve_device, resolve_dtype
-from .cnn import TorchNetLearner, _check_choice, _check_float
+from ..validation import check_choice, check_float
+from .cnn import TorchNetLearner
 
 KERNELS = ("laplace", "rbf")
 
@@ -117,11 +118,11 @@ class KernelRidge(Learner):
         return 2 * int(n_train) ** 2 * item
 
     def _check_params(self, n):
-        _check_choice("kernel", self.kernel, KERNELS)
+        check_choice("kernel", self.kernel, KERNELS)
         if self.bandwidth is not None:
-            _check_float("bandwidth", self.bandwidth, 0.0, strict=True)
-        _check_float("ridge", self.ridge, 0.0)
-        _check_float("max_memory_gb", self.max_memory_gb, 0.0, strict=True)
+            check_float("bandwidth", self.bandwidth, 0.0, strict=True)
+        check_float("ridge", self.ridge, 0.0)
+        check_float("max_memory_gb", self.max_memory_gb, 0.0, strict=True)
         check_seed(self.seed)
         need = self.memory_bytes(n)
         if need > self.max_memory_gb * 2**30:
