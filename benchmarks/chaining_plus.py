@@ -70,8 +70,8 @@ def pstar(params, seeds, start, p_max):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--rows", type=int, nargs="+", default=None,
-                    help="ladder rows to run (0-based; default: all, about an hour on one core)")
+    ap.add_argument("--rows", type=int, nargs="*", default=None,
+                    help="ladder rows to run (0-based; default: all, about an hour on one core; none: only the cases)")
     ap.add_argument("--no-cases", action="store_true", help="skip the deep and wide cases")
     args = ap.parse_args()
     if args.rows is not None and not all(0 <= r < len(LADDER) for r in args.rows):

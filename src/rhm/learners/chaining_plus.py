@@ -236,8 +236,11 @@ class ChainingPlus(Learner):
     generative: EM on the grammar's rule tables and prediction by its posterior (needs quantize).
     exclusive: prediction tables with the RHM's rule structure (m rules per symbol, no shared tuple).
     em_iters: maximum EM iterations (stops when the MAP objective gains < 1e-6 relative).
-    restarts: maximum independent fits (k-means seeds); the one with the highest training log-likelihood of the
-        discriminative pass is kept. patience: stop after this many restarts in a row without a better one.
+    restarts: maximum independent fits (k-means seeds). Kept: with `generative`, the one whose hard-decoded
+        grammar gives the training set the highest joint likelihood log P(x, y) (the structure search can overfit
+        a level's sibling groups; the label likelihood alone then still prefers the overfit map, the joint one
+        does not); otherwise the highest training label likelihood. patience: stop after this many restarts in
+        a row without a better one.
     prior: Dirichlet prior strength (pseudo-counts) of every conditional distribution, i.e. the ridge.
     n_init: k-means restarts.
     seed: seed of k-means and of the fresh split.
@@ -299,6 +302,7 @@ class ChainingPlus(Learner):
             self.stage_rows_ = {L - i: perm[bounds[i]:bounds[i + 1]] for i in range(L)}
         self.label_prior_ = np.bincount(y, minlength=self.n_classes_) / n
 
+        generative = self.generative and self.quantize
         best = None
         for restart in range(self.restarts):
             prev = None
@@ -315,17 +319,21 @@ class ChainingPlus(Learner):
                 if all(len(a) == len(b) and (a == b).all() for a, b in zip(before, self.maps_.values())):
                     break  # converged: no patch changed its symbol
             loglik = float(self._top_logprob(self._symbols(x)[1], y).sum())
-            state = (loglik, restart, sweeps, dict(self.codes_), dict(self.maps_), dict(self.vocab_),
+            # the restart criterion: the joint likelihood of the hard-decoded grammar when that grammar is what
+            # predicts (generative), else the training label likelihood
+            score = self._hard_joint_loglik(x, y) if generative else loglik
+            state = (score, restart, loglik, sweeps, dict(self.codes_), dict(self.maps_), dict(self.vocab_),
                      self.top_label_, self.top_logp_, self.nb_log_)
-            if best is None or loglik > best[0] + 1e-9 * abs(best[0]):
+            if best is None or score > best[0] + 1e-9 * abs(best[0]):
                 best = state
             elif restart - best[1] >= self.patience:
                 break  # `patience` restarts in a row found nothing better
-        (loglik, restart, sweeps, self.codes_, self.maps_, self.vocab_, self.top_label_, self.top_logp_,
+        (score, restart, loglik, sweeps, self.codes_, self.maps_, self.vocab_, self.top_label_, self.top_logp_,
          self.nb_log_) = best
-        self.info_.update({"train_loglik": loglik, "chosen_restart": restart, "refine_sweeps": sweeps})
+        self.info_.update({"train_loglik": loglik, "restart_criterion": "joint" if generative else "label",
+                           "restart_score": score, "chosen_restart": restart, "refine_sweeps": sweeps})
         self.tables_ = None
-        if self.generative and self.quantize:
+        if generative:
             self._fit_generative(x.astype(np.int64), y)
         self.info_.update({
             "symbols_per_level": {str(lv): int(self.vocab_[lv - 1]) for lv in range(L, 1, -1)},
@@ -534,6 +542,19 @@ class ChainingPlus(Learner):
                 outer = (outer[..., :, None] * kids[:, :, i, None, :]).flatten(2)
             node = outer @ tables[level].T  # (n, P, k_parent)
         return torch.log(node[:, 0]) + logscale[:, None]
+
+    def _hard_joint_loglik(self, x, y) -> float:
+        """log P(x, y) of the training set under the grammar of the current hard maps (Dirichlet-smoothed rule
+        counts, the start of EM), summed over every latent symbol by the inside pass."""
+        import torch
+
+        tables = self._tables(self._rule_counts(x, y))
+        x, total = x.astype(np.int64), 0.0
+        with torch.no_grad():
+            for chunk in self._chunks(len(x), tables):
+                logp = self._inside(tables, x[chunk]).numpy()
+                total += float(logp[np.arange(len(logp)), y[chunk]].sum())
+        return total + float(np.log(self.label_prior_[y]).sum())
 
     def _fit_generative(self, x, y):
         """EM on the rule tables (inside-outside on the fixed tree), started from the hard-decoded counts.
