@@ -18,7 +18,7 @@ import torch  # noqa: E402
 from rhm import RHM, learners  # noqa: E402
 
 # (v, m, L): (P for chaining+, P for the CNN)
-POINTS = {(8, 2, 3): (45, 128), (8, 4, 3): (108, 861), (8, 8, 2): (304, 1024)}
+POINTS = {(8, 2, 3): (45, 128), (8, 4, 3): (128, 861), (8, 8, 2): (304, 1024)}
 
 
 def fit_seconds(name, g, P):
