@@ -36,7 +36,8 @@ LADDER = [
     ("+ top-down refinement and restarts", {"structure": False, "generative": False}),
     ("+ structure search on sparse levels", {"generative": False}),
     ("+ generative EM and posterior prediction", {"exclusive": False}),
-    ("+ exclusive rules (m per symbol, none shared) = chaining+ defaults", {}),
+    ("+ exclusive rules (m per symbol, none shared)", {"denoise": False}),
+    ("+ split-half denoising of the statistics = chaining+ defaults", {}),
     ("chaining+ defaults without quantisation", {"quantize": False}),
 ]
 
