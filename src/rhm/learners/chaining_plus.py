@@ -249,8 +249,9 @@ class ChainingPlus(Learner):
         grammar gives the training set the highest joint likelihood log P(x, y) (the structure search can overfit
         a level's sibling groups; the label likelihood alone then still prefers the overfit map, the joint one
         does not; and with `structure`, odd restarts search level 2 only, so that a map the search overfit on
-        a lower level has a competitor); otherwise the highest training label likelihood. patience: stop after
-        this many restarts in a row without a better one.
+        a lower level has a competitor); otherwise the highest training label likelihood.
+    confirm: stop once this many restarts have reached the best score (easy problems stop after `confirm`
+        restarts, hard ones, whose restarts land in different optima, use up to `restarts`).
     prior: Dirichlet prior strength (pseudo-counts) of every conditional distribution, i.e. the ridge.
     n_init: k-means restarts.
     seed: seed of k-means and of the fresh split.
@@ -260,8 +261,7 @@ class ChainingPlus(Learner):
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
                  context_passes=1, denoise=True, refine=20, structure=True, generative=True, exclusive=True,
-                 em_iters=50, restarts=10,
-                 patience=3, prior=2.0, n_init=10, seed=0):
+                 em_iters=50, restarts=10, confirm=2, prior=2.0, n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -276,7 +276,7 @@ class ChainingPlus(Learner):
         self.exclusive = exclusive
         self.em_iters = em_iters
         self.restarts = restarts
-        self.patience = patience
+        self.confirm = confirm
         self.prior = prior
         self.n_init = n_init
         self.seed = seed
@@ -291,7 +291,7 @@ class ChainingPlus(Learner):
         for name in ("context_passes", "refine"):
             check_int(name, getattr(self, name), 0)
         check_float("prior", self.prior, 0.0, strict=True)
-        for name in ("n_init", "restarts", "em_iters", "patience"):
+        for name in ("n_init", "restarts", "em_iters", "confirm"):
             check_int(name, getattr(self, name), 1)
         check_seed(self.seed)
 
@@ -340,9 +340,11 @@ class ChainingPlus(Learner):
             state = (score, restart, loglik, sweeps, dict(self.codes_), dict(self.maps_), dict(self.vocab_),
                      self.top_label_, self.top_logp_, self.nb_log_)
             if best is None or score > best[0] + 1e-9 * abs(best[0]):
-                best = state
-            elif restart - best[1] >= self.patience:
-                break  # `patience` restarts in a row found nothing better
+                best, hits = state, 1
+            elif score >= best[0] - 1e-9 * abs(best[0]):
+                hits += 1  # another restart reached the best score
+            if hits >= self.confirm:
+                break  # the best has been found `confirm` times: most likely the optimum
         (score, restart, loglik, sweeps, self.codes_, self.maps_, self.vocab_, self.top_label_, self.top_logp_,
          self.nb_log_) = best
         self.info_.update({"train_loglik": loglik, "restart_criterion": "joint" if generative else "label",
