@@ -50,54 +50,54 @@ def _curve(df):
     return m.index.to_numpy(float), m.to_numpy(), s.to_numpy()
 
 
-def learning_curves(df, path, title: str) -> Path:
-    """Test error vs training size P (log x), one panel per learner, one line per grammar, threshold dashed."""
+def _learner_panels(df):
+    """One panel per learner: (fig, [(ax, label, [(first row, P, mean, std) per grammar])]), shared y axis."""
     plt = _plt()
     labels = sorted(df["label"].unique())
-    n = len(labels)
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.6 * len(labels), 3.8), squeeze=False, sharey=True)
+    panels = []
     for ax, lab in zip(axes[0], labels):
         sub = df[df["label"] == lab]
-        for (gkey, gdf) in sub.groupby(["v", "m", "s", "L", "n_classes", "grammar_seed"]):
-            P, mu, sd = _curve(gdf)
-            r = gdf.iloc[0]
+        curves = [(gdf.iloc[0], *_curve(gdf))
+                  for _, gdf in sub.groupby(["v", "m", "s", "L", "n_classes", "grammar_seed"])]
+        panels.append((ax, lab, curves))
+    return fig, panels
+
+
+def _finish_panel(ax, xlabel: str, title: str, ymax: float):
+    ax.set_xscale("log")
+    _log_ticks(ax, "x")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.set_ylim(-0.02, ymax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def learning_curves(df, path, title: str) -> Path:
+    """Test error vs training size P (log x), one panel per learner, one line per grammar, threshold dashed."""
+    fig, panels = _learner_panels(df)
+    for ax, lab, curves in panels:
+        for r, P, mu, sd in curves:
             line, = ax.plot(P, mu, "o-", ms=3, label=_grammar_label(r))
             ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=line.get_color(), alpha=0.15)
             ax.axhline(0.1 * (1 - 1 / r["n_classes"]), color=line.get_color(), ls=":", lw=0.8)
-        ax.set_xscale("log")
-        _log_ticks(ax, "x")
-        ax.set_xlabel("training set size P")
-        ax.set_title(f"{lab}")
-        ax.set_ylim(-0.02, 1.0)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("test error (mean ± sd over seeds)")
+        _finish_panel(ax, "training set size P", f"{lab}", 1.0)
+    panels[0][0].set_ylabel("test error (mean ± sd over seeds)")
     fig.suptitle(title + "  (dotted: P* threshold 0.1·(1−1/n_c))", fontsize=10)
     return _save(fig, path)
 
 
 def collapse(df, path, title: str) -> Path:
     """Test error vs P / (n_c m^L): curves of different grammars fall on one curve when P* ∝ n_c m^L."""
-    plt = _plt()
-    labels = sorted(df["label"].unique())
-    n = len(labels)
-    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.8), squeeze=False, sharey=True)
-    for ax, lab in zip(axes[0], labels):
-        sub = df[df["label"] == lab]
-        for (gkey, gdf) in sub.groupby(["v", "m", "s", "L", "n_classes", "grammar_seed"]):
-            P, mu, sd = _curve(gdf)
-            r = gdf.iloc[0]
+    fig, panels = _learner_panels(df)
+    for ax, lab, curves in panels:
+        for r, P, mu, _ in curves:
             ax.plot(P / r["nc_m_L"], mu / (1 - 1 / r["n_classes"]), "o-", ms=3, label=_grammar_label(r))
         ax.axhline(0.1, color="k", ls=":", lw=0.8, label="P* threshold (10% of chance)")
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
-        ax.set_xscale("log")
-        _log_ticks(ax, "x")
-        ax.set_xlabel("P / (n_c · m^L)")
-        ax.set_title(lab)
-        ax.set_ylim(-0.02, 1.15)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("test error / chance error")
+        _finish_panel(ax, "P / (n_c · m^L)", lab, 1.15)
+    panels[0][0].set_ylabel("test error / chance error")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
