@@ -381,7 +381,9 @@ class ChainingPlus(Learner):
             sib = inv if prev is None else prev[level - 1]  # the sibling: raw patch id, or previous-pass symbol
             K = U if prev is None else self.vocab_prev_[level - 1]
             feats = self._statistics(inv, sib, K, y, rows, U)
-            if self.denoise:  # Wiener shrinkage of every block toward its mean (k-means is shift-invariant)
+            # Wiener shrinkage of every block toward its mean (k-means is shift-invariant); below 4 samples
+            # there are no two halves to compare
+            if self.denoise and len(rows) >= 4:
                 feats = [f * r for f, r in zip(feats, self._reliability(inv, sib, K, y, rows, U, rng))]
             F = np.concatenate(feats, axis=1)  # (U, features)
             weight = np.bincount(inv[rows].ravel(), minlength=U).astype(np.float64)
@@ -428,8 +430,6 @@ class ChainingPlus(Learner):
         """Per block of statistics, the fraction of its variance across patches that is signal, r = S / (S + N):
         the correlation of the block computed on two random halves of `rows` (the noise is independent between
         halves, the signal is shared), Spearman-Brown corrected to the full sample, 2 r_half / (1 + r_half)."""
-        if len(rows) < 4:  # too few samples to split: no shrinkage
-            return [1.0] * len(self._statistics(inv, sib, K, y, rows, U))
         perm = rng.permutation(rows)
         halves = [self._statistics(inv, sib, K, y, h, U) for h in (perm[: len(perm) // 2], perm[len(perm) // 2:])]
         w = np.bincount(inv[rows].ravel(), minlength=U).astype(np.float64)
