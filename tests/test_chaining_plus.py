@@ -47,7 +47,8 @@ def test_all_patches_and_context_and_reuse_switches_change_the_statistics():
 def test_refinement_repairs_the_maximal_case():
     g = RHM(8, 8, 2, 2, seed=2)  # m = v: every pair is a rule, the sibling context carries no signal
     x, y, xt, yt = split(g, 800)
-    base = dict(seed=0, restarts=1, denoise=False, structure=False, generative=False)  # refinement alone
+    # refinement alone (label_context alone also solves this case: test accuracy 1.0 without refinement)
+    base = dict(seed=0, restarts=1, denoise=False, label_context=False, structure=False, generative=False)
     plain = ChainingPlus(refine=0, **base).fit(x, y, grammar=g)
     refined = ChainingPlus(refine=8, **base).fit(x, y, grammar=g)
     assert refined.info_["train_loglik"] > plain.info_["train_loglik"]
@@ -77,12 +78,38 @@ def test_denoise_learns_the_dense_deep_grammar_from_fewer_samples():
     assert on >= 0.99 and off < 0.7  # measured: 1.0 and 0.45 (the context blocks' noise misleads k-means)
 
 
+def test_label_context_adds_a_sibling_label_block_per_parent_position_and_slot_pair():
+    g = RHM(8, 8, 2, 3, seed=0)
+    x, y = g.sample(500, seed=1, replace=False)
+    clf = ChainingPlus(seed=0, restarts=1, refine=0, structure=False, generative=False).fit(x, y, grammar=g)
+    uniq, inv = patch_ids(x.reshape(500, -1, 2).astype(np.int64), 8)
+    sib = clf._symbols(x)[2]  # (500, 4): the bottom patches' symbols stand in for the previous pass's
+    args = (inv, sib, 8, y.astype(np.int64), np.arange(500), len(uniq))
+    plain, labelled = clf._statistics(*args), clf._statistics(*args, labelled=True)
+    # 4 label positions + 2 context slot pairs, then 2 parent positions x 2 slot pairs of (sibling, label)
+    assert len(plain) == 4 + 2 and len(labelled) == 4 + 2 + 2 * 2
+    assert all(np.array_equal(a, b) for a, b in zip(plain, labelled))
+    assert all(f.shape == (len(uniq), 8 * 8) for f in labelled[6:])
+    for f in labelled[6:]:  # Hellinger rows: unit norm (square roots of distributions)
+        assert np.allclose((f**2).sum(1), 1.0)
+
+
+def test_label_context_learns_the_dense_deep_grammar_from_fewer_samples():
+    g = RHM(8, 8, 2, 3, seed=0)  # m = v: the plain sibling context is pure noise, the label carries the signal
+    x, y, xt, yt = split(g, 1700, seed=1000, test=5000)
+    off = ChainingPlus(seed=0, label_context=False).fit(x, y, grammar=g)
+    on = ChainingPlus(seed=0).fit(x, y, grammar=g)
+    assert on.info_["synonym_purity"]["3"] == 1.0
+    assert on.score(xt, yt) == 1.0 and off.score(xt, yt) < 0.8  # measured: 1.0 and 0.67
+
+
 def test_structure_search_runs_at_level_2_of_a_dense_grammar():
     # m = v: every bottom pair is a rule (no sparse level), but each class has only m of the k^s top tuples
     for grammar_seed in (0, 1):
         g = RHM(8, 8, 2, 2, seed=grammar_seed)
         x, y, xt, yt = split(g, 800)
-        base = dict(seed=0, refine=0, restarts=1, denoise=False, generative=False)  # the search alone
+        # the search alone (label_context alone also solves these: test accuracy 1.0 without the search)
+        base = dict(seed=0, refine=0, restarts=1, denoise=False, label_context=False, generative=False)
         off = ChainingPlus(structure=False, **base).fit(x, y, grammar=g)
         on = ChainingPlus(**base).fit(x, y, grammar=g)
         assert on.score(xt, yt) == 1.0 > off.score(xt, yt)  # measured: 0.972 and 0.876 without it
@@ -240,6 +267,7 @@ def test_patch_ids_large_alphabet_path():
     (dict(generative=None), "generative=None must be True or False"),
     (dict(exclusive=1), "exclusive=1 must be True or False"),
     (dict(denoise="no"), "denoise='no' must be True or False"),
+    (dict(label_context=0), "label_context=0 must be True or False"),
     (dict(em_iters=0), "em_iters=0 must be >= 1"),
     (dict(confirm=2.5), "confirm=2.5 must be an integer"),
     (dict(confirm=0), "confirm=0 must be >= 1"),

@@ -240,6 +240,7 @@ class ChainingPlus(Learner):
         "auto" (estimated from the data), or an int.
     quantize, all_patches, reuse, context: the switches of the module docstring.
     context_passes: extra bottom-up passes with the sibling context measured on the previous pass's symbols.
+    label_context: in those passes, also the label jointly with the sibling's symbol, per parent position.
     denoise: shrink every block of statistics by its split-half reliability before clustering.
     refine: maximum top-down refinement sweeps (backward feature correction); stops early at a fixed point.
     structure: structure search on sparse levels (module docstring).
@@ -261,8 +262,8 @@ class ChainingPlus(Learner):
     name = "chaining+"
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
-                 context_passes=1, denoise=True, refine=20, structure=True, generative=True, exclusive=True,
-                 em_iters=50, restarts=10, confirm=2, prior=2.0, n_init=10, seed=0):
+                 context_passes=1, label_context=True, denoise=True, refine=20, structure=True, generative=True,
+                 exclusive=True, em_iters=50, restarts=10, confirm=2, prior=2.0, n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -270,6 +271,7 @@ class ChainingPlus(Learner):
         self.reuse = reuse
         self.context = context
         self.context_passes = context_passes
+        self.label_context = label_context
         self.denoise = denoise
         self.refine = refine
         self.structure = structure
@@ -283,8 +285,8 @@ class ChainingPlus(Learner):
         self.seed = seed
 
     def _validate_params(self):
-        for name in ("quantize", "all_patches", "reuse", "context", "denoise", "structure", "generative",
-                     "exclusive"):
+        for name in ("quantize", "all_patches", "reuse", "context", "label_context", "denoise", "structure",
+                     "generative", "exclusive"):
             check_bool(name, getattr(self, name))
         ns = self.n_symbols
         if ns not in ("v", "auto") and (isinstance(ns, bool) or not isinstance(ns, numbers.Integral) or ns < 2):
@@ -380,11 +382,15 @@ class ChainingPlus(Learner):
             rows = self.stage_rows_[level]
             sib = inv if prev is None else prev[level - 1]  # the sibling: raw patch id, or previous-pass symbol
             K = U if prev is None else self.vocab_prev_[level - 1]
-            feats = self._statistics(inv, sib, K, y, rows, U)
+            labelled = self.label_context and prev is not None  # siblings are symbols: (sibling, label) blocks
+            feats = self._statistics(inv, sib, K, y, rows, U, labelled)
             # Wiener shrinkage of every block toward its mean (k-means is shift-invariant); below 4 samples
-            # there are no two halves to compare
+            # there are no two halves to compare, and when no block shows any reliability (a few dozen samples)
+            # the blocks stay as they are rather than all collapse to one point
             if self.denoise and len(rows) >= 4:
-                feats = [f * r for f, r in zip(feats, self._reliability(inv, sib, K, y, rows, U, rng))]
+                rel = self._reliability(inv, sib, K, y, rows, U, rng, labelled)
+                if max(rel) > 1e-9:
+                    feats = [f * r for f, r in zip(feats, rel)]
             F = np.concatenate(feats, axis=1)  # (U, features)
             weight = np.bincount(inv[rows].ravel(), minlength=U).astype(np.float64)
             if self.quantize:
@@ -400,10 +406,11 @@ class ChainingPlus(Learner):
         self.vocab_prev_ = dict(self.vocab_)
         return tokens
 
-    def _statistics(self, inv, sib, K, y, rows, U) -> list[np.ndarray]:
+    def _statistics(self, inv, sib, K, y, rows, U, labelled=False) -> list[np.ndarray]:
         """The blocks of synonym-invariant statistics of the level's U distinct patches, from samples `rows`:
         P(label | patch at position p) for every position (or the first), then P(sibling in slot b | patch in
-        slot a) for every slot pair, each (U, K_block) in the Hellinger embedding."""
+        slot a) for every slot pair, then (`labelled`) P(sibling in slot b, label | patch in slot a of parent j)
+        for every parent position j and slot pair, each (U, K_block) in the Hellinger embedding."""
         s, n_c = self.s_, self.n_classes_
         P = inv.shape[1]
         positions = np.arange(P) if self.all_patches else np.arange(1)
@@ -424,14 +431,27 @@ class ChainingPlus(Learner):
                     cnt = np.bincount(pair, minlength=U * K).reshape(U, K).astype(np.float64)
                     marg = cnt.sum(0) / max(cnt.sum(), 1)
                     feats.append(_hellinger(cnt, marg, self.prior))
+            if labelled:
+                # the label given the patch *and* its sibling's symbol: the pair fixes the parent symbol, so
+                # the signal is that of the level above (~m^(1/2) stronger than P(label | patch) alone), spread
+                # over K times more cells; position-specific, like the label blocks
+                for j in range(P // s):
+                    for a in range(s):
+                        for b in range(s):
+                            if a == b:
+                                continue
+                            idx = (g_inv[:, j, a] * K + g_sib[:, j, b]) * n_c + y[rows]
+                            cnt = np.bincount(idx, minlength=U * K * n_c).reshape(U, K * n_c).astype(np.float64)
+                            feats.append(_hellinger(cnt, cnt.sum(0) / max(cnt.sum(), 1), self.prior))
         return feats
 
-    def _reliability(self, inv, sib, K, y, rows, U, rng) -> list[float]:
+    def _reliability(self, inv, sib, K, y, rows, U, rng, labelled=False) -> list[float]:
         """Per block of statistics, the fraction of its variance across patches that is signal, r = S / (S + N):
         the correlation of the block computed on two random halves of `rows` (the noise is independent between
         halves, the signal is shared), Spearman-Brown corrected to the full sample, 2 r_half / (1 + r_half)."""
         perm = rng.permutation(rows)
-        halves = [self._statistics(inv, sib, K, y, h, U) for h in (perm[: len(perm) // 2], perm[len(perm) // 2:])]
+        half = len(perm) // 2
+        halves = [self._statistics(inv, sib, K, y, h, U, labelled) for h in (perm[:half], perm[half:])]
         w = np.bincount(inv[rows].ravel(), minlength=U).astype(np.float64)
         w = (w / w.sum())[:, None]  # patch weights (U, 1)
         out = []
@@ -459,13 +479,15 @@ class ChainingPlus(Learner):
         return len(np.unique(code)) <= self.n_classes_ * k_next**self.s_ / 2
 
     def _n_clusters(self, F, U):
+        """Symbols for the level: n_symbols, at most the number of distinct statistics rows F (seen patches)."""
         if self.n_symbols == "v":
             k = self.v_
         elif self.n_symbols == "auto":
             k = estimate_clusters(F, max_clusters=max(2, U // 2))
         else:
             k = int(self.n_symbols)
-        return max(1, min(k, len(F)))
+        distinct = len(np.unique(np.round(F, 9), axis=0))  # k-means cannot split (numerically) identical rows
+        return max(1, min(k, distinct))
 
     def _cluster(self, F, weight, k, rng):
         """Weighted k-means of the distinct patches' statistics; unseen (weight 0) rows get the nearest centre."""
@@ -483,7 +505,8 @@ class ChainingPlus(Learner):
         hist = np.zeros((len(uniq), n_c))
         np.add.at(hist, (inv, y[rows]), 1.0)
         self.codes_[1], self.top_label_ = uniq, hist.argmax(1)
-        self.top_logp_ = np.log((hist + self.prior * self.label_prior_) / (hist.sum(1, keepdims=True) + self.prior))
+        with np.errstate(divide="ignore"):  # a class absent from training keeps log-probability -inf
+            self.top_logp_ = np.log((hist + self.prior * self.label_prior_) / (hist.sum(1, keepdims=True) + self.prior))
         # naive Bayes: log P(label) + sum_slot log P(symbol at slot | label), Dirichlet-smoothed
         slot = np.zeros((self.s_, k, n_c))
         for a in range(self.s_):
