@@ -24,18 +24,21 @@ from rhm.experiments.complexity import AdaptiveSearch, error_threshold  # noqa: 
 from rhm.learners.chaining import Chaining  # noqa: E402
 from rhm.learners.chaining_plus import ChainingPlus  # noqa: E402
 
-OFF = dict(quantize=True, all_patches=False, reuse=False, context=False, context_passes=0, refine=0, restarts=1)
+# every later switch off (their defaults are on), so that each row adds one change
+OFF = dict(quantize=True, all_patches=False, reuse=False, context=False, context_passes=0, label_context=False,
+           refine=0, restarts=1, structure=False, generative=False, denoise=False)
+PASS = {**OFF, "reuse": True, "all_patches": True, "context": True, "context_passes": 1}
 LADDER = [
     ("paper's learner (chaining defaults)", None),
     ("+ quantise (k-means into v symbols), sufficient statistics", OFF),
     ("+ reuse samples across stages", {**OFF, "reuse": True}),
     ("+ every patch (position-specific statistics)", {**OFF, "reuse": True, "all_patches": True}),
     ("+ sibling context", {**OFF, "reuse": True, "all_patches": True, "context": True}),
-    ("+ context re-measured on symbols (1 pass)", {**OFF, "reuse": True, "all_patches": True, "context": True,
-                                                   "context_passes": 1}),
-    ("+ top-down refinement and restarts", {"structure": False, "generative": False}),
-    ("+ structure search on sparse levels", {"generative": False}),
-    ("+ generative EM and posterior prediction", {"exclusive": False}),
+    ("+ context re-measured on symbols (1 pass)", PASS),
+    ("+ label jointly with the sibling's symbol", {**PASS, "label_context": True}),
+    ("+ top-down refinement and restarts", {"structure": False, "generative": False, "denoise": False}),
+    ("+ structure search on sparse levels", {"generative": False, "denoise": False}),
+    ("+ generative EM and posterior prediction", {"exclusive": False, "denoise": False}),
     ("+ exclusive rules (m per symbol, none shared)", {"denoise": False}),
     ("+ split-half denoising of the statistics = chaining+ defaults", {}),
     ("chaining+ defaults without quantisation", {"quantize": False}),
