@@ -338,3 +338,29 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
     md = (tmp_path / "out" / "index.md").read_text()
     assert "| R5 | One-step GD + k-means vs CNN |" in md and "learner 'kmeans' is not registered" in md
     assert "| v=4 m=4 s=2 L=2 n_c=4 | 256 | 256 | yes | 1.0000 of 256 |" in md
+
+
+def test_r9_compares_chaining_plus_against_the_better_cnn(tmp_path):
+    # the default CNN never reaches the threshold (as at m = 8, L = 3), the one without weight decay does
+    from rhm.experiments import reproduce as rep
+    from rhm.experiments.report import pstar_table
+    from rhm.experiments.store import ResultStore
+    from rhm.experiments.sweep import RunConfig
+
+    grammar = dict(v=8, m=4, s=2, L=3, n_classes=8, rules="uniform", seed=0)
+    curves = {"chaining+": {100: 0.5, 200: 0.0}, "cnn": {400: 0.8, 800: 0.8, 1600: 0.7},
+              rep.CNN_WD0: {400: 0.5, 800: 0.0}}
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for label, curve in curves.items():
+            for P, err in curve.items():
+                for seed in (0, 1):
+                    cfg = RunConfig(task="train", grammar=grammar, learner=label.split()[0],
+                                    resolved={"label": label}, train_size=P, test_size=1000, seed=seed,
+                                    sweep="full-R9-compare", label=label)
+                    store.put(cfg, {"test_error": err, "test_accuracy": 1 - err})
+        section = rep.analyze_R9(store, "full", tmp_path)
+        pts = {p["label"]: p for p in pstar_table(rep._train_frame(store, "full-R9-compare"))}
+    assert pts["cnn"]["censored"] == "above" and pts[rep.CNN_WD0]["censored"] is None
+    ratio = pts["chaining+"]["pstar"] / pts[rep.CNN_WD0]["pstar"]
+    assert section.verdict == "held" and f"{ratio:.2f} (P*(chaining+)/P*(best cnn))" in section.numbers
+    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {rep.CNN_WD0}", "P*(chaining+)/P*(best cnn)"]

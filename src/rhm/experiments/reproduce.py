@@ -10,7 +10,8 @@ R5 one-step GD + k-means vs CNN: P*(kmeans) vs P*(CNN) (literature: kmeans bette
 R6 shallow (fcn, kernel) vs deep (CNN): shallow P* ∝ P_max, far above the deep P*.
 R7 synonymic sensitivity: S of the CNN's layers drops from ≈1 to ≈0 around P ≈ n_c m^L (collapse in P/(n_c m^L)).
 R8 deep quadratic boolean functions (App. C): the layerwise learner needs far fewer samples than shallow ridge.
-R9 chaining+ (ours) beside the baselines: P* per learner vs n_c·m^L; target P*(chaining+) <= P*(CNN)/2.
+R9 chaining+ (ours) beside the baselines: P* per learner vs n_c·m^L; target P*(chaining+) <= P*(CNN)/2 (in --full,
+   the better of the default CNN and one without weight decay).
 
 A section whose learners are not registered (or fail to import) is skipped, and the report says so and why;
 no number is ever made up. Every run goes through the store, so an interrupted reproduce resumes.
@@ -29,6 +30,7 @@ from .complexity import fit_power_law
 from .sweep import Adaptive, GrammarGrid, LearnerSpec, RunConfig, Sizes, Sweep
 
 MODES = ("quick", "full")
+CNN_WD0 = "cnn (wd=0)"  # R9's second CNN: no weight decay (the default collapses at m = 8, L = 3)
 
 
 # ------------------------------------------------------------------------------------------- the grids
@@ -49,7 +51,7 @@ def grids(mode: str) -> dict:
             "R6": dict(grammars=[GrammarGrid(v=[4, 6], m="v", s=2, L=2)]),
             "R8": dict(ds=[8, 12, 16], learners=["layerwise", "shallow"], levels=2, threshold=1e-3),
             # chaining+ on the R4/R5 grammars (the CNN and k-means P* come from those sections' runs)
-            "R9": dict(grammars=None, learners=["chaining+"], seeds=[0, 1],
+            "R9": dict(grammars=None, learners=[LearnerSpec("chaining+")], seeds=[0, 1],
                        adaptive=Adaptive(start=1.0, factor=2.0, rel_tol=0.25, max_steps=8)),
         }
     if mode == "full":
@@ -68,10 +70,14 @@ def grids(mode: str) -> dict:
                          sens_n=1024),
             "R6": dict(grammars=[GrammarGrid(v=[4, 6, 8], m="v", s=2, L=2)]),
             "R8": dict(ds=[8, 12, 16, 20, 24], learners=["layerwise", "shallow"], levels=2, threshold=1e-3),
-            # the issue's comparison grid: v = n_c = 8, s = 2, (m, L) in {(2,3), (4,3), (8,2), (8,3), (4,4)}
+            # the issue's comparison grid: v = n_c = 8, s = 2, (m, L) in {(2,3), (4,3), (8,2), (8,3), (4,4)}; two
+            # CNNs, since the default weight decay collapses it at m = 8, L = 3 (the ratio uses the better one)
             "R9": dict(grammars=[GrammarGrid(v=8, m=[2, 4], s=2, L=3), GrammarGrid(v=8, m=8, s=2, L=[2, 3]),
                                  GrammarGrid(v=8, m=4, s=2, L=4)],
-                       learners=["chaining+", "chaining", "cnn", "kmeans"], seeds=[0, 1, 2],
+                       learners=[LearnerSpec("chaining+"), LearnerSpec("chaining", params={"diagnostics": False}),
+                                 LearnerSpec("cnn"), LearnerSpec("cnn", label=CNN_WD0,
+                                                                 params={"weight_decay": 0.0, "impl": "matmul"}),
+                                 LearnerSpec("kmeans")], seeds=[0, 1, 2],
                        adaptive=Adaptive(start=1.0, factor=2.0, rel_tol=0.25, max_steps=11)),
         }
     raise ValueError(f"mode={mode!r} must be one of {MODES}")
@@ -109,9 +115,8 @@ def section_sweeps(rid: str, mode: str) -> list[Sweep]:
         return []
     if rid == "R9":
         q = p["R9"]
-        params = {"chaining": {"diagnostics": False}}
         return [Sweep(name=f"{mode}-R9-compare", grammars=q["grammars"] or p["deep"]["grammars"],
-                      learners=[LearnerSpec(n, params=params.get(n, {})) for n in q["learners"]],
+                      learners=q["learners"],
                       sizes=Sizes(unit="ncmL", values=[1]), seeds=q["seeds"], test_size="auto",
                       adaptive=q["adaptive"])]
     raise ValueError(f"unknown section {rid!r}")
@@ -627,13 +632,16 @@ def analyze_R9(store, mode, out_dir) -> Section:
     by = {}
     for p in pts:
         by.setdefault(p["grammar"], {})[p["label"]] = p
-    labels = [lab for lab in ("chaining+", "cnn", "kmeans", "chaining") if any(lab in d for d in by.values())]
+    labels = [lab for lab in ("chaining+", "cnn", CNN_WD0, "kmeans", "chaining") if any(lab in d for d in by.values())]
     rows, ratios = [], []
     for gk, d in sorted(by.items()):
         row = [grammar_name(gk)] + [d[lab]["pstar_obj"].fmt() if lab in d else "—" for lab in labels]
-        cp, cnn = d.get("chaining+"), d.get("cnn")
+        cp = d.get("chaining+")
+        # the better CNN: the smallest P* that was found (not censored) among the CNN variants
+        cnn = min((d[lab] for lab in ("cnn", CNN_WD0) if lab in d and d[lab]["censored"] is None),
+                  key=lambda q: q["pstar"], default=None)
         r = None
-        if cp is not None and cnn is not None and cnn["censored"] is None and cp["censored"] != "above":
+        if cp is not None and cnn is not None and cp["censored"] != "above":
             r = cp["pstar"] / cnn["pstar"]  # a "below"-censored chaining+ P* is an upper bound: ratio <= r
             ratios.append((gk, r))
         rows.append(row + [fmt(r)])
@@ -642,7 +650,8 @@ def analyze_R9(store, mode, out_dir) -> Section:
                         "and seeds; interpolated on their size grid)" if mode == "quick" else
                         ", the paper's learner, the CNN and k-means, all adaptive, on the same grammars and seeds")
                      + ". A P* written ≤ x was met at the smallest size tried."))
-    s.blocks.append(("table", ["grammar"] + [f"P* {lab}" for lab in labels] + ["P*(chaining+)/P*(cnn)"], rows))
+    s.blocks.append(("table", ["grammar"] + [f"P* {lab}" for lab in labels] + ["P*(chaining+)/P*(best cnn)"],
+                     rows))
     if fits:
         f = plots.pstar_scaling(pts, fits, out_dir / "R9-pstar.png", "R9: P* per learner vs n_c·m^L")
         s.blocks.append(("fig", f.name, "P* (bootstrap 95% CI over seeds) of every learner against n_c·m^L, with "
@@ -651,7 +660,7 @@ def analyze_R9(store, mode, out_dir) -> Section:
     if not ratios:
         s.numbers = "no grammar where both chaining+ and the CNN reached the threshold"
         return s
-    s.numbers = ", ".join(f"{grammar_name(gk)}: {r:.2f}" for gk, r in ratios) + " (P*(chaining+)/P*(cnn))"
+    s.numbers = ", ".join(f"{grammar_name(gk)}: {r:.2f}" for gk, r in ratios) + " (P*(chaining+)/P*(best cnn))"
     s.verdict = "held" if all(r <= 0.5 for _, r in ratios) else "not held"
     return s
 
