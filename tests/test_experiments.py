@@ -363,4 +363,5 @@ def test_r9_compares_chaining_plus_against_the_better_cnn(tmp_path):
     assert pts["cnn"]["censored"] == "above" and pts[rep.CNN_WD0]["censored"] is None
     ratio = pts["chaining+"]["pstar"] / pts[rep.CNN_WD0]["pstar"]
     assert section.verdict == "held" and f"{ratio:.2f} (P*(chaining+)/P*(best cnn))" in section.numbers
-    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {rep.CNN_WD0}", "P*(chaining+)/P*(best cnn)"]
+    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {rep.CNN_WD0}",
+                                    "P*(chaining+)/P*(best cnn)"]
