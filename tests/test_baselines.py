@@ -59,8 +59,24 @@ def test_learner_reaches_95_percent_on_tiny_rhm(tiny, name, kw):
     model = make(name, **kw).fit(x, y, grammar=g)
     acc = model.score(xt, yt)
     assert acc >= 0.95, f"{name} {kw}: test accuracy {acc:.3f} on {len(xt)} held-out inputs"
+    if name in ("cnn", "fcn"):
+        assert model.info_["collapsed"] is False
     assert model.predict(xt).shape == (len(xt),)
     assert model.predict(xt).dtype == np.int64
+
+
+def test_a_network_that_collapses_says_so(tiny):
+    # a weight decay this strong shrinks every weight to ~0 each step: the output is constant, and the training
+    # loss stays at that of predicting the label frequencies (the collapse of the default CNN at m = 8, L = 3)
+    g, (x, y), _ = tiny
+    with pytest.warns(RuntimeWarning, match=r"after 1000 steps .* collapsed .* try weight_decay=0"):
+        model = make("cnn", width=16, batch_size=4, epochs=10, weight_decay=0.5).fit(x, y, grammar=g)
+    info = model.info_
+    freq = np.bincount(y) / len(y)
+    assert info["collapsed"] is True and np.isclose(info["chance_loss"], -(freq * np.log(freq)).sum())
+    assert info["final_train_loss"] >= 0.9 * info["chance_loss"]
+    short = make("cnn", width=16, batch_size=4, epochs=2, weight_decay=0.5).fit(x, y, grammar=g)
+    assert short.info_["collapsed"] is False  # 200 steps: too short a run to call it a collapse
 
 
 def test_kmeans_learns_when_m_below_v(literature):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ PARAMETRIZATIONS = ("mf", "standard")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 IMPLS = ("conv1d", "matmul")
+COLLAPSE_STEPS = 1000  # fewer SGD steps than this are too short a run to call a flat loss a collapse
 _PREDICT_BATCH = 8192
 
 
@@ -225,6 +227,19 @@ class TorchNetLearner(Learner):
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
+        # collapse: after a real training run (>= COLLAPSE_STEPS steps) the training loss ended near that of
+        # predicting the label frequencies, i.e. the network learnt nothing even on its training set (the CNN with
+        # weight decay at m = 8, L = 3 never leaves it; without, at m = 4, L = 4 it falls, then returns to it)
+        freq = np.bincount(y, minlength=self.n_classes_) / n
+        chance = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
+        collapsed = bool(step >= COLLAPSE_STEPS and losses and losses[-1] is not None and chance > 0
+                         and losses[-1] >= 0.9 * chance)
+        if collapsed:
+            warnings.warn(f"{self.name}: after {step} steps the training loss is {losses[-1]:.3f}, >= 90% of "
+                          f"{chance:.3f}, the loss of predicting the label frequencies: the network collapsed "
+                          f"(learnt nothing on its training set); with weight decay, try weight_decay=0",
+                          RuntimeWarning, stacklevel=3)
+        self.info_.update({"collapsed": collapsed, "chance_loss": chance})
         self.info_.update({
             "epochs_run": epoch if epochs else 0, "epochs_scheduled": epochs, "steps": step, "stopped": stopped,
             "final_train_loss": losses[-1] if losses else None, "train_loss_history": losses,
@@ -287,7 +302,11 @@ class CNN(TorchNetLearner):
     the small weight decay (per step the weights shrink by lr*h*wd ~ 2.6e-4; 2x more made the network
     collapse to zero on one seed at P=700), a full cosine schedule, and the SGD noise of small batches (batch
     16 at lr 0.2 ~ batch 8 at lr 0.1, at half the steps). With weight decay the training loss levels off near
-    0.05, so the loss-threshold stop only triggers with weight_decay=0.
+    0.05, so the loss-threshold stop only triggers with weight_decay=0. On deeper, denser grammars the same
+    weight decay can make the network collapse to a constant output (v = n_c = m = 8, L = 3: the training loss
+    stays at log 8 for 51,200 steps at P = 8,192; without weight decay P* ~ 3,740): ``info_["collapsed"]``
+    flags, and a RuntimeWarning reports, a fit whose final training loss is >= 90% of the loss of predicting
+    the label frequencies.
 
     Parameters
     ----------
