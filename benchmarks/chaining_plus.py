@@ -26,7 +26,7 @@ from rhm.learners.chaining_plus import ChainingPlus  # noqa: E402
 
 # every later switch off (their defaults are on), so that each row adds one change
 OFF = dict(quantize=True, all_patches=False, reuse=False, context=False, context_passes=0, label_context=False,
-           refine=0, restarts=1, upper_restarts=0, structure=False, generative=False, denoise=False)
+           refine=0, restarts=1, upper_restarts=0, remeasure=0, structure=False, generative=False, denoise=False)
 PASS = {**OFF, "reuse": True, "all_patches": True, "context": True, "context_passes": 1}
 LADDER = [
     ("paper's learner (chaining defaults)", None),
@@ -36,7 +36,9 @@ LADDER = [
     ("+ sibling context", {**OFF, "reuse": True, "all_patches": True, "context": True}),
     ("+ context re-measured on symbols (1 pass)", PASS),
     ("+ label jointly with the sibling's symbol", {**PASS, "label_context": True}),
-    ("+ top-down refinement, restarts and upper restarts", {"structure": False, "generative": False, "denoise": False}),
+    ("+ top-down refinement, restarts and upper restarts", {"structure": False, "generative": False, "denoise": False,
+                                                            "remeasure": 0}),
+    ("+ context re-measured on the refined symbols", {"structure": False, "generative": False, "denoise": False}),
     ("+ structure search on sparse levels", {"generative": False, "denoise": False}),
     ("+ generative EM and posterior prediction", {"exclusive": False, "denoise": False}),
     ("+ exclusive rules (m per symbol, none shared)", {"denoise": False}),

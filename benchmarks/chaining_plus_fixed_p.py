@@ -3,9 +3,9 @@
     OMP_NUM_THREADS=1 python benchmarks/chaining_plus_fixed_p.py
 
 Complements the adaptive-P* ladder of benchmarks/chaining_plus.py for the switches whose gain shows mostly below
-P*: `structure`, `generative`, `exclusive`, `denoise`, `label_context` and `upper_restarts`, at v = n_c = 8,
-s = 2, L = 3 with m = 2 (P = 54), m = 4 (P = 120) and m = 8 (P = 1700). Each run fits on the first P of
-g.sample(min(P + 5000, #inputs), seed=1000 + seed, without replacement) and tests on the rest.
+P*: `structure`, `generative`, `exclusive`, `denoise`, `label_context`, `upper_restarts` and `remeasure`, at
+v = n_c = 8, s = 2, L = 3 with m = 2 (P = 54), m = 4 (P = 120) and m = 8 (P = 1450). Each run fits on the first
+P of g.sample(min(P + 5000, #inputs), seed=1000 + seed, without replacement) and tests on the rest.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ CONFIGS = [
     ("defaults without `denoise`", {"denoise": False}),
     ("defaults without `label_context`", {"label_context": False}),
     ("defaults without `upper_restarts`", {"upper_restarts": 0}),
+    ("defaults without `remeasure`", {"remeasure": 0}),
     ("defaults", {}),
 ]
-POINTS = [(2, 54), (4, 120), (8, 1700)]  # (m, P)
+POINTS = [(2, 54), (4, 120), (8, 1450)]  # (m, P)
 
 
 def mean_error(params, m, P, L=3, v=8):

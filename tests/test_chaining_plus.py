@@ -48,7 +48,8 @@ def test_refinement_repairs_the_maximal_case():
     g = RHM(8, 8, 2, 2, seed=2)  # m = v: every pair is a rule, the sibling context carries no signal
     x, y, xt, yt = split(g, 800)
     # refinement alone (label_context alone also solves this case: test accuracy 1.0 without refinement)
-    base = dict(seed=0, restarts=1, denoise=False, label_context=False, structure=False, generative=False)
+    base = dict(seed=0, restarts=1, denoise=False, label_context=False, remeasure=0, structure=False,
+                generative=False)
     plain = ChainingPlus(refine=0, **base).fit(x, y, grammar=g)
     refined = ChainingPlus(refine=8, **base).fit(x, y, grammar=g)
     assert refined.info_["train_loglik"] > plain.info_["train_loglik"]
@@ -73,9 +74,9 @@ def test_denoise_weights_blocks_by_their_split_half_reliability():
 def test_denoise_learns_the_dense_deep_grammar_from_fewer_samples():
     g = RHM(8, 8, 2, 3, seed=0)  # m = v, L = 3: every level dense, only the labels carry signal
     x, y, xt, yt = split(g, 1722, seed=1003, test=5000)
-    # denoise alone: with upper_restarts (on by default) this draw is also learnt without denoise
-    off = ChainingPlus(seed=3, denoise=False, upper_restarts=0).fit(x, y, grammar=g).score(xt, yt)
-    on = ChainingPlus(seed=3, upper_restarts=0).fit(x, y, grammar=g).score(xt, yt)
+    # denoise alone: with upper_restarts and remeasure (on by default) this draw is also learnt without it
+    off = ChainingPlus(seed=3, denoise=False, upper_restarts=0, remeasure=0).fit(x, y, grammar=g).score(xt, yt)
+    on = ChainingPlus(seed=3, upper_restarts=0, remeasure=0).fit(x, y, grammar=g).score(xt, yt)
     assert on >= 0.99 and off < 0.7  # measured: 1.0 and 0.68 (the context blocks' noise misleads k-means)
 
 
@@ -98,8 +99,9 @@ def test_label_context_adds_a_sibling_label_block_per_parent_position_and_slot_p
 def test_label_context_learns_the_dense_deep_grammar_from_fewer_samples():
     g = RHM(8, 8, 2, 3, seed=0)  # m = v: the plain sibling context is pure noise, the label carries the signal
     x, y, xt, yt = split(g, 1700, seed=1000, test=5000)
-    off = ChainingPlus(seed=0, label_context=False).fit(x, y, grammar=g)
-    on = ChainingPlus(seed=0).fit(x, y, grammar=g)
+    # label_context alone: remeasure (on by default) also learns this draw without it
+    off = ChainingPlus(seed=0, label_context=False, remeasure=0).fit(x, y, grammar=g)
+    on = ChainingPlus(seed=0, remeasure=0).fit(x, y, grammar=g)
     assert on.info_["synonym_purity"]["3"] == 1.0
     assert on.score(xt, yt) == 1.0 and off.score(xt, yt) < 0.8  # measured: 1.0 and 0.67
 
@@ -110,12 +112,25 @@ def test_upper_restarts_repair_the_levels_above_a_right_bottom_map():
     # bottom from its symbols reaches the truth's score
     g = RHM(8, 8, 2, 3, seed=0)
     x, y = g.sample(1880 + 20000, seed=0, replace=False)  # the engine draws train + test (20,000) at once
-    off = ChainingPlus(seed=0, upper_restarts=0).fit(x[:1880], y[:1880], grammar=g)
-    on = ChainingPlus(seed=0).fit(x[:1880], y[:1880], grammar=g)
+    off = ChainingPlus(seed=0, upper_restarts=0, remeasure=0).fit(x[:1880], y[:1880], grammar=g)
+    on = ChainingPlus(seed=0, remeasure=0).fit(x[:1880], y[:1880], grammar=g)  # upper restarts alone
     assert off.info_["synonym_purity"]["3"] == on.info_["synonym_purity"]["3"] == 1.0
     assert off.info_["upper_refits"] == 0 and off.info_["upper_score_gain"] == 0
     assert on.info_["upper_refits"] >= 1 and on.info_["upper_score_gain"] > 500  # measured: 2 refits, 578 nats
     assert on.score(x[1880:], y[1880:]) == 1.0 > off.score(x[1880:], y[1880:])  # measured: 1.0 and 0.78
+
+
+def test_remeasure_redoes_the_fit_from_statistics_on_the_refined_symbols():
+    # the engine's draw of the m = 8, L = 3 comparison at P = 1448, seed 2: no restart finds the bottom map;
+    # re-measuring the context on the best fit's refined symbols, round after round, does
+    g = RHM(8, 8, 2, 3, seed=0)
+    x, y = g.sample(1448 + 20000, seed=2, replace=False)
+    off = ChainingPlus(seed=2, remeasure=0).fit(x[:1448], y[:1448], grammar=g)
+    on = ChainingPlus(seed=2).fit(x[:1448], y[:1448], grammar=g)
+    assert off.info_["remeasure_rounds"] == 0 and off.info_["remeasure_score_gain"] == 0
+    assert on.info_["remeasure_rounds"] >= 2 and on.info_["remeasure_score_gain"] > 1000  # measured: 8, 2,345
+    assert on.info_["synonym_purity"]["3"] == 1.0
+    assert on.score(x[1448:], y[1448:]) == 1.0 and off.score(x[1448:], y[1448:]) < 0.5  # measured: 0.20
 
 
 def test_structure_search_runs_at_level_2_of_a_dense_grammar():
@@ -123,8 +138,8 @@ def test_structure_search_runs_at_level_2_of_a_dense_grammar():
     for grammar_seed in (0, 1):
         g = RHM(8, 8, 2, 2, seed=grammar_seed)
         x, y, xt, yt = split(g, 800)
-        # the search alone (label_context alone also solves these: test accuracy 1.0 without the search)
-        base = dict(seed=0, refine=0, restarts=1, denoise=False, label_context=False, generative=False)
+        # the search alone (label_context or remeasure alone also solve these: test accuracy 1.0 without it)
+        base = dict(seed=0, refine=0, restarts=1, denoise=False, label_context=False, remeasure=0, generative=False)
         off = ChainingPlus(structure=False, **base).fit(x, y, grammar=g)
         on = ChainingPlus(**base).fit(x, y, grammar=g)
         assert on.score(xt, yt) == 1.0 > off.score(xt, yt)  # measured: 0.972 and 0.876 without it
@@ -284,6 +299,7 @@ def test_patch_ids_large_alphabet_path():
     (dict(denoise="no"), "denoise='no' must be True or False"),
     (dict(label_context=0), "label_context=0 must be True or False"),
     (dict(upper_restarts=-1), "upper_restarts=-1 must be >= 0"),
+    (dict(remeasure=1.5), "remeasure=1.5 must be an integer"),
     (dict(em_iters=0), "em_iters=0 must be >= 1"),
     (dict(confirm=2.5), "confirm=2.5 must be an integer"),
     (dict(confirm=0), "confirm=0 must be >= 1"),
