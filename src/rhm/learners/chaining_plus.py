@@ -29,13 +29,14 @@ statistics that are **equal for synonyms** (so synonyms can be identified up to 
   independent and P(label | patch) alone is near noise: at v = m = 8, L = 3 the true maps score 1,700-3,000
   nats (joint likelihood) above the failed fits at P = 1800, but only ~7% of the restarts reached them; with
   these blocks 48% do, and the mean test error at P = 1700 (grammar seeds 0-2, 9 runs) goes from 0.157 to 0.
-- ``upper_restarts``: after the restarts, the levels above the bottom are re-fitted from the best restart's
-  bottom symbols and kept where the score rises: a right bottom map under a wrong level 2 is the other failure
-  of dense grammars (v = m = 8, L = 3, P = 1500: mean error 0.195 -> 0.142; the engine's P = 1880 seed-0 draw
-  0.217 -> 0).
-- ``remeasure``: then, round after round, the context statistics (sibling symbols, with the label) are
-  re-measured on the best fit's refined symbols and the whole fit is redone from them, kept where the score
-  rises, until a fixed point: an outer EM loop over the statistics. Near the threshold of a dense grammar the
+- ``upper_restarts``: after restarts that did not confirm their best (a best reached `confirm` times is taken
+  as the optimum and left alone, which keeps easy fits cheap), the levels above the bottom are re-fitted from
+  the best restart's bottom symbols and kept where the score rises: a right bottom map under a wrong level 2
+  is the other failure of dense grammars (v = m = 8, L = 3, P = 1500: mean error 0.195 -> 0.142; the engine's
+  P = 1880 seed-0 draw 0.217 -> 0).
+- ``remeasure``: then (same condition), round after round, the context statistics (sibling symbols, with the
+  label) are re-measured on the best fit's refined symbols and the whole fit is redone from them, kept where
+  the score rises, until a fixed point: an outer EM loop over the statistics. Near the threshold of a dense grammar the
   restarts' k-means symbols are mostly wrong but the refined ones much less, so each round starts cleaner:
   v = m = 8, L = 3 on the engine's draws (6 seeds) at P = 1448: mean error 0.215 -> 0, at P = 1600: 0.292 -> 0.
 - ``denoise``: every block of statistics (the label block of one position, the context block of one slot
@@ -267,12 +268,12 @@ class ChainingPlus(Learner):
         a level's sibling groups; the label likelihood alone then still prefers the overfit map, the joint one
         does not; and with `structure`, odd restarts search level 2 only, so that a map the search overfit on
         a lower level has a competitor); otherwise the highest training label likelihood.
-    upper_restarts: after the restarts (L >= 3), at most this many re-fits of the levels above the bottom from
-        the best restart's bottom symbols (bottom-up passes, top, refinement of every level), each kept if it
-        raises the score; stops when one reaches the best score again.
-    remeasure: then at most this many rounds that re-measure the context statistics on the best fit's symbols
-        and redo the whole fit from them (a context pass, top, refinement), each kept if it raises the score;
-        stops at a fixed point (a round that reaches the best score again).
+    upper_restarts: after restarts that did not confirm their best (L >= 3), at most this many re-fits of the
+        levels above the bottom from the best restart's bottom symbols (bottom-up passes, top, refinement of
+        every level), each kept if it raises the score; stops when one reaches the best score again.
+    remeasure: then (same condition) at most this many rounds that re-measure the context statistics on the
+        best fit's symbols and redo the whole fit from them (a context pass, top, refinement), each kept if it
+        raises the score; stops at a fixed point (a round that reaches the best score again).
     confirm: stop once this many restarts have reached the best score (easy problems stop after `confirm`
         restarts, hard ones, whose restarts land in different optima, use up to `restarts`).
     prior: Dirichlet prior strength (pseudo-counts) of every conditional distribution, i.e. the ridge.
@@ -352,23 +353,25 @@ class ChainingPlus(Learner):
                 hits += 1  # another restart reached the best score
             if hits >= self.confirm:
                 break  # the best has been found `confirm` times: most likely the optimum
-        # then two kinds of re-fit from the best state, each kept where the score rises:
+        # then, unless the restarts confirmed their best (an optimum found `confirm` times is left as it is), two
+        # kinds of re-fit from the best state, each kept where the score rises:
         # - the levels above the bottom from its bottom symbols (a right bottom map under a wrong upper level is a
         #   failure of dense grammars, and the upper levels are the easy part);
         # - re-measure: the whole fit from the context statistics (sibling symbols, with the label) measured on
         #   its refined symbols (near the threshold of a dense grammar the restarts' symbols are partly wrong, the
         #   refined ones much less, so every round starts from cleaner statistics)
-        restart_best = best[0]
-        best, refits = self._improve(best, self.upper_restarts if self.quantize and L >= 3 else 0, x, y, rng,
+        restart_best, confirmed = best[0], hits >= self.confirm
+        upper_n, remeasure_n = (0, 0) if confirmed else (self.upper_restarts, self.remeasure)
+        best, refits = self._improve(best, upper_n if self.quantize and L >= 3 else 0, x, y, rng,
                                      generative, upper=True)
         upper_best = best[0]
-        best, remeasured = self._improve(best, self.remeasure if self.quantize and self.context else 0, x, y, rng,
+        best, remeasured = self._improve(best, remeasure_n if self.quantize and self.context else 0, x, y, rng,
                                          generative, upper=False)
         score, restart, loglik, sweeps = best[:4]
         self._restore(best[4:])
         self.info_.update({"train_loglik": loglik, "restart_criterion": "joint" if generative else "label",
                            "restart_score": score, "chosen_restart": restart, "refine_sweeps": sweeps,
-                           "upper_refits": refits, "upper_score_gain": upper_best - restart_best,
+                           "restarts_confirmed": confirmed, "upper_refits": refits, "upper_score_gain": upper_best - restart_best,
                            "remeasure_rounds": remeasured, "remeasure_score_gain": score - upper_best})
         self.tables_ = None
         if generative:
