@@ -227,18 +227,18 @@ class TorchNetLearner(Learner):
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
-        # collapse: after a real training run (>= COLLAPSE_STEPS steps) the training loss ended near that of
-        # predicting the label frequencies, i.e. the network learnt nothing even on its training set (the CNN with
+        # collapse: after a real training run (>= COLLAPSE_STEPS steps) the training loss of the kept network (the
+        # last epoch's, or the best validation epoch's) is near that of predicting the label frequencies, i.e. the network learnt nothing even on its training set (the CNN with
         # weight decay at m = 8, L = 3 never leaves it; without, at m = 4, L = 4 it falls, then returns to it)
         freq = np.bincount(y, minlength=self.n_classes_) / n
         chance = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
-        collapsed = bool(step >= COLLAPSE_STEPS and losses and losses[-1] is not None and chance > 0
-                         and losses[-1] >= 0.9 * chance)
+        kept = losses[int(np.argmax(val_hist))] if best_state is not None else (losses[-1] if losses else None)
+        collapsed = bool(step >= COLLAPSE_STEPS and kept is not None and chance > 0 and kept >= 0.9 * chance)
         if collapsed:
-            warnings.warn(f"{self.name}: after {step} steps the training loss is {losses[-1]:.3f}, >= 90% of "
-                          f"{chance:.3f}, the loss of predicting the label frequencies: the network collapsed "
-                          f"(learnt nothing on its training set); with weight decay, try weight_decay=0",
-                          RuntimeWarning, stacklevel=3)
+            hint = "try weight_decay=0" if self.weight_decay > 0 else "try a smaller lr"
+            warnings.warn(f"{self.name}: after {step} steps the training loss of the kept network is {kept:.3f}, "
+                          f">= 90% of {chance:.3f}, the loss of predicting the label frequencies: the network "
+                          f"collapsed (learnt nothing on its training set); {hint}", RuntimeWarning, stacklevel=3)
         self.info_.update({"collapsed": collapsed, "chance_loss": chance})
         self.info_.update({
             "epochs_run": epoch if epochs else 0, "epochs_scheduled": epochs, "steps": step, "stopped": stopped,
