@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/time_to_pstar.py
 
 Sizes are the upper ends of the adaptive P* brackets found by benchmarks/sweeps/chaining_plus_vs_baselines*.toml
-and, for the CNN at m=8, L=3, benchmarks/sweeps/pstar_check_m8_L3.toml (grammar seed 0, data/learner seed 0):
+and, for the CNN at m=8, L=3, benchmarks/sweeps/pstar_check_m8_L3_cnn.toml (grammar seed 0, data/learner seed 0):
 the smallest measured size at which each learner met the threshold.
 """
 

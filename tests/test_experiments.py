@@ -365,3 +365,14 @@ def test_r9_compares_chaining_plus_against_the_better_cnn(tmp_path):
     assert section.verdict == "held" and f"{ratio:.2f} (P*(chaining+)/P*(best cnn))" in section.numbers
     assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {rep.CNN_WD0}",
                                     "P*(chaining+)/P*(best cnn)"]
+
+
+def test_the_benchmark_sweep_files_are_valid():
+    from pathlib import Path
+
+    from rhm.experiments.sweep import Sweep
+
+    files = sorted((Path(__file__).parent.parent / "benchmarks" / "sweeps").glob("*.toml"))
+    assert len(files) >= 8
+    names = [Sweep.from_toml(f).validate().name for f in files]
+    assert len(set(names)) == len(names)  # one store, so every sweep needs its own name
