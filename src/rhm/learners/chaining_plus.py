@@ -370,12 +370,11 @@ class ChainingPlus(Learner):
         #   its refined symbols (near the threshold of a dense grammar the restarts' symbols are partly wrong, the
         #   refined ones much less, so every round starts from cleaner statistics)
         restart_best, confirmed = best[0], hits >= self.confirm
-        upper_n, remeasure_n = (0, 0) if confirmed else (self.upper_restarts, self.remeasure)
-        best, refits = self._improve(best, upper_n if self.quantize and L >= 3 else 0, x, y, rng,
-                                     generative, upper=True)
+        upper_n = self.upper_restarts if not confirmed and self.quantize and L >= 3 else 0
+        remeasure_n = self.remeasure if not confirmed and self.quantize and self.context else 0
+        best, refits = self._improve(best, upper_n, x, y, rng, generative, upper=True)
         upper_best = best[0]
-        best, remeasured = self._improve(best, remeasure_n if self.quantize and self.context else 0, x, y, rng,
-                                         generative, upper=False)
+        best, remeasured = self._improve(best, remeasure_n, x, y, rng, generative, upper=False)
         score, restart, loglik, sweeps = best[:4]
         self._restore(best[4:])
         self.info_.update({"train_loglik": loglik, "restart_criterion": "joint" if generative else "label",

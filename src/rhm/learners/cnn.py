@@ -228,8 +228,9 @@ class TorchNetLearner(Learner):
             net.load_state_dict(best_state)
         net.eval()
         # collapse: after a real training run (>= COLLAPSE_STEPS steps) the training loss of the kept network (the
-        # last epoch's, or the best validation epoch's) is near that of predicting the label frequencies, i.e. the network learnt nothing even on its training set (the CNN with
-        # weight decay at m = 8, L = 3 never leaves it; without, at m = 4, L = 4 it falls, then returns to it)
+        # last epoch's, or the best validation epoch's) is near that of predicting the label frequencies, i.e. the
+        # network learnt nothing even on its training set (the CNN with weight decay at m = 8, L = 3 never leaves
+        # it; without, at m = 4, L = 4 it falls, then returns to it)
         freq = np.bincount(y, minlength=self.n_classes_) / n
         chance = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
         kept = losses[int(np.argmax(val_hist))] if best_state is not None else (losses[-1] if losses else None)
@@ -239,8 +240,8 @@ class TorchNetLearner(Learner):
             warnings.warn(f"{self.name}: after {step} steps the training loss of the kept network is {kept:.3f}, "
                           f">= 90% of {chance:.3f}, the loss of predicting the label frequencies: the network "
                           f"collapsed (learnt nothing on its training set); {hint}", RuntimeWarning, stacklevel=3)
-        self.info_.update({"collapsed": collapsed, "chance_loss": chance})
         self.info_.update({
+            "collapsed": collapsed, "chance_loss": chance,
             "epochs_run": epoch if epochs else 0, "epochs_scheduled": epochs, "steps": step, "stopped": stopped,
             "final_train_loss": losses[-1] if losses else None, "train_loss_history": losses,
             "n_train": n, "n_val": n_val, "fit_seconds": time.perf_counter() - t_start,
