@@ -4,13 +4,13 @@ PY     := $(VENV)/bin/python
 # CPU build of PyTorch for this project's machines and CI (a local wheel there); override with TORCH_SPEC=...
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test,plot]"
+	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -23,6 +23,13 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+# everything but the long statistical tests (@pytest.mark.slow): the inner loop, <= 2 minutes
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check src tests benchmarks
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/generation.py

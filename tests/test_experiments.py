@@ -100,30 +100,6 @@ def test_local_sweep_fills_store_with_expected_keys(tmp_path):
         import pandas as pd
 
         assert len(pd.read_csv(tmp_path / "r.csv")) == 8
-        pytest.importorskip("pyarrow", reason="pyarrow (plot extra) not installed: Parquet export untested")
-        assert st.to_parquet(tmp_path / "r.parquet") == 8
-        assert sorted(pd.read_parquet(tmp_path / "r.parquet")["key"]) == sorted(r.key for r in runs)
-
-
-def test_ray_executor_gives_identical_rows(tmp_path):
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'rhm[ray]')")
-    from rhm.experiments import RayExecutor
-
-    sw = tiny_sweep()
-    with ResultStore(tmp_path / "local.sqlite") as st:
-        run_sweep(sw, st, executor=LocalExecutor(0), progress=False)
-        local = st.rows()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(HERE)] + sys.path)}})
-    try:
-        with ResultStore(tmp_path / "ray.sqlite") as st:
-            out = run_sweep(sw, st, executor=RayExecutor(), progress=False)
-            assert out.failed == [] and out.done == 8
-            remote = st.rows()
-    finally:
-        ray.shutdown()
-    assert len(local) == 8
-    assert canon(remote) == canon(local)
 
 
 def test_sigkill_midway_then_rerun_has_exactly_the_expected_rows(tmp_path):
@@ -252,7 +228,8 @@ def test_invalid_toml_and_unknown_learner_name_the_field(tmp_path):
     with pytest.raises(SweepError, match=r"learners\[0\]\.params\.wdth: .*no hyperparameter 'wdth'"):
         Sweep.from_toml_string(base + "[[learners]]\nname = 'toy_oracle'\nparams = {wdth = 3}\n")
     with pytest.raises(SweepError, match=r"sizes\.unit='bits'"):
-        Sweep.from_toml_string(base.replace("[sizes]\n", "[sizes]\nunit = 'bits'\n") + "[[learners]]\nname='toy_oracle'\n")
+        Sweep.from_toml_string(base.replace("[sizes]\n", "[sizes]\nunit = 'bits'\n")
+                               + "[[learners]]\nname='toy_oracle'\n")
     with pytest.raises(SweepError, match=r"grammars\[0\]: m=9 exceeds"):
         Sweep.from_toml_string(base.replace("m = 4", "m = 9") + "[[learners]]\nname='toy_oracle'\n")
     with pytest.raises(SweepError, match=r"unknown field\(s\) \['seeeds'\]"):
@@ -280,7 +257,8 @@ def test_report_renders_from_small_store(tmp_path):
     sw = Sweep(name="curves", imports=[MODULE], grammars=[GrammarGrid(v=[4, 6], m="v", L=2)],
                learners=[LearnerSpec("toy_oracle")], sizes=Sizes(unit="pmax", values=[0.02, 0.1, 0.3, 0.5]),
                seeds=[0, 1], test_size=200)
-    gaps = Sweep(name="gaps", task="gaps", grammars=[GrammarGrid(v=16, m=[2, 4], L=3, rules="balanced", seed=[0, 1])])
+    gaps = Sweep(name="gaps", task="gaps",
+                 grammars=[GrammarGrid(v=16, m=[2, 4], L=3, rules="balanced", seed=[0, 1])])
     with ResultStore(tmp_path / "r.sqlite") as st:
         run_sweep(sw, st, executor=LocalExecutor(0), progress=False)
         run_sweep(gaps, st, executor=LocalExecutor(0), progress=False)
@@ -304,18 +282,24 @@ def test_report_renders_from_small_store(tmp_path):
 
 # --------------------------------------------------------------------------------------------- reproduce
 def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp_path, monkeypatch):
+    import dataclasses
+
     from rhm import learners
+    from rhm.experiments import registry
     from rhm.experiments import reproduce as rep
 
-    for mode in rep.MODES:  # every section's sweeps validate; quick sizes are those documented
-        for rid in rep.SECTIONS:
-            if rep.missing_requirements(rid) is not None:
+    for mode in registry.MODES:  # every experiment's sweeps validate in both modes
+        for exp in registry.EXPERIMENTS.values():
+            if exp.missing() is not None:
                 continue
-            for sw in rep.section_sweeps(rid, mode):
-                sw.validate()
-                if sw.adaptive is None:
-                    assert len(sw.expand()) > 0
-    deep = rep._deep_sweep("quick", "x", ["toy_oracle"])
+            for job in exp.runs(mode):
+                if isinstance(job, Sweep):
+                    job.validate()
+                    if job.adaptive is None:
+                        assert len(job.expand()) > 0
+                else:
+                    assert len(job) > 0
+    deep = registry.deep_sweep("quick", "x", ["toy_oracle"])
     assert len(deep.expand()) == 4 * 4 * 2  # v=m=n_c in {4, 5, 6, 8} x 4 sizes x 2 seeds
 
     real_get = learners.get
@@ -326,10 +310,12 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
         return real_get(name)
 
     monkeypatch.setattr(learners, "get", get)
-    tiny = {**rep.grids("quick"), "R1": dict(grammars=[GrammarGrid(v=4, m=4, L=2)], seeds=[0], parse_n=500)}
-    monkeypatch.setattr(rep, "grids", lambda mode: tiny)
+    tiny_r1 = dataclasses.replace(registry.R1, runs=lambda mode: [
+        Sweep(name=f"{mode}-R1-parse", task="parse", grammars=[GrammarGrid(v=4, m=4, L=2)], seeds=[0],
+              extras={"parse_n": 500})])
+    experiments = {**registry.EXPERIMENTS, "R1": tiny_r1}
     res = rep.reproduce(tmp_path / "out", mode="quick", executor=LocalExecutor(0), sections=["R1", "R5"],
-                        progress=False, log=lambda *a: None)
+                        progress=False, log=lambda *a: None, experiments=experiments)
     assert res["status"]["R5"] == {"status": "skipped", "reason": "learner 'kmeans' is not registered"}
     assert res["status"]["R1"]["status"] == "ran"
     summary = {r["R"]: r for r in res["summary"]}
@@ -340,37 +326,77 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
     assert "| v=4 m=4 s=2 L=2 n_c=4 | 256 | 256 | yes | 1.0000 of 256 |" in md
 
 
+def _store_curves(store, curves, sweep, grammar, seeds=(0, 1), noise=None):
+    from rhm.experiments.config import RunConfig
+
+    for label, curve in curves.items():
+        for P, err in curve.items():
+            for seed in seeds:
+                e = err if noise is None else min(1.0, max(0.0, err + noise[seed]))
+                cfg = RunConfig(task="train", grammar=grammar, learner=label.split()[0],
+                                resolved={"label": label}, train_size=P, test_size=1000, seed=seed,
+                                sweep=sweep, label=label)
+                store.put(cfg, {"test_error": e, "test_accuracy": 1 - e})
+
+
 def test_r9_compares_chaining_plus_against_the_better_cnn(tmp_path):
     # the default CNN never reaches the threshold (as at m = 8, L = 3), the one without weight decay does
-    from rhm.experiments import reproduce as rep
-    from rhm.experiments.report import pstar_table
-    from rhm.experiments.store import ResultStore
-    from rhm.experiments.sweep import RunConfig
+    from rhm.experiments import registry
+    from rhm.experiments.analysis import pstar_table
 
     grammar = dict(v=8, m=4, s=2, L=3, n_classes=8, rules="uniform", seed=0)
     curves = {"chaining+": {100: 0.5, 200: 0.0}, "cnn": {400: 0.8, 800: 0.8, 1600: 0.7},
-              rep.CNN_WD0: {400: 0.5, 800: 0.0}}
+              registry.CNN_WD0: {400: 0.5, 800: 0.0}}
     with ResultStore(tmp_path / "r.sqlite") as store:
-        for label, curve in curves.items():
-            for P, err in curve.items():
-                for seed in (0, 1):
-                    cfg = RunConfig(task="train", grammar=grammar, learner=label.split()[0],
-                                    resolved={"label": label}, train_size=P, test_size=1000, seed=seed,
-                                    sweep="full-R9-compare", label=label)
-                    store.put(cfg, {"test_error": err, "test_accuracy": 1 - err})
-        section = rep.analyze_R9(store, "full", tmp_path)
-        pts = {p["label"]: p for p in pstar_table(rep._train_frame(store, "full-R9-compare"))}
-    assert pts["cnn"]["censored"] == "above" and pts[rep.CNN_WD0]["censored"] is None
-    ratio = pts["chaining+"]["pstar"] / pts[rep.CNN_WD0]["pstar"]
+        _store_curves(store, curves, "full-R9-compare", grammar)
+        section = registry.R9.analyze(registry.R9, store, "full", tmp_path)
+        pts = {p["label"]: p for p in pstar_table(registry._train_frame(store, "full-R9-compare"))}
+    assert pts["cnn"]["censored"] == "above" and pts[registry.CNN_WD0]["censored"] is None
+    ratio = pts["chaining+"]["pstar"] / pts[registry.CNN_WD0]["pstar"]
     assert section.verdict == "held" and f"{ratio:.2f} (P*(chaining+)/P*(best cnn))" in section.numbers
-    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {rep.CNN_WD0}",
+    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {registry.CNN_WD0}",
                                     "P*(chaining+)/P*(best cnn)"]
+
+
+def test_verdict_rule_gives_inconclusive_when_the_interval_straddles_the_band():
+    from rhm.experiments.verdicts import combine, interval_verdict
+
+    assert interval_verdict(0.8, 1.2, 0.7, 1.3) == "held"
+    assert interval_verdict(-0.31, 2.18, 0.7, 1.3) == "inconclusive"  # R3's old "held"
+    assert interval_verdict(1.5, 2.0, 0.7, 1.3) == "not held"
+    assert interval_verdict(0.1, 0.4, accept_hi=0.5) == "held"
+    assert interval_verdict(0.6, 0.9, accept_hi=0.5) == "not held"
+    assert combine(["held", "inconclusive"]) == "inconclusive" and combine(["held", "not held"]) == "not held"
+    assert combine([]) == "inconclusive" and combine(["held", "held"]) == "held"
+
+
+def test_r4_verdict_follows_the_slope_interval(tmp_path):
+    # P* = C n_c m^L exactly (held), and a wide, noisy version whose slope CI straddles the band (inconclusive)
+    from rhm.experiments import registry
+
+    sizes = [0.25, 0.5, 1, 2, 4]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for v in (4, 5, 6, 8):
+            g = dict(v=v, m=v, s=2, L=2, n_classes=v, rules="uniform", seed=0)
+            ncml = v**3
+            thr = error_threshold(v)
+            curve = {int(x * ncml): (0.9 if x < 1 else thr / 2) for x in sizes}
+            _store_curves(store, {"cnn": curve}, "quick-R4-cnn", g)
+        held = registry.R4.analyze(registry.R4, store, "quick", tmp_path)
+    assert held.verdict == "held", held.numbers
+    with ResultStore(tmp_path / "w.sqlite") as store:
+        for v, shift in ((4, 1), (5, 4), (6, 1), (8, 4)):  # P* jumps by 4x between neighbours: a poor fit
+            g = dict(v=v, m=v, s=2, L=2, n_classes=v, rules="uniform", seed=0)
+            ncml = v**3
+            thr = error_threshold(v)
+            curve = {int(x * ncml): (0.9 if x < shift else thr / 2) for x in sizes}
+            _store_curves(store, {"cnn": curve}, "quick-R4-cnn", g)
+        wide = registry.R4.analyze(registry.R4, store, "quick", tmp_path)
+    assert wide.verdict == "inconclusive", wide.numbers
 
 
 def test_the_benchmark_sweep_files_are_valid():
     from pathlib import Path
-
-    from rhm.experiments.sweep import Sweep
 
     files = sorted((Path(__file__).parent.parent / "benchmarks" / "sweeps").glob("*.toml"))
     assert len(files) >= 8

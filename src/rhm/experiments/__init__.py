@@ -1,4 +1,10 @@
-"""Experiment engine: sweeps, results store, executors, sample complexity P*, plots, report, `rhm reproduce`.
+"""Experiment engine: sweeps, results store, runner, executors, sample complexity P*, report, `rhm reproduce`.
+
+Layout (imports flow down this list, never up): ``config`` (RunConfig and its key) -> ``sweep`` (sweep
+definitions) -> ``tasks`` (one run -> one result) -> ``executors`` (local process pool, Ray) -> ``store``
+(SQLite) -> ``complexity`` (P*, bootstrap, fits: pure statistics) -> ``runner`` (run_configs, run_sweep,
+run_adaptive) -> ``analysis`` / ``render`` / ``plots`` -> ``verdicts`` -> ``registry`` (one record per
+experiment R1..R9) -> ``report`` -> ``reproduce``.
 
 ```python
 from rhm.experiments import Sweep, GrammarGrid, LearnerSpec, Sizes, ResultStore, run_sweep
@@ -12,14 +18,17 @@ with ResultStore("results.sqlite") as store:
 Nothing here imports Ray unless the Ray executor is used.
 """
 
-from .complexity import (AdaptiveSearch, PStar, ScalingFit, adaptive_pstar, crossing, error_threshold,
-                         estimate_pstar, fit_power_law)
-from .executors import LocalExecutor, RayExecutor, make_executor, run_configs, run_sweep
+from .complexity import AdaptiveSearch, PStar, ScalingFit, adaptive_pstar, crossing, error_threshold, \
+    estimate_pstar, fit_power_law
+from .config import SAMPLING, RunConfig, nc_m_L, p_max
+from .executors import LocalExecutor, RayExecutor, make_executor
+from .runner import SweepOutcome, run_adaptive, run_configs, run_sweep
 from .store import ResultStore
-from .sweep import (Adaptive, GrammarGrid, LearnerSpec, RunConfig, Sizes, Sweep, SweepError, execute, nc_m_L,
-                    p_max)
+from .sweep import Adaptive, GrammarGrid, LearnerSpec, Sizes, Sweep, SweepError
+from .tasks import execute, train_once, train_test_split
 
 __all__ = ["Adaptive", "AdaptiveSearch", "GrammarGrid", "LearnerSpec", "LocalExecutor", "PStar", "RayExecutor",
-           "ResultStore", "RunConfig", "ScalingFit", "Sizes", "Sweep", "SweepError", "adaptive_pstar", "crossing",
-           "error_threshold", "estimate_pstar", "execute", "fit_power_law", "make_executor", "nc_m_L", "p_max",
-           "run_configs", "run_sweep"]
+           "ResultStore", "RunConfig", "SAMPLING", "ScalingFit", "Sizes", "Sweep", "SweepError", "SweepOutcome",
+           "adaptive_pstar", "crossing", "error_threshold", "estimate_pstar", "execute", "fit_power_law",
+           "make_executor", "nc_m_L", "p_max", "run_adaptive", "run_configs", "run_sweep", "train_once",
+           "train_test_split"]

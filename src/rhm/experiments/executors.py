@@ -1,12 +1,12 @@
-"""Executors run :func:`rhm.experiments.sweep.execute` on many configurations; the parent writes the results.
+"""Executors run :func:`rhm.experiments.tasks.execute` on many configurations; the parent writes the results.
 
 - :class:`LocalExecutor` (default): a process pool over the available cores (spawned workers, 1 torch thread
   each). ``workers=0`` runs in the calling process (debugging).
 - :class:`RayExecutor`: Ray tasks (``address`` = None for a local instance, ``"auto"`` or ``"HOST:PORT"`` for a
   cluster), retried ``max_retries`` times when a worker dies. Ray is imported only here, only when used.
 
-Both yield ``(config_dict, result_or_exception)`` as runs finish; :func:`run_sweep` stores each result as it
-arrives (one transaction per row), so killing the parent loses at most the runs in flight.
+Both yield ``(config_dict, result_or_exception)`` as runs finish; the runner (:mod:`rhm.experiments.runner`)
+stores each result as it arrives (one transaction per row), so killing the parent loses at most the runs in flight.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import multiprocessing
 import os
 import sys
 import traceback
-from typing import Iterable, Iterator
+from typing import Iterator
 
-from .sweep import RunConfig, Sweep, execute, import_modules
+from .sweep import import_modules
+from .tasks import execute
 
 
 def available_cores() -> int:
@@ -176,58 +177,3 @@ def make_executor(name: str = "local", address: str | None = None, workers: int 
     if name == "ray":
         return RayExecutor(address=address, num_cpus=workers or None)
     raise ValueError(f"executor={name!r} must be 'local' or 'ray'")
-
-
-# ----------------------------------------------------------------------------------------------- driving
-class SweepOutcome:
-    """What a call of run_configs did: counts of runs done now, skipped (already stored), failed."""
-
-    def __init__(self, total, skipped):
-        self.total, self.skipped, self.done, self.failed = total, skipped, 0, []
-
-    def __repr__(self):
-        return f"SweepOutcome(total={self.total}, skipped={self.skipped}, done={self.done}, failed={len(self.failed)})"
-
-
-def run_configs(configs: Iterable[RunConfig], store, executor=None, imports=(), progress: bool = True,
-                description: str = "runs") -> SweepOutcome:
-    """Run every configuration whose key is not yet in `store`, writing each result as it arrives."""
-    from .progress import progress_bar
-
-    executor = executor or LocalExecutor()
-    configs = list(configs)
-    uniq = {}
-    for c in configs:
-        uniq.setdefault(c.key, c)
-    by_sweep = {}
-    for c in uniq.values():
-        if c.sweep:
-            by_sweep.setdefault(c.sweep, []).append(c.key)
-    for sweep, keys in by_sweep.items():
-        store.register(sweep, keys)
-    finished = store.finished_keys(list(uniq))
-    todo = [c for k, c in uniq.items() if k not in finished]
-    out = SweepOutcome(len(uniq), len(uniq) - len(todo))
-    if not todo:
-        return out
-    with progress_bar(description, total=len(todo), enabled=progress) as advance:
-        for cdict, res in executor.run([c.to_dict() for c in todo], imports=imports):
-            cfg = RunConfig.from_dict(cdict)
-            if isinstance(res, Exception):
-                store.put_failure(cfg, str(res))
-                out.failed.append((cfg.key, str(res)))
-            else:
-                store.put(cfg, res)
-                out.done += 1
-            advance()
-    return out
-
-
-def run_sweep(sweep: Sweep, store, executor=None, progress: bool = True) -> SweepOutcome:
-    """Run a sweep into `store` (grid, or bracket-and-bisect when ``sweep.adaptive`` is set)."""
-    if sweep.adaptive is not None:
-        from .complexity import run_adaptive
-
-        return run_adaptive(sweep, store, executor=executor, progress=progress)
-    return run_configs(sweep.expand(), store, executor=executor, imports=sweep.imports, progress=progress,
-                       description=sweep.name)

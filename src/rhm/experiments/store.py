@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from .sweep import RunConfig, canonical_json
+from .config import RunConfig, canonical_json, nc_m_L, p_max
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -45,6 +45,7 @@ COLUMNS = ["key", "task", "sweep", "learner", "label", "v", "m", "s", "L", "n_cl
            "nc_m_L", "p_max", "train_size", "test_size", "seed", "test_accuracy", "test_error", "fit_seconds",
            "wall_seconds", "config", "metrics", "info", "version", "git_rev", "host", "finished_at"]
 JSON_COLUMNS = ("config", "metrics", "info")
+_CHUNK = 500  # keys per IN (...) query (SQLite limits the number of bound variables)
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,8 +128,6 @@ class ResultStore:
     def put(self, config: RunConfig, result: dict) -> bool:
         """Write one finished run atomically; False if its key was already there (then nothing changes)."""
         g = config.grammar
-        from .sweep import nc_m_L, p_max
-
         has_g = all(k in g for k in ("v", "m", "s", "L"))
         row = {
             "key": config.key, "task": config.task, "sweep": config.sweep, "learner": config.learner,
@@ -168,16 +167,21 @@ class ResultStore:
         row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return json.loads(row[0]) if row else default
 
+    def _in_chunks(self, sql: str, keys, params=()):
+        """Rows of `sql` (which ends in ``key IN ({})``) for every key, in chunks of SQLite's variable limit."""
+        keys = list(keys)
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i:i + _CHUNK]
+            yield from self.conn.execute(sql.format(",".join("?" * len(chunk))), [*params, *chunk])
+
     def finished_keys(self, keys=None) -> set[str]:
         if keys is None:
             return {r[0] for r in self.conn.execute("SELECT key FROM runs")}
-        keys = list(keys)
-        out = set()
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            q = f"SELECT key FROM runs WHERE key IN ({','.join('?' * len(chunk))})"
-            out |= {r[0] for r in self.conn.execute(q, chunk)}
-        return out
+        return {r[0] for r in self._in_chunks("SELECT key FROM runs WHERE key IN ({})", keys)}
+
+    def test_errors(self, keys) -> dict:
+        """{key: test_error} of the finished runs among `keys` (a WHERE key IN (...) query)."""
+        return dict(self._in_chunks("SELECT key, test_error FROM runs WHERE key IN ({})", keys))
 
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
@@ -190,7 +194,8 @@ class ResultStore:
                 for r in self.conn.execute("SELECT key, sweep, error, at FROM failures ORDER BY rowid")]
 
     def rows(self, sweep: str | None = None, task: str | None = None, keys=None) -> list[dict]:
-        """Finished runs as dicts (JSON columns parsed), optionally only those of a sweep / task / key set."""
+        """Finished runs as dicts (JSON columns parsed), optionally only those of a sweep / task / key set
+        (every filter is a SQL condition)."""
         sql = f"SELECT {','.join('r.' + c for c in COLUMNS)} FROM runs r"
         where, params = [], []
         if sweep is not None:
@@ -200,15 +205,14 @@ class ResultStore:
         if task is not None:
             where.append("r.task = ?")
             params.append(task)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.rowid"
+        if keys is not None:
+            where.append("r.key IN ({})")
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.rowid"
+        raw = (self._in_chunks(sql, keys, params) if keys is not None
+               else self.conn.execute(sql, params))
         out = []
-        wanted = set(keys) if keys is not None else None
-        for r in self.conn.execute(sql, params):
+        for r in raw:
             d = dict(zip(COLUMNS, r))
-            if wanted is not None and d["key"] not in wanted:
-                continue
             for c in JSON_COLUMNS:
                 d[c] = json.loads(d[c]) if d[c] else {}
             if sweep is not None:

@@ -5,10 +5,8 @@ into :class:`RunConfig` objects; each has a deterministic ``key`` (SHA-256 of it
 task, learner with *every* constructor hyperparameter resolved, sizes, seed, extras). The same key always gives
 the same result: the grammar, the data draw and the learner are all seeded from the configuration.
 
-Tasks: ``train`` (fit a learner on P distinct inputs, score on a disjoint test set, optionally measure
-synonymic sensitivities), ``parse`` (exact counts, label determinism, parse recovery: R1) and ``gaps`` (exact
-signal gaps rho^(l): R2). :func:`execute` runs one configuration and returns a JSON-able result; it is what
-every executor calls (in a worker process or a Ray task).
+Tasks (run by :mod:`rhm.experiments.tasks`): ``train``, ``parse`` (R1), ``gaps`` (R2), ``boolean`` (R8). The run
+configuration itself lives in :mod:`rhm.experiments.config`.
 
 TOML schema (every field but ``name`` and the grammar is optional; lists make a grid)::
 
@@ -16,6 +14,7 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     task = "train"                  # train | parse | gaps
     seeds = [0, 1, 2]               # data + learner seeds (one run per seed)
     test_size = "auto"              # int, or "auto" = min(P_max // 5, 20000); capped at P_max // 2
+    sampling = "distinct"           # distinct (P distinct inputs, the P* protocol) | iid (P i.i.d. draws)
     imports = ["mypkg.learners"]    # modules imported first (e.g. to register extra learners)
 
     [[grammars]]                    # one or more grids; values are scalars or lists (cartesian product)
@@ -54,24 +53,26 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import itertools
-import json
-import math
 import numbers
-import time
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-TASKS = ("train", "parse", "gaps", "boolean")
+from .config import DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, nc_m_L, p_max
+from .config import jsonable as _jsonable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 UNITS = ("samples", "ncmL", "pmax")
 GRAMMAR_FIELDS = ("v", "m", "s", "L", "n_classes", "rules", "seed")
-KEY_LENGTH = 24
 AUTO_TEST_CAP = 20000
 
 
@@ -80,54 +81,8 @@ class SweepError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def canonical_json(obj) -> str:
-    """Deterministic JSON (sorted keys, no whitespace) used for keys and storage."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default, allow_nan=False)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def _jsonable(value):
-    """A JSON-representable version of a hyperparameter value (non-JSON objects become their str)."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        f = float(value)
-        return f if math.isfinite(f) else str(f)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
-
-
 def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def nc_m_L(grammar: dict) -> int:
-    """n_c * m**L of a grammar dict (the deep sample-complexity scale)."""
-    n_c = grammar["n_classes"] if grammar.get("n_classes") is not None else grammar["v"]
-    return int(n_c) * int(grammar["m"]) ** int(grammar["L"])
-
-
-def p_max(grammar: dict) -> int:
-    """Number of distinct inputs n_c * m**((s**L - 1)/(s - 1)) of a grammar dict (a Python int)."""
-    n_c = grammar["n_classes"] if grammar.get("n_classes") is not None else grammar["v"]
-    s, L = int(grammar["s"]), int(grammar["L"])
-    return int(n_c) * int(grammar["m"]) ** ((s**L - 1) // (s - 1))
 
 
 def import_modules(imports) -> None:
@@ -252,9 +207,10 @@ class Sizes:
         a, b, n = self.logspace
         return [float(x) for x in np.geomspace(a, b, int(n))]
 
-    def resolve(self, grammar: dict, test_size: int) -> list[int]:
-        """Integer sizes for one grammar: rounded, >= 1, capped at P_max - test_size, deduplicated, sorted."""
-        cap = p_max(grammar) - test_size
+    def resolve(self, grammar: dict, test_size: int, capped: bool = True) -> list[int]:
+        """Integer sizes for one grammar: rounded, >= 1, capped at P_max - test_size (when `capped`: distinct
+        sampling), deduplicated, sorted."""
+        cap = p_max(grammar) - test_size if capped else 10**18
         u = self.unit_size(grammar)
         out = sorted({min(max(1, int(round(x * u))), cap) for x in self.in_units()})
         return [p for p in out if p >= 1]
@@ -281,38 +237,6 @@ class Adaptive:
 
 
 # ----------------------------------------------------------------------------------------------- runs
-@dataclass(frozen=True)
-class RunConfig:
-    """One run, fully specified. ``key`` hashes everything but ``sweep`` and ``label`` (display only)."""
-
-    task: str
-    grammar: dict
-    learner: str | None = None
-    params: dict = field(default_factory=dict)        # explicit constructor kwargs (what is passed)
-    resolved: dict = field(default_factory=dict)      # every hyperparameter with defaults filled (what is hashed)
-    train_size: int = 0
-    test_size: int = 0
-    seed: int = 0
-    extras: dict = field(default_factory=dict)
-    sweep: str = ""
-    label: str = ""
-
-    def identity(self) -> dict:
-        return {"task": self.task, "grammar": self.grammar, "learner": self.learner, "hyperparameters": self.resolved,
-                "train_size": self.train_size, "test_size": self.test_size, "seed": self.seed, "extras": self.extras}
-
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()[:KEY_LENGTH]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
-
-
 @dataclass
 class Sweep:
     """A sweep definition (the Python twin of the TOML schema in this module's docstring)."""
@@ -327,6 +251,7 @@ class Sweep:
     extras: dict = field(default_factory=dict)
     adaptive: Adaptive | dict | None = None
     imports: list = field(default_factory=list)
+    sampling: str = DEFAULT_SAMPLING
 
     # ------------------------------------------------------------------ construction and validation
     @classmethod
@@ -406,6 +331,8 @@ class Sweep:
         if not (self.test_size == "auto" or (isinstance(self.test_size, int) and not isinstance(self.test_size, bool)
                                              and self.test_size >= 1)):
             raise SweepError(f"test_size={self.test_size!r} must be a positive integer or \"auto\"")
+        if self.sampling not in SAMPLING:
+            raise SweepError(f"sampling={self.sampling!r} must be one of {SAMPLING}")
         if not isinstance(self.extras, dict):
             raise SweepError("extras must be a table")
         specs = []
@@ -475,7 +402,7 @@ class Sweep:
             full["seed"] = int(seed)
         return RunConfig(task="train", grammar=grammar, learner=name, params=explicit, resolved=full,
                          train_size=int(train_size), test_size=self.resolved_test_size(grammar), seed=int(seed),
-                         extras=_jsonable(self.extras), sweep=self.name, label=label)
+                         extras=_jsonable(self.extras), sweep=self.name, label=label, sampling=self.sampling)
 
     def variants(self) -> list[tuple[str, str, dict, dict]]:
         """[(learner name, label, explicit params, resolved params)] over every learner and grid point."""
@@ -501,148 +428,7 @@ class Sweep:
         for g in self.grammar_points():
             test = self.resolved_test_size(g)
             for var in variants:
-                for P in self.sizes.resolve(g, test):
+                for P in self.sizes.resolve(g, test, capped=self.sampling == DEFAULT_SAMPLING):
                     for s in self.seeds:
                         runs.append(self.run_for(g, var, P, s))
         return runs
-
-
-# --------------------------------------------------------------------------------------------- execution
-def execute(config: dict) -> dict:
-    """Run one configuration (a RunConfig dict) and return its result (JSON-able).
-
-    Result: {"test_accuracy", "test_error", "fit_seconds", "wall_seconds", "metrics": {...}, "info": {...}}.
-    """
-    cfg = RunConfig.from_dict(config)
-    t0 = time.perf_counter()
-    if cfg.task == "train":
-        out = _execute_train(cfg)
-    elif cfg.task == "parse":
-        out = _execute_parse(cfg)
-    elif cfg.task == "gaps":
-        out = _execute_gaps(cfg)
-    elif cfg.task == "boolean":
-        out = _execute_boolean(cfg)
-    else:
-        raise ValueError(f"task={cfg.task!r} must be one of {TASKS}")
-    out["wall_seconds"] = time.perf_counter() - t0
-    return _jsonable(out)
-
-
-def _grammar(cfg: RunConfig):
-    from ..grammar import RHM
-
-    g = cfg.grammar
-    return RHM(g["v"], g["m"], g["s"], g["L"], n_classes=g["n_classes"], rules=g["rules"], seed=g["seed"])
-
-
-def _execute_train(cfg: RunConfig) -> dict:
-    from .. import learners
-
-    g = _grammar(cfg)
-    P, T = cfg.train_size, cfg.test_size
-    x, y = g.sample(P + T, seed=cfg.seed, replace=False)
-    model = learners.get(cfg.learner)(**cfg.params)
-    t0 = time.perf_counter()
-    model.fit(x[:P], y[:P], grammar=g)
-    fit_seconds = time.perf_counter() - t0
-    acc = float(model.score(x[P:], y[P:]))
-    metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
-    levels = cfg.extras.get("sensitivity_levels")
-    if levels == "all":  # every level whose synonyms can be exchanged: 0 (root) .. L-1
-        levels = list(range(g.L))
-    if levels:
-        metrics["sensitivity"] = _sensitivities(model, g, levels, int(cfg.extras.get("sensitivity_n", 512)),
-                                                cfg.seed)
-    return {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds, "metrics": metrics,
-            "info": dict(getattr(model, "info_", {}) or {})}
-
-
-def _sensitivities(model, g, levels, n, seed) -> dict:
-    """{level: per-layer synonymic sensitivities} from rhm.sensitivity (absent: recorded as missing)."""
-    import rhm
-
-    fn = getattr(rhm, "sensitivity", None)
-    if fn is None:
-        return {"missing": "rhm.sensitivity is not available in this version"}
-    out = {}
-    for lv in levels:
-        try:
-            res = fn(model, g, int(lv), n, seed)
-        except ValueError as err:  # e.g. a learner without hidden layers (kmeans, kernel)
-            return {"missing": str(err)}
-        if hasattr(res, "tolist"):
-            res = res.tolist()
-        elif isinstance(res, dict):
-            res = {str(k): (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.items()}
-        elif isinstance(res, (list, tuple)):
-            res = [float(r) for r in res]
-        out[str(lv)] = res
-    return out
-
-
-def _execute_parse(cfg: RunConfig) -> dict:
-    """R1: exact input count, label determinism and parse recovery."""
-    g = _grammar(cfg)
-    total = g.num_inputs
-    n = int(cfg.extras.get("parse_n", 20000))
-    enum_max = int(cfg.extras.get("enumerate_max", 200000))
-    metrics = {"num_inputs_formula": str(total), "num_inputs_float": float(total), "d": g.d,
-               "v_pow_d": float(g.v) ** g.d}
-    if total <= enum_max:
-        x, y = g.sample(total, seed=cfg.seed, replace=False)
-        distinct = len(np.unique(x, axis=0))
-        metrics["enumerated_distinct"] = int(distinct)
-        metrics["count_matches"] = bool(distinct == total)
-        # every valid string: an i.i.d. uniform random string is valid with probability P_max / v^d
-        rng = np.random.default_rng(cfg.seed)
-        rnd = rng.integers(0, g.v, size=(min(n, 50000), g.d))
-        metrics["random_valid_fraction"] = float((g.parse(rnd) >= 0).mean())
-        metrics["random_valid_expected"] = float(total) / float(g.v) ** g.d
-    else:
-        x, y = g.sample(n, seed=cfg.seed, replace=False)
-        metrics["enumerated_distinct"] = None
-        metrics["count_matches"] = None
-    recovered = g.parse(x) == y
-    metrics["parse_n"] = int(len(x))
-    metrics["parse_recovery"] = float(recovered.mean())
-    # label determinism: an i.i.d. sample (with repeats) never shows one input with two labels
-    xi, yi = g.sample(n, seed=cfg.seed + 1)
-    uniq, inv = np.unique(xi, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    lab_min = np.full(len(uniq), np.iinfo(np.int64).max)
-    lab_max = np.full(len(uniq), -1)
-    np.minimum.at(lab_min, inv, yi.astype(np.int64))
-    np.maximum.at(lab_max, inv, yi.astype(np.int64))
-    metrics["iid_n"] = int(n)
-    metrics["iid_distinct"] = int(len(uniq))
-    metrics["conflicting_labels"] = int((lab_min != lab_max).sum())
-    return {"test_accuracy": None, "test_error": None, "fit_seconds": None, "metrics": metrics, "info": {}}
-
-
-def _execute_gaps(cfg: RunConfig) -> dict:
-    """R2: exact signal gaps rho^(l) (oracle) against m^(-l/2)."""
-    from .. import oracle
-
-    g = _grammar(cfg)
-    gaps = oracle.signal_gaps(g)
-    rho = {str(k): (float(v) if math.isfinite(v) else None) for k, v in gaps.rho.items()}
-    ref = {str(k): g.m ** (-k / 2) for k in gaps.rho}
-    metrics = {"rho": rho, "m_pow_minus_l_half": ref,
-               "kappa": float(gaps.kappa) if math.isfinite(gaps.kappa) else None,
-               "K_rho": float(gaps.K_rho(g.m)) if math.isfinite(gaps.K_rho(g.m)) else None}
-    return {"test_accuracy": None, "test_error": None, "fit_seconds": None, "metrics": metrics, "info": {}}
-
-
-def _execute_boolean(cfg: RunConfig) -> dict:
-    """R8: samples a learner needs on a deep quadratic boolean function (rhm.boolean.samples_needed).
-
-    extras: {"learner": "layerwise" | "shallow" | "mlp", "d": int, "levels": int, "threshold": float}."""
-    from .. import boolean
-
-    e = cfg.extras
-    res = boolean.samples_needed(e["learner"], int(e["d"]), levels=int(e.get("levels", 2)),
-                                 threshold=float(e.get("threshold", 1e-3)), seed=cfg.seed,
-                                 n_max=int(e.get("n_max", 50_000)), test_size=int(e.get("test_size", 2000)))
-    return {"test_accuracy": None, "test_error": None, "fit_seconds": res.get("seconds"), "metrics": res,
-            "info": {}}

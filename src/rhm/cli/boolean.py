@@ -1,7 +1,7 @@
 """Command ``rhm boolean``: learn a random deep quadratic boolean function (App. C) and report the test MSE.
 
-Registered on the main app by the import at the end of ``rhm.cli``. Errors print one ``error: ...`` line on stderr
-and exit with status 1 (``rhm.cli._run``).
+Registered on the main app when ``rhm.cli`` imports this module. Errors print one ``error: ...`` line on stderr
+and exit with status 1 (``rhm.cli._common._run``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 import numpy as np
 import typer
 
-from .cli import CliError, _emit, _run, app
+from ._common import CliError, _emit, _run, app
 
 #: seed layout: instance, training draw, test draw and learner all derive from --seed through SeedSequence
 _INSTANCE, _TRAIN, _TEST = 0, 1, 2
@@ -31,7 +31,7 @@ def boolean(d: int = typer.Option(16, "--d", help="input dimension d (inputs uni
             ridge: float = typer.Option(None, "--ridge", help="ridge penalty (layerwise default 0, shallow 1e-10)"),
             as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout")):
     """Fit a learner to a random deep quadratic boolean function (Definition 31) and report its test MSE."""
-    from . import boolean as B
+    from .. import boolean as B
 
     def go():
         for name, val, lo in (("--d", d, 2), ("--levels", levels, 1), ("--train-size", train_size, 1),

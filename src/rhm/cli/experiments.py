@@ -1,6 +1,6 @@
 """Command line for the experiment engine: ``rhm sweep``, ``rhm report``, ``rhm reproduce``.
 
-Registered on the main typer app by the last line of cli.py. Progress bars and human output go to stderr.
+Registered on the main typer app when ``rhm.cli`` imports this module. Progress bars and human output go to stderr.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from .cli import CliError, app, _run
+from ._common import CliError, _run, app
 
 EXECUTOR_OPT = typer.Option("local", "--executor", help="local (process pool over the available cores) | ray")
 ADDRESS_OPT = typer.Option(None, "--address", help="Ray cluster: auto | HOST:PORT (default: start a local Ray)")
@@ -21,7 +21,7 @@ WORKERS_OPT = typer.Option(None, "--workers", help="local: worker processes (def
 
 
 def _executor(executor: str, address: Optional[str], workers: Optional[int]):
-    from .experiments import make_executor
+    from ..experiments import make_executor
 
     return make_executor(executor, address=address, workers=workers)
 
@@ -39,7 +39,7 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
           parquet: Optional[Path] = typer.Option(None, "--parquet", help="also export to Parquet (needs pyarrow)"),
           no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar")):
     """Run a sweep into a results store; finished runs (same key) are skipped, so a killed sweep resumes."""
-    from .experiments import ResultStore, Sweep, run_sweep
+    from ..experiments import ResultStore, Sweep, run_sweep
 
     def go():
         sw = Sweep.from_toml(config)
@@ -75,7 +75,7 @@ def report(store: Path = typer.Option(..., "--store", help="SQLite results store
            out: Path = typer.Option(Path("report"), "--out", help="output directory (index.md, index.html, PNGs)"),
            title: str = typer.Option("rhm results", "--title", help="report title")):
     """Write index.md and index.html with tables, P* fits and figures from a results store."""
-    from .experiments.report import write_report
+    from ..experiments.report import write_report
 
     def go():
         if not store.exists():
@@ -92,11 +92,12 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
               out: Path = typer.Option(Path("report"), "--out", help="output directory (report + results.sqlite)"),
               store: Optional[Path] = typer.Option(None, "--store", help="results store (default OUT/results.sqlite)"),
               executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
-              section: List[str] = typer.Option([], "--section", help="run only these sections (R1..R8; repeatable)"),
+              section: List[str] = typer.Option([], "--section",
+                                                help="run only these experiments (R1..R9; repeatable)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
               no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars")):
-    """Run the headline experiments R1-R8 (literature §7) and write the report to OUT."""
-    from .experiments import reproduce as rep
+    """Run the headline experiments R1-R9 (rhm.experiments.registry) and write the report to OUT."""
+    from ..experiments import reproduce as rep
 
     def go():
         if quick and full:

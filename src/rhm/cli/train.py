@@ -1,0 +1,134 @@
+"""Commands on learners: ``rhm train`` (fit one learner on one draw, report test accuracy) and ``rhm learners``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._common import (GRAMMAR_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, RULES_OPT, S_OPT,
+                      V_OPT_OR_FILE, CliError, _emit, _grammar, _run, app)
+
+
+def _coerce(value: str, default):
+    """Parse a --hp value with the type of the constructor default (bool, int, float, str, None)."""
+    low = value.lower()
+    if isinstance(default, bool):
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {value!r}")
+    if low in ("none", "null"):
+        return None
+    if isinstance(default, (tuple, list)):
+        try:
+            return tuple(float(t) for t in value.split(",") if t.strip())
+        except ValueError:
+            raise ValueError(f"expected comma-separated numbers, got {value!r}") from None
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    if isinstance(default, (int, float)) or default is None:
+        try:
+            return float(value) if any(c in low for c in ".e") or isinstance(default, float) else int(value)
+        except ValueError:
+            if isinstance(default, (int, float)):
+                raise ValueError(f"expected a number, got {value!r}") from None
+    return value
+
+
+def learner_kwargs(cls, hp: list[str], named: dict) -> dict:
+    """Constructor kwargs from ``--hp key=value`` strings plus named options (None = not given)."""
+    defaults = cls.defaults()
+    kwargs = {}
+    for item in hp:
+        if "=" not in item:
+            raise CliError(f"--hp {item!r} must look like KEY=VALUE")
+        key, value = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key not in defaults:
+            raise CliError(f"--hp {key}: learner {cls.name!r} has no hyperparameter {key!r}; "
+                           f"it has: {', '.join(sorted(defaults))}")
+        try:
+            kwargs[key] = _coerce(value.strip(), defaults[key])
+        except ValueError as err:
+            raise CliError(f"--hp {key}={value}: {err}") from None
+    for key, value in named.items():
+        if value is None:
+            continue
+        if key not in defaults:
+            raise CliError(f"--{key.replace('_', '-')} does not apply to learner {cls.name!r}")
+        kwargs[key] = value
+    return kwargs
+
+
+@app.command()
+def train(learner: str = typer.Option("chaining", "--learner", help="learner name (see `rhm learners`)"),
+          v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: int = S_OPT,
+          L: Optional[int] = L_OPT_OR_FILE, n_classes: Optional[int] = NC_OPT, rules: str = RULES_OPT,
+          grammar_seed: int = typer.Option(0, "--grammar-seed", help="seed of the rules"),
+          grammar_file: Optional[Path] = GRAMMAR_OPT,
+          train_size: int = typer.Option(..., "--train-size", help="number of training samples P"),
+          test_size: int = typer.Option(10000, "--test-size", help="number of test samples (disjoint from train)"),
+          seed: int = typer.Option(0, "--seed", help="seed of the data draw and of the learner"),
+          sampling: str = typer.Option("distinct", "--sampling", help="distinct (P distinct training inputs, the "
+                                       "P* protocol) | iid (P i.i.d. draws, the paper's; P may exceed P_max)"),
+          device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
+          solver: Optional[str] = typer.Option(None, "--solver", help="chaining: gd | closed"),
+          samples: Optional[str] = typer.Option(None, "--samples", help="chaining: fresh | reuse"),
+          sigma: Optional[str] = typer.Option(None, "--sigma", help="chaining: data | oracle | theory | validate"),
+          width: Optional[int] = typer.Option(None, "--width", help="width (random-feature pairs M, or hidden units)"),
+          hp: List[str] = typer.Option([], "--hp", help="any other hyperparameter, KEY=VALUE (repeatable)"),
+          as_json: bool = JSON_OPT):
+    """Train a learner on a fresh sample of a grammar and report test accuracy and what the fit recorded."""
+    from .. import learners
+    from ..experiments.config import jsonable
+    from ..experiments.tasks import train_once
+
+    def go():
+        cls = learners.get(learner)
+        sig = sigma
+        if sig is not None:
+            try:
+                sig = float(sig)  # a fixed bandwidth
+            except ValueError:
+                pass
+        named = {"device": device, "solver": solver, "samples": samples, "sigma": sig, "width": width}
+        kwargs = learner_kwargs(cls, hp, named)
+        if "seed" in cls.defaults():
+            kwargs.setdefault("seed", seed)
+        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file)
+        for name, val in (("--train-size", train_size), ("--test-size", test_size)):
+            if val < 1:
+                raise CliError(f"{name}={val} must be >= 1")
+        # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
+        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling)
+        acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
+        out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
+               "seed": seed, "sampling": sampling, "test_accuracy": acc, "test_error": 1 - acc,
+               "fit_seconds": fit_seconds,
+               "params": {k: (list(val) if isinstance(val, (tuple, list)) else val if isinstance(
+                   val, (int, float, str, bool, type(None))) else str(val)) for k, val in model.get_params().items()},
+               **jsonable(res["info"])}
+        if sampling != "distinct":
+            out["n_distinct_train"] = res["n_distinct_train"]
+        human = (f"{learner} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
+                 f"(fit {fit_seconds:.2f} s)")
+        _emit(out, as_json, human)
+
+    _run(go)
+
+
+@app.command(name="learners")
+def list_learners():
+    """List the registered learners and their hyperparameters with defaults."""
+    from .. import learners
+
+    for name in learners.names():
+        cls = learners.get(name)
+        defaults = ", ".join(f"{k}={v!r}" for k, v in cls.defaults().items())
+        typer.echo(f"{name}: {defaults}")

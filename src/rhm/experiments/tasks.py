@@ -1,0 +1,202 @@
+"""Task execution: one run configuration -> one JSON-able result. What every executor calls, and what
+``rhm train`` calls too (:func:`train_once`), so a command-line run and a sweep run of the same configuration
+give the same numbers.
+
+Tasks: ``train`` (fit a learner on P training inputs, score on a disjoint test set, optionally measure synonymic
+sensitivities), ``parse`` (exact counts, label determinism, parse recovery: R1), ``gaps`` (exact signal gaps
+rho^(l): R2) and ``boolean`` (samples to a relative test MSE on a deep quadratic boolean function: R8).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..validation import check_choice, check_int
+from .config import SAMPLING, TASKS, RunConfig, jsonable, nc_m_L
+
+
+def grammar_of(grammar: dict):
+    """The RHM of a grammar dict (v, m, s, L, n_classes, rules, seed)."""
+    from ..grammar import RHM
+
+    g = grammar
+    return RHM(g["v"], g["m"], g["s"], g["L"], n_classes=g["n_classes"], rules=g["rules"], seed=g["seed"])
+
+
+def _row_ids(x: np.ndarray) -> np.ndarray:
+    """One opaque id per row of an integer token array (for set membership without a Python loop)."""
+    x = np.ascontiguousarray(x.astype(np.int64, copy=False))
+    return x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).reshape(-1)
+
+
+def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: str = "distinct"):
+    """(x_train, y_train, x_test, y_test) drawn from grammar g with one seed.
+
+    sampling="distinct": P + T distinct inputs, the first P to train (the literature's P* protocol; needs
+    P + T <= P_max). sampling="iid": P i.i.d. training inputs (repeats allowed, so P may exceed P_max) and T
+    distinct test inputs drawn uniformly from those not in the training set.
+    """
+    check_choice("sampling", sampling, SAMPLING)
+    P = check_int("train_size", train_size, 1)
+    T = check_int("test_size", test_size, 1)
+    if sampling == "distinct":
+        if P + T > g.num_inputs:
+            raise ValueError(f"train_size + test_size = {P + T} exceeds the {g.num_inputs} distinct inputs of "
+                             "this grammar (sampling='distinct')")
+        x, y = g.sample(P + T, seed=seed, replace=False)
+        return x[:P], y[:P], x[P:], y[P:]
+    train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
+    x, y = g.sample(P, seed=train_seed, replace=True)
+    seen = np.unique(_row_ids(x))
+    if T > g.num_inputs - len(seen):
+        raise ValueError(f"test_size={T} exceeds the {g.num_inputs - len(seen)} inputs not in the training set "
+                         "(sampling='iid')")
+    # a uniform ordering of all distinct inputs restricted to the unseen ones is uniform over the unseen ones
+    xt, yt = g.sample(min(g.num_inputs, T + len(seen)), seed=test_seed, replace=False)
+    keep = ~np.isin(_row_ids(xt), seen)
+    return x, y, xt[keep][:T], yt[keep][:T]
+
+
+def train_once(g, learner: str, params: dict, train_size: int, test_size: int, seed: int,
+               sampling: str = "distinct"):
+    """Fit learner `learner` (registry name, constructor kwargs `params`) on a draw of g and score it.
+
+    Returns (model, result) with result = {"test_accuracy", "test_error", "fit_seconds", "n_distinct_train",
+    "info"}; info is the model's ``info_`` as recorded (Python keys; JSON-ify with ``config.jsonable``).
+    """
+    from .. import learners
+
+    xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
+    model = learners.get(learner)(**params)
+    t0 = time.perf_counter()
+    model.fit(xtr, ytr, grammar=g)
+    fit_seconds = time.perf_counter() - t0
+    acc = float(model.score(xte, yte))
+    return model, {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
+                   "n_distinct_train": int(len(np.unique(_row_ids(xtr)))),
+                   "info": dict(getattr(model, "info_", {}) or {})}
+
+
+# --------------------------------------------------------------------------------------------- execution
+def execute(config: dict) -> dict:
+    """Run one configuration (a RunConfig dict) and return its result (JSON-able).
+
+    Result: {"test_accuracy", "test_error", "fit_seconds", "wall_seconds", "metrics": {...}, "info": {...}}.
+    """
+    cfg = RunConfig.from_dict(config)
+    t0 = time.perf_counter()
+    runners = {"train": _execute_train, "parse": _execute_parse, "gaps": _execute_gaps,
+               "boolean": _execute_boolean}
+    check_choice("task", cfg.task, TASKS)
+    out = runners[cfg.task](cfg)
+    out["wall_seconds"] = time.perf_counter() - t0
+    return jsonable(out)
+
+
+def _execute_train(cfg: RunConfig) -> dict:
+    g = grammar_of(cfg.grammar)
+    model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling)
+    metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
+    if cfg.sampling != "distinct":
+        metrics["n_distinct_train"] = res["n_distinct_train"]
+    levels = cfg.extras.get("sensitivity_levels")
+    if levels == "all":  # every level whose synonyms can be exchanged: 0 (root) .. L-1
+        levels = list(range(g.L))
+    if levels:
+        metrics["sensitivity"] = _sensitivities(model, g, levels, int(cfg.extras.get("sensitivity_n", 512)),
+                                                cfg.seed)
+    return {"test_accuracy": res["test_accuracy"], "test_error": res["test_error"],
+            "fit_seconds": res["fit_seconds"], "metrics": metrics, "info": res["info"]}
+
+
+def _sensitivities(model, g, levels, n, seed) -> dict:
+    """{level: per-layer synonymic sensitivities} from rhm.sensitivity (a learner without hidden layers:
+    recorded as missing)."""
+    from ..sensitivity import sensitivity
+
+    out = {}
+    for lv in levels:
+        try:
+            res = sensitivity(model, g, int(lv), n, seed)
+        except ValueError as err:  # e.g. a learner without hidden layers (kmeans, kernel)
+            return {"missing": str(err)}
+        if hasattr(res, "tolist"):
+            res = res.tolist()
+        elif isinstance(res, dict):
+            res = {str(k): (v.tolist() if hasattr(v, "tolist") else v) for k, v in res.items()}
+        elif isinstance(res, (list, tuple)):
+            res = [float(r) for r in res]
+        out[str(lv)] = res
+    return out
+
+
+def _execute_parse(cfg: RunConfig) -> dict:
+    """R1: exact input count, label determinism and parse recovery."""
+    g = grammar_of(cfg.grammar)
+    total = g.num_inputs
+    n = int(cfg.extras.get("parse_n", 20000))
+    enum_max = int(cfg.extras.get("enumerate_max", 200000))
+    metrics = {"num_inputs_formula": str(total), "num_inputs_float": float(total), "d": g.d,
+               "v_pow_d": float(g.v) ** g.d}
+    if total <= enum_max:
+        x, y = g.sample(total, seed=cfg.seed, replace=False)
+        distinct = len(np.unique(x, axis=0))
+        metrics["enumerated_distinct"] = int(distinct)
+        metrics["count_matches"] = bool(distinct == total)
+        # every valid string: an i.i.d. uniform random string is valid with probability P_max / v^d
+        rng = np.random.default_rng(cfg.seed)
+        rnd = rng.integers(0, g.v, size=(min(n, 50000), g.d))
+        metrics["random_valid_fraction"] = float((g.parse(rnd) >= 0).mean())
+        metrics["random_valid_expected"] = float(total) / float(g.v) ** g.d
+    else:
+        x, y = g.sample(n, seed=cfg.seed, replace=False)
+        metrics["enumerated_distinct"] = None
+        metrics["count_matches"] = None
+    recovered = g.parse(x) == y
+    metrics["parse_n"] = int(len(x))
+    metrics["parse_recovery"] = float(recovered.mean())
+    # label determinism: an i.i.d. sample (with repeats) never shows one input with two labels
+    xi, yi = g.sample(n, seed=cfg.seed + 1)
+    uniq, inv = np.unique(xi, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    lab_min = np.full(len(uniq), np.iinfo(np.int64).max)
+    lab_max = np.full(len(uniq), -1)
+    np.minimum.at(lab_min, inv, yi.astype(np.int64))
+    np.maximum.at(lab_max, inv, yi.astype(np.int64))
+    metrics["iid_n"] = int(n)
+    metrics["iid_distinct"] = int(len(uniq))
+    metrics["conflicting_labels"] = int((lab_min != lab_max).sum())
+    return {"test_accuracy": None, "test_error": None, "fit_seconds": None, "metrics": metrics, "info": {}}
+
+
+def _execute_gaps(cfg: RunConfig) -> dict:
+    """R2: exact signal gaps rho^(l) (oracle) against m^(-l/2)."""
+    from .. import oracle
+
+    g = grammar_of(cfg.grammar)
+    gaps = oracle.signal_gaps(g)
+    rho = {str(k): (float(v) if math.isfinite(v) else None) for k, v in gaps.rho.items()}
+    ref = {str(k): g.m ** (-k / 2) for k in gaps.rho}
+    metrics = {"rho": rho, "m_pow_minus_l_half": ref,
+               "kappa": float(gaps.kappa) if math.isfinite(gaps.kappa) else None,
+               "K_rho": float(gaps.K_rho(g.m)) if math.isfinite(gaps.K_rho(g.m)) else None}
+    return {"test_accuracy": None, "test_error": None, "fit_seconds": None, "metrics": metrics, "info": {}}
+
+
+def _execute_boolean(cfg: RunConfig) -> dict:
+    """R8: samples a learner needs on a deep quadratic boolean function (rhm.boolean.samples_needed).
+
+    extras: {"learner": "layerwise" | "shallow" | "mlp", "d": int, "levels": int, "threshold": float,
+    "params": {learner kwargs, e.g. {"refit": false}}}."""
+    from .. import boolean
+
+    e = cfg.extras
+    res = boolean.samples_needed(e["learner"], int(e["d"]), levels=int(e.get("levels", 2)),
+                                 threshold=float(e.get("threshold", 1e-3)), seed=cfg.seed,
+                                 n_max=int(e.get("n_max", 50_000)), test_size=int(e.get("test_size", 2000)),
+                                 **dict(e.get("params", {})))
+    return {"test_accuracy": None, "test_error": None, "fit_seconds": res.get("seconds"), "metrics": res,
+            "info": {}}
