@@ -75,3 +75,39 @@ def test_sample_bad_out_path(tmp_path):
 def test_train_unknown_learner():
     r = run("train", "--learner", "nope", "--v", 4, "--m", 2, "--L", 2, "--train-size", 10)
     assert r.exit_code == 1 and "unknown learner 'nope'" in r.stderr
+
+
+def test_saved_grammar_drives_sample_and_train(tmp_path):
+    g = RHM(6, 3, 2, 2, rules="balanced", seed=4)
+    path = tmp_path / "g.json"
+    g.save(path)
+    r = run("sample", "--grammar", path, "--n", 50, "--out", tmp_path / "d.npz")
+    assert r.exit_code == 0, r.output
+    f = np.load(tmp_path / "d.npz")
+    assert RHM.from_dict(json.loads(str(f["grammar"]))).to_dict() == g.to_dict()
+    assert (g.parse(f["x"]) == f["y"]).all()
+    r = run("train", "--learner", "kmeans", "--grammar", path, "--train-size", 100, "--test-size", 50, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["grammar"] == g.params() and out["sampling"] == "distinct"
+    # --grammar replaces the grammar options; without either, the error names what is missing
+    r = run("train", "--grammar", path, "--v", 6, "--train-size", 10)
+    assert r.exit_code == 1 and "--grammar" in r.stderr and "--v" in r.stderr
+    r = run("sample", "--n", 5, "--out", tmp_path / "e.npz")
+    assert r.exit_code == 1 and "--v, --m, --L required (or --grammar FILE)" in r.stderr
+    r = run("sample", "--grammar", tmp_path / "none.json", "--n", 5, "--out", tmp_path / "e.npz")
+    assert r.exit_code == 1 and "does not exist" in r.stderr
+    assert not (tmp_path / "e.npz").exists()
+
+
+def test_train_iid_sampling_allows_more_draws_than_inputs():
+    # v = 4, m = 2, L = 2: 4 * 2**3 = 32 distinct inputs; 40 i.i.d. draws repeat some, the test set is the rest
+    args = ("train", "--learner", "kmeans", "--v", 4, "--m", 2, "--L", 2, "--train-size", 40, "--test-size", 2)
+    r = run(*args, "--sampling", "iid", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["sampling"] == "iid" and out["n_distinct_train"] <= 30
+    r = run(*args)  # distinct sampling cannot draw 42 distinct inputs out of 32
+    assert r.exit_code == 1 and "exceeds the 32 distinct inputs" in r.stderr
+    r = run(*args, "--sampling", "both")
+    assert r.exit_code == 1 and "sampling='both' must be one of" in r.stderr

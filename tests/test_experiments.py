@@ -402,3 +402,64 @@ def test_the_benchmark_sweep_files_are_valid():
     assert len(files) >= 8
     names = [Sweep.from_toml(f).validate().name for f in files]
     assert len(set(names)) == len(names)  # one store, so every sweep needs its own name
+
+
+# --------------------------------------------------------------------------------------------- sampling
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_iid_split_is_disjoint_and_deterministic(seed):
+    from rhm import RHM
+    from rhm.experiments import train_test_split
+
+    g = RHM(3, 3, 2, 2, seed=seed)  # 3 * 3**3 = 81 distinct inputs
+    xtr, ytr, xte, yte = train_test_split(g, 100, 10, seed, "iid")
+    assert xtr.shape == (100, 4) and xte.shape == (10, 4)
+    train_rows = {r.tobytes() for r in xtr.astype(np.int64)}
+    test_rows = [r.tobytes() for r in xte.astype(np.int64)]
+    assert len(train_rows) < 100 and len(set(test_rows)) == 10 and not train_rows & set(test_rows)
+    assert (g.parse(xtr) == ytr).all() and (g.parse(xte) == yte).all()
+    again = train_test_split(g, 100, 10, seed, "iid")
+    assert all(np.array_equal(a, b) for a, b in zip((xtr, ytr, xte, yte), again))
+    # distinct: the first P of P + T distinct inputs, as before the option existed
+    x, y = g.sample(60 + 20, seed=seed, replace=False)
+    d = train_test_split(g, 60, 20, seed, "distinct")
+    assert np.array_equal(d[0], x[:60]) and np.array_equal(d[2], x[60:])
+    with pytest.raises(ValueError, match="sampling='x' must be one of"):
+        train_test_split(g, 10, 10, seed, "x")
+
+
+def test_sampling_field_keeps_default_keys_and_reaches_the_runs():
+    base = tiny_sweep()
+    iid = tiny_sweep()
+    iid.sampling = "iid"
+    iid.validate()
+    keys, iid_keys = [r.key for r in base.expand()], [r.key for r in iid.expand()]
+    assert all(r.sampling == "distinct" and "sampling" not in r.identity() for r in base.expand())
+    assert not set(keys) & set(iid_keys) and all(r.sampling == "iid" for r in iid.expand())
+    toml = ("name = 'x'\nsampling = 'iid'\ntest_size = 16\n[[grammars]]\nv = 4\nm = 4\nL = 2\n[sizes]\nunit = 'pmax'\n"
+            "values = [2.0]\n[[learners]]\nname = 'toy_oracle'\n")
+    sw = Sweep.from_toml_string(toml)
+    assert [r.train_size for r in sw.expand()] == [512]  # 2 P_max: only i.i.d. sampling allows it
+    assert execute(sw.expand()[0].to_dict())["metrics"]["n_distinct_train"] <= 256 - 16
+    with pytest.raises(SweepError, match="sampling='often' must be one of"):
+        Sweep.from_toml_string(toml.replace("'iid'", "'often'"))
+
+
+# --------------------------------------------------------------------------------------------- R8
+@pytest.mark.parametrize("one_pass_exponent, verdict", [(2.0, "held"), (4.0, "not held")])
+def test_r8_reports_both_refit_variants_and_judges_the_one_pass_learner(tmp_path, one_pass_exponent, verdict):
+    from rhm.experiments import registry
+
+    (configs,) = registry.R8.runs("quick")
+    variants = {(c.extras["learner"], c.extras.get("params", {}).get("refit")) for c in configs}
+    assert variants == {("layerwise", False), ("layerwise", True), ("shallow", None)}  # refit always explicit
+    exponent = {False: one_pass_exponent, True: 2.0, None: 4.0}
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for c in configs:
+            refit, d = c.extras.get("params", {}).get("refit"), c.extras["d"]
+            samples = int(3 * d ** exponent[refit])
+            store.put(c, {"metrics": {"learner": c.extras["learner"], "d": d, "samples": samples,
+                                      "n_features": d * (d - 1) // 2, "rel_mse": 9e-4}})
+        section = registry.R8.analyze(registry.R8, store, "quick", tmp_path)
+    assert section.verdict == verdict, section.numbers
+    assert "layerwise, refit=False: d^" in section.numbers and "layerwise, refit=True: d^2.00" in section.numbers
+    assert "refit=True: held" in section.numbers
