@@ -253,7 +253,7 @@ def test_bad_data_raise_clear_errors(tiny, name):
     ("cnn", {"val_fraction": 1.5}, r"val_fraction=1.5 must be"),
     ("cnn", {"dtype": "float16"}, r"dtype='float16'"),
     ("cnn", {"seed": -1}, r"seed=-1"),
-    ("cnn", {"s": 3}, r"s=3: the input length d=8 must be a power of s"),
+    ("cnn", {"s": 3}, r"x has d=8 tokens, not a power of s=3"),
     ("cnn", {"device": "tpu"}, r"device='tpu'"),
     ("fcn", {"epochs": -1}, r"epochs=-1 must be >= 0"),
     ("kmeans", {"patches": "middle"}, r"patches='middle' must be one of"),
@@ -275,6 +275,41 @@ def test_kernel_refuses_too_large_p_and_states_memory(tiny):
     with pytest.raises(ValueError, match=r"P=400 training samples need 0\.0 GiB.*max_memory_gb=0\.001"):
         model.fit(x, y, grammar=g)
     assert make("kernel").memory_bytes(64000) == 2 * 64000**2 * 8  # what P = 64k would need (~61 GiB)
+
+
+# ---------------------------------------------------------------------------------- estimator protocol, s
+OWN = ("cnn", "fcn", "kmeans", "kernel")
+
+
+@pytest.mark.parametrize("name", OWN)
+def test_learners_are_scikit_learn_estimators(tiny, name):
+    from sklearn.base import clone
+
+    g, (x, y), (xt, _) = tiny
+    model = make(name, seed=2)
+    twin = clone(model)
+    assert twin is not model and twin.get_params() == model.get_params()
+    assert set(model.get_params(deep=True)) == set(type(model).defaults())
+    key = "width" if "width" in model.get_params() else "ridge"
+    assert model.set_params(**{key: 7}) is model and model.get_params()[key] == 7
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        model.set_params(no_such_parameter=1)
+    fitted = make(name, seed=2, **({"epochs": 1} if name in ("cnn", "fcn") else {})).fit(x, y, grammar=g)
+    fresh = clone(fitted)  # clone copies hyperparameters, not the fit
+    assert not hasattr(fresh, "d_") and fresh.get_params() == fitted.get_params()
+
+
+@pytest.mark.parametrize("name", ["cnn", "kmeans"])
+def test_patch_size_comes_from_s_or_the_grammar_never_from_d(name):
+    # s = 4, L = 2: d = 16 = 2**4 too; the learner must use s = 4, not the smallest s that divides
+    g = rhm.RHM(4, 4, 4, 2, seed=0)
+    x, y = g.sample(600, seed=0, replace=False)
+    kw = {"epochs": 1} if name == "cnn" else {}
+    model = make(name, **kw).fit(x, y, grammar=g)
+    assert (model.s_, model.L_) == (4, 2)
+    assert (make(name, s=4, **kw).fit(x, y).s_, make(name, s=2, **kw).fit(x, y).L_) == (4, 4)
+    with pytest.raises(ValueError, match=r"s \(the patch size\) is unknown"):
+        make(name, **kw).fit(x, y)
 
 
 # ----------------------------------------------------------------------------------------------------- CLI

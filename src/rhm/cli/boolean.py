@@ -11,6 +11,7 @@ import time
 import numpy as np
 import typer
 
+from ..validation import check_float, check_int
 from ._common import CliError, _emit, _run, app
 
 #: seed layout: instance, training draw, test draw and learner all derive from --seed through SeedSequence
@@ -35,11 +36,8 @@ def boolean(d: int = typer.Option(16, "--d", help="input dimension d (inputs uni
 
     def go():
         for name, val, lo in (("--d", d, 2), ("--levels", levels, 1), ("--train-size", train_size, 1),
-                              ("--test-size", test_size, 1)):
-            if val < lo:
-                raise CliError(f"{name}={val} must be >= {lo}")
-        if seed < 0:
-            raise CliError(f"--seed={seed} must be >= 0")
+                              ("--test-size", test_size, 1), ("--seed", seed, 0)):
+            check_int(name, val, lo)
         if learner not in B.LEARNERS:
             raise CliError(f"--learner={learner!r} must be one of {', '.join(B.LEARNERS)}")
         if coefficients not in B.COEFFICIENTS:
@@ -50,9 +48,7 @@ def boolean(d: int = typer.Option(16, "--d", help="input dimension d (inputs uni
         if ridge is not None:
             if learner == "mlp":
                 raise CliError("--ridge does not apply to --learner=mlp")
-            if not ridge >= 0:
-                raise CliError(f"--ridge={ridge} must be >= 0")
-            kwargs["ridge"] = ridge
+            kwargs["ridge"] = check_float("--ridge", ridge, 0.0)
         ss = np.random.SeedSequence(seed).spawn(3)
         t0 = time.perf_counter()
         f = B.DeepQuadratic.random(d, levels, coefficients=coefficients, seed=np.random.default_rng(ss[_INSTANCE]))

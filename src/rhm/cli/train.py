@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from ..validation import check_int
 from ._common import (GRAMMAR_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, RULES_OPT, S_OPT,
                       V_OPT_OR_FILE, CliError, _emit, _grammar, _run, app)
 
@@ -102,9 +103,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         if "seed" in cls.defaults():
             kwargs.setdefault("seed", seed)
         g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file)
-        for name, val in (("--train-size", train_size), ("--test-size", test_size)):
-            if val < 1:
-                raise CliError(f"{name}={val} must be >= 1")
+        check_int("--train-size", train_size, 1)
+        check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
         model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]

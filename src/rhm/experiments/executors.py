@@ -18,6 +18,7 @@ import sys
 import traceback
 from typing import Iterator
 
+from ..validation import check_int
 from .sweep import import_modules
 from .tasks import execute
 
@@ -36,12 +37,9 @@ def _init_worker(imports, sys_path):
     for p in sys_path:
         if p not in sys.path:
             sys.path.append(p)
-    try:
-        import torch
+    import torch
 
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(1)
     import_modules(imports)
 
 
@@ -62,8 +60,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None):
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
-            raise ValueError(f"workers={workers!r} must be a non-negative integer")
+        workers = check_int("workers", workers, 0, none_ok=True)
         self.workers = available_cores() if workers is None else workers
         self._pool, self._pool_imports = None, None
 

@@ -135,11 +135,9 @@ def _pstar_section(s: Section, df, out_dir, stem, xname="n_c·m^L", xfun=None):
 
 def theorem7_samples(grammar_key) -> float | None:
     """Theorem 7's total sample schedule Σ_l N^(l) (C = 1) for a grammar, with its exact κ and K_ρ (oracle)."""
-    try:
-        from .. import oracle, theory
-        from ..grammar import RHM
-    except ImportError:
-        return None
+    from .. import oracle, theory
+    from ..grammar import RHM
+
     v, m, s_, L, n_c, rules, seed = grammar_key
     g = RHM(v, m, s_, L, n_classes=n_c, rules=rules, seed=seed)
     gaps = oracle.signal_gaps(g)

@@ -1,8 +1,10 @@
-"""What every learner shares: input validation, the fit/predict/score contract, devices and seeds.
+"""What every learner shares: input validation, the fit/predict/score contract, the patch-size rule, devices and
+seeds.
 
 Learners take integer tokens x (n, d) and integer labels y (n,) — never one-hot — and one-hot encode per batch
 internally. Subclasses implement ``_fit(x, y)`` and ``_predict(x)`` on validated numpy arrays and declare their
-hyperparameters as constructor arguments (scikit-learn style: stored unchanged as attributes, validated in fit).
+hyperparameters as constructor arguments, stored unchanged as attributes and validated in fit: the learners are
+scikit-learn estimators (:class:`sklearn.base.BaseEstimator`: get_params(deep), set_params, clone).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+
+from ..validation import check_choice, check_int
 
 
 def resolve_device(device) -> torch.device:
@@ -31,18 +36,15 @@ def resolve_device(device) -> torch.device:
 def resolve_dtype(dtype) -> torch.dtype:
     table = {"float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32,
              torch.float64: torch.float64}
-    if dtype not in table:
-        raise ValueError(f"dtype={dtype!r} must be 'float32' or 'float64'")
-    return table[dtype]
+    return table[check_choice("dtype", dtype, ("float32", "float64", torch.float32, torch.float64))]
 
 
 def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative integer")
-    return int(seed)
+    """A learner's seed: an integer >= 0."""
+    return check_int("seed", seed, 0)
 
 
-class Learner:
+class Learner(BaseEstimator):
     """Base class: ``fit(x, y)`` -> self, ``predict(x)`` -> labels, ``score(x, y)`` -> accuracy.
 
     Subclasses set the class attributes ``name`` and implement ``_fit`` / ``_predict``. After fit, ``v_``,
@@ -52,22 +54,16 @@ class Learner:
 
     name = "base"
 
-    # ---------------------------------------------------------------- scikit-learn style parameter access
+    # ------------------------------------------- hyperparameters (get_params / set_params: BaseEstimator's)
     @classmethod
     def param_names(cls) -> list[str]:
         return list(cls.defaults())
 
     @classmethod
     def defaults(cls) -> dict:
+        """Every constructor hyperparameter with its default."""
         sig = inspect.signature(cls.__init__)
         return {k: p.default for k, p in sig.parameters.items() if k != "self" and p.default is not p.empty}
-
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in self.param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------------------------ validation
     def _check_xy(self, x, y=None, *, fitting: bool):
@@ -102,7 +98,8 @@ class Learner:
         return x, y
 
     def _tree_shape(self, s, d: int) -> tuple[int, int]:
-        """(s, L) for inputs of length d: `s` as given, else the grammar's (the learners assume s known)."""
+        """(s, L) for inputs of length d: `s` as given, else the grammar's; never guessed from d (d = 16 is both
+        2**4 and 4**2). The one patch-size rule of every learner that needs s."""
         s = s if s is not None else getattr(self.grammar_, "s", None)
         if s is None:
             raise ValueError(f"s (the patch size) is unknown: pass {type(self).__name__}(s=...) "
@@ -144,8 +141,7 @@ class Learner:
     def _size(name, given, default, seen_max):
         if given is None:
             return default
-        if isinstance(given, bool) or not isinstance(given, numbers.Integral) or given < 2:
-            raise ValueError(f"{name}={given!r} must be an integer >= 2")
+        given = check_int(name, given, 2)
         if seen_max >= given:
             raise ValueError(f"{name}={given} but the data contain the value {seen_max} (must be < {name})")
         return int(given)
@@ -185,8 +181,3 @@ def fresh_stage_sizes(n: int, m_hat: float, L: int, name: str) -> dict:
     if (sizes < 1).any():
         raise ValueError(f"{name} needs at least one sample per stage; got P={n} for L={L}")
     return {lv: int(sizes[lv - 1]) for lv in range(1, L + 1)}
-
-
-def one_hot(x: torch.Tensor, v: int, dtype=torch.float32) -> torch.Tensor:
-    """(n, d) integer tokens -> (n, v, d) one-hot (channels first, as conv1d expects)."""
-    return torch.nn.functional.one_hot(x.long(), v).to(dtype).transpose(1, 2)

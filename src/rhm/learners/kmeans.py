@@ -19,17 +19,15 @@ At the top (one s-patch left) the one-step network itself classifies.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..validation import check_choice, check_float, check_int
 from . import register
 from .base import Learner, check_seed, resolve_device
-from ..validation import check_choice, check_float, check_int
-from .cnn import infer_s
 
 PATCHES = ("first", "all")
 
@@ -61,7 +59,7 @@ class OneStepKMeans(Learner):
     patches: "first" (the literature: gradient from the first patch of every input) or "all" (every patch
         position, weights shared).
     n_init: k-means restarts.
-    s: patch size; None = the grammar's s if fit with grammar=, else inferred from d.
+    s: patch size; None = the grammar's s (fit with grammar=), else an error (s is never guessed from d).
     device: torch device of the gradient step ("auto" = cuda if available).
     seed: seeds the readouts w2 and k-means.
     """
@@ -113,8 +111,7 @@ class OneStepKMeans(Learner):
         from sklearn.cluster import KMeans
 
         self._check_params()
-        self.s_ = infer_s(self.d_, self.s, self.grammar_)
-        self.L_ = round(math.log(self.d_, self.s_))
+        self.s_, self.L_ = self._tree_shape(self.s, self.d_)
         self.device_ = resolve_device(self.device)
         seed = check_seed(self.seed)
         gen = torch.Generator().manual_seed(seed)

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import register
-from .base import Learner, check_seed, resolve_device, resolve_dtype
 from ..validation import check_choice, check_float
-from .cnn import TorchNetLearner
+from . import register
+from ._torch import TorchNetLearner
+from .base import Learner, check_seed, resolve_device, resolve_dtype
 
 KERNELS = ("laplace", "rbf")
 
@@ -44,7 +44,8 @@ class TwoLayerNet(torch.nn.Module):
 class FCN(TorchNetLearner):
     """Two-layer fully connected network on the flattened one-hot input (the shallow baseline).
 
-    Parameters are those of :class:`rhm.learners.cnn.CNN` (same training loop), without `s` and `impl`. The
+    Parameters are those of :class:`rhm.learners.cnn.CNN` (same training loop, :mod:`rhm.learners._torch`),
+    without `s` and `impl`. The
     one-hot input (B, v, d) is flattened channel-major to v*d features, per batch. No step cap by default
     (max_steps=None): a shallow network needs its epochs to fit a large training set, and capping them would
     understate it as a baseline.

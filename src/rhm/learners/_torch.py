@@ -1,0 +1,205 @@
+"""The torch core the network learners share: :class:`TorchNetLearner`, the minibatch
+training loop (one-hot per batch, SGD/Adam, cosine schedule, early stop, validation split, collapse check) of the
+hierarchical CNN (``cnn.py``) and the fully connected network (``shallow.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..validation import check_bool, check_choice, check_float, check_int
+from .base import Learner, check_seed, resolve_device, resolve_dtype
+
+PARAMETRIZATIONS = ("mf", "standard")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "constant")
+COLLAPSE_STEPS = 1000  # fewer SGD steps than this are too short a run to call a flat loss a collapse
+_PREDICT_BATCH = 8192
+
+
+class TorchNetLearner(Learner):
+    """Shared minibatch training of a torch network on one-hot-per-batch inputs (subclasses build the net).
+
+    Subclasses implement ``_build(generator, dtype)`` -> nn.Module taking one-hot (B, v, d) input and returning
+    logits, and ``_layer_features(module, onehot)`` -> list of (B, features) tensors (the hidden layers).
+    """
+
+    def _check_common(self):
+        check_int("width", self.width, 1)
+        check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_float("lr", self.lr, 0.0, strict=True)
+        check_float("momentum", self.momentum, 0.0, maximum=1.0)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("epochs", self.epochs, 0)
+        check_int("max_steps", self.max_steps, 1, none_ok=True)
+        check_float("loss_threshold", self.loss_threshold, 0.0)
+        check_int("patience", self.patience, 1)
+        check_float("val_fraction", self.val_fraction, 0.0, maximum=1.0)
+        check_bool("bias", self.bias)
+        check_seed(self.seed)
+        resolve_dtype(self.dtype)
+        resolve_device(self.device)
+
+    # -- one-hot per batch ------------------------------------------------------------------------------
+    def _onehot(self, xb):
+        """(B, d) integer tokens on the device -> (B, v, d) one-hot in the model dtype (made per batch).
+
+        Written channels-first and contiguous (what conv1d wants) with one scatter, no int64 one-hot temporary.
+        """
+        out = torch.zeros(xb.shape[0], self.v_, xb.shape[1], dtype=self.dtype_, device=xb.device)
+        return out.scatter_(1, xb.long().unsqueeze(1), 1.0)
+
+    def _tokens(self, x):
+        dt = torch.uint8 if self.v_ <= 256 else torch.int32
+        return torch.as_tensor(np.ascontiguousarray(x), dtype=dt).to(self.device_)
+
+    def _fit(self, x, y):
+        self._check_common()
+        self._validate_shape()
+        self.device_ = resolve_device(self.device)
+        self.dtype_ = resolve_dtype(self.dtype)
+        gen = torch.Generator().manual_seed(check_seed(self.seed))
+        t_start = time.perf_counter()
+
+        n = len(x)
+        n_val = int(round(self.val_fraction * n)) if self.val_fraction > 0 else 0
+        if n_val:
+            if n - n_val < 1:
+                raise ValueError(f"val_fraction={self.val_fraction} leaves no training sample out of n={n}")
+            perm = torch.randperm(n, generator=gen).numpy()
+            x_val, y_val = x[perm[:n_val]], y[perm[:n_val]]
+            x, y = x[perm[n_val:]], y[perm[n_val:]]
+            n = len(x)
+
+        self.net_ = self._build(gen, self.dtype_).to(self.device_)
+        net = self.net_
+        # mean-field: SGD's lr is scaled by h (the readout's 1/h shrinks every gradient by h); Adam normalises
+        # gradients, so its lr is used as given
+        mf_sgd = self.parametrization == "mf" and self.optimizer == "sgd"
+        lr = self.lr * (self.width if mf_sgd else 1.0)
+        params = list(net.parameters())
+        if self.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
+
+        xt, yt = self._tokens(x), torch.as_tensor(y.astype(np.int64)).to(self.device_)
+        bs = min(self.batch_size, n)
+        steps_per_epoch = math.ceil(n / bs)
+        epochs = self.epochs
+        if self.max_steps is not None:  # step budget: the schedule spans min(epochs, max_steps) worth of steps
+            epochs = min(epochs, max(1, math.ceil(self.max_steps / steps_per_epoch)))
+        total_steps = max(1, epochs * steps_per_epoch)
+        base_lrs = [grp["lr"] for grp in opt.param_groups]
+        losses, val_hist = [], []
+        best_val, best_state = -1.0, None
+        below, step, epoch = 0, 0, 0
+        stopped = "max_epochs"
+        net.train()
+        for epoch in range(1, epochs + 1):
+            perm = torch.randperm(n, generator=gen).to(self.device_)
+            total = torch.zeros((), dtype=torch.float64, device=self.device_)
+            for i in range(steps_per_epoch):
+                idx = perm[i * bs:(i + 1) * bs]
+                if self.schedule == "cosine":
+                    f = 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                    for grp, b in zip(opt.param_groups, base_lrs):
+                        grp["lr"] = b * f
+                logits = net(self._onehot(xt[idx]))
+                loss = F.cross_entropy(logits, yt[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total.add_(loss.detach(), alpha=len(idx))
+                step += 1
+            epoch_loss = float(total) / n
+            if not math.isfinite(epoch_loss):  # JSON-safe record: None marks a non-finite loss
+                losses.append(None)
+                stopped = "diverged"
+                break
+            losses.append(epoch_loss)
+            if n_val:
+                acc = float((self._predict_tokens(x_val) == y_val).mean())
+                val_hist.append(acc)
+                if acc > best_val:
+                    best_val, best_state = acc, copy.deepcopy(net.state_dict())
+                net.train()
+            below = below + 1 if epoch_loss < self.loss_threshold else 0
+            if below >= self.patience:
+                stopped = "loss_threshold"
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        # collapse: after a real training run (>= COLLAPSE_STEPS steps) the training loss of the kept network (the
+        # last epoch's, or the best validation epoch's) is near that of predicting the label frequencies, i.e. the
+        # network learnt nothing even on its training set (the CNN with weight decay at m = 8, L = 3 never leaves
+        # it; without, at m = 4, L = 4 it falls, then returns to it)
+        freq = np.bincount(y, minlength=self.n_classes_) / n
+        chance = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
+        kept = losses[int(np.argmax(val_hist))] if best_state is not None else (losses[-1] if losses else None)
+        collapsed = bool(step >= COLLAPSE_STEPS and kept is not None and chance > 0 and kept >= 0.9 * chance)
+        if collapsed:
+            hint = "try weight_decay=0" if self.weight_decay > 0 else "try a smaller lr"
+            warnings.warn(f"{self.name}: after {step} steps the training loss of the kept network is {kept:.3f}, "
+                          f">= 90% of {chance:.3f}, the loss of predicting the label frequencies: the network "
+                          f"collapsed (learnt nothing on its training set); {hint}", RuntimeWarning, stacklevel=3)
+        self.info_.update({
+            "collapsed": collapsed, "chance_loss": chance,
+            "epochs_run": epoch if epochs else 0, "epochs_scheduled": epochs, "steps": step, "stopped": stopped,
+            "final_train_loss": losses[-1] if losses else None, "train_loss_history": losses,
+            "n_train": n, "n_val": n_val, "fit_seconds": time.perf_counter() - t_start,
+            "device": str(self.device_),
+        })
+        if n_val:
+            self.info_.update({"val_accuracy_history": val_hist, "best_val_accuracy": best_val})
+
+    def _validate_shape(self):
+        pass
+
+    # -- inference -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _predict_tokens(self, x):
+        self.net_.eval()
+        out = []
+        for i in range(0, len(x), _PREDICT_BATCH):
+            xb = self._tokens(x[i:i + _PREDICT_BATCH])
+            out.append(self.net_(self._onehot(xb)).argmax(1).cpu())
+        return torch.cat(out).numpy()
+
+    def _predict(self, x):
+        return self._predict_tokens(x)
+
+    @torch.no_grad()
+    def decision_function(self, x) -> np.ndarray:
+        """Logits (n, n_classes) as float64."""
+        x = self._check_xy(x, fitting=False)
+        self.net_.eval()
+        out = [self.net_(self._onehot(self._tokens(x[i:i + _PREDICT_BATCH]))).double().cpu()
+               for i in range(0, len(x), _PREDICT_BATCH)]
+        return torch.cat(out).numpy()
+
+    @torch.no_grad()
+    def hidden(self, x) -> list[np.ndarray]:
+        """Post-ReLU activations of the hidden layers, bottom first: [(n, features_k) for k = 1..K] (float64).
+
+        This is the protocol :func:`rhm.sensitivity` uses (f_k of Cagnetta et al.'s synonymic sensitivity).
+        """
+        x = self._check_xy(x, fitting=False)
+        self.net_.eval()
+        parts = None
+        for i in range(0, len(x), _PREDICT_BATCH):
+            feats = self._layer_features(self.net_, self._onehot(self._tokens(x[i:i + _PREDICT_BATCH])))
+            feats = [f.flatten(1).double().cpu() for f in feats]
+            parts = [[f] for f in feats] if parts is None else [p + [f] for p, f in zip(parts, feats)]
+        return [torch.cat(p).numpy() for p in parts]
