@@ -46,9 +46,9 @@ FAST = {"batch_size": 16, "epochs": 40, "loss_threshold": 1e-3}  # tiny data: no
 
 @pytest.mark.parametrize("name, kw", [
     ("cnn", FAST),
-    ("cnn", {**FAST, "impl": "matmul", "bias": True}),
-    ("cnn", {**FAST, "parametrization": "standard", "lr": 0.5}),
-    ("cnn", {**FAST, "optimizer": "adam", "lr": 1e-2}),
+    pytest.param("cnn", {**FAST, "impl": "matmul", "bias": True}, marks=pytest.mark.slow),
+    pytest.param("cnn", {**FAST, "parametrization": "standard", "lr": 0.5}, marks=pytest.mark.slow),
+    pytest.param("cnn", {**FAST, "optimizer": "adam", "lr": 1e-2}, marks=pytest.mark.slow),
     ("fcn", {}),
     ("kernel", {"kernel": "laplace"}),
     ("kernel", {"kernel": "rbf"}),
@@ -65,6 +65,7 @@ def test_learner_reaches_95_percent_on_tiny_rhm(tiny, name, kw):
     assert model.predict(xt).dtype == np.int64
 
 
+@pytest.mark.slow
 def test_a_network_that_collapses_says_so(tiny):
     # a weight decay this strong shrinks every weight to ~0 each step: the output is constant, and the training
     # loss stays at that of predicting the label frequencies (the collapse of the default CNN at m = 8, L = 3)
@@ -180,6 +181,7 @@ def test_fit_does_not_touch_global_rng(tiny):
 
 
 # --------------------------------------------------------------------------------------------- sensitivity
+@pytest.mark.slow
 def test_sensitivity_untrained_is_about_one_and_falls_after_training(literature):
     g, (x, y), (xt, yt) = literature
     level = g.L - 1  # keep the level-(L-1) symbols, swap every input patch for a random synonym

@@ -102,6 +102,7 @@ def test_local_sweep_fills_store_with_expected_keys(tmp_path):
         assert len(pd.read_csv(tmp_path / "r.csv")) == 8
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_rerun_has_exactly_the_expected_rows(tmp_path):
     cfg = tmp_path / "sweep.toml"
     cfg.write_text(f"""

@@ -27,6 +27,7 @@ def test_parquet_export_has_every_row(tmp_path):
     assert sorted(pd.read_parquet(tmp_path / "r.parquet")["key"]) == sorted(r.key for r in sw.expand())
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_identical_rows(tmp_path):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'rhm[ray]')")
     from rhm.experiments import RayExecutor
