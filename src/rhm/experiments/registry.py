@@ -107,6 +107,11 @@ def _pstar_points(df):
     return pstar_table(df) if df is not None else []
 
 
+def _no_runs(s: Section) -> Section:
+    s.numbers = "no finished runs"
+    return s
+
+
 def _pstar_by(pts, label):
     return {p["grammar"]: p for p in pts if p["label"] == label}
 
@@ -147,7 +152,6 @@ def theorem7_samples(grammar_key) -> float | None:
     return float(theory.schedule(v, m, s_, L, kappa=gaps.kappa, K_rho=k_rho).total_samples)
 
 
-
 # ============================================================================================ R1
 R1_GRIDS = {
     "quick": dict(grammars=[GrammarGrid(v=[4, 8], m="v", s=2, L=[2, 3, 4]),
@@ -163,7 +167,6 @@ def runs_R1(mode):
 
 
 def analyze_R1(exp, store, mode, out_dir) -> Section:
-
     s = exp.section()
     rows = store.rows(sweep=f"{mode}-R1-parse")
     if not rows:
@@ -187,6 +190,7 @@ R1 = Experiment(
         "it (100%)",
     runs=runs_R1, analyze=analyze_R1)
 
+
 # ============================================================================================ R2
 R2_GRIDS = {
     "quick": dict(grammars=[GrammarGrid(v=32, m=[2, 3, 4, 6, 8], s=2, L=3, rules="balanced", seed=[0, 1, 2, 3])]),
@@ -201,7 +205,6 @@ def runs_R2(mode):
 
 
 def analyze_R2(exp, store, mode, out_dir) -> Section:
-
     s = exp.section()
     rows = store.rows(sweep=f"{mode}-R2-gaps")
     if not rows:
@@ -259,6 +262,7 @@ R2 = Experiment(
     # the CI of each level's exponent must lie above −l/2 − slope_margin; median K_ρ over grammars
     thresholds={"slope_margin": 0.1, "K_rho_median_min": 0.25})
 
+
 # ============================================================================================ R3
 R3_GRIDS = {
     "quick": dict(grammars=[GrammarGrid(v=8, m=[3, 4], s=2, L=3, rules="balanced", seed=[0, 1]),
@@ -279,12 +283,10 @@ def runs_R3(mode):
 
 
 def analyze_R3(exp, store, mode, out_dir) -> Section:
-
     s = exp.section()
     df = _train_frame(store, f"{mode}-R3-chaining")
     if df is None:
-        s.numbers = "no finished runs"
-        return s
+        return _no_runs(s)
     theory_n = {}
     pts, fits = _pstar_section(s, df, out_dir, "R3", xname="m^L",
                                xfun=lambda p: float(p["grammar"][1] ** p["grammar"][3]))
@@ -322,6 +324,7 @@ R3 = Experiment(
         "the theorem's slowly varying factors",
     runs=runs_R3, analyze=analyze_R3, requires=("chaining",), thresholds={"slope_tol": 0.3})
 
+
 # ============================================================================================ R4
 def runs_R4(mode):
     return [deep_sweep(mode, f"{mode}-R4-cnn", ["cnn"])]
@@ -331,9 +334,7 @@ def analyze_R4(exp, store, mode, out_dir) -> Section:
     s = exp.section()
     df = _train_frame(store, f"{mode}-R4-cnn")
     if df is None:
-        s.numbers = "no finished runs"
-        return s
-
+        return _no_runs(s)
     pts, fits = _pstar_section(s, df, out_dir, "R4")
     f = plots.collapse(df, out_dir / "R4-collapse.png", "R4: CNN test error vs P/(n_c·m^L)")
     s.blocks.append(("fig", f.name, "CNN learning curves against P/(n_c·m^L), error relative to chance: the curves "
@@ -353,18 +354,17 @@ R4 = Experiment(
     law="P*(CNN) ≈ C·n_c·m^L: the 95% CI of the slope of log P* vs log(n_c·m^L) lies within 1 ± 0.25, C = O(1)",
     runs=runs_R4, analyze=analyze_R4, requires=("cnn",), thresholds={"slope_tol": 0.25})
 
+
 # ============================================================================================ R5
 def runs_R5(mode):
     return [deep_sweep(mode, f"{mode}-R5-kmeans", ["cnn", "kmeans"])]
 
 
 def analyze_R5(exp, store, mode, out_dir) -> Section:
-
     s = exp.section()
     df = _train_frame(store, f"{mode}-R5-kmeans")
     if df is None:
-        s.numbers = "no finished runs"
-        return s
+        return _no_runs(s)
     pts, fits = _pstar_section(s, df, out_dir, "R5")
     cnn, km = _pstar_by(pts, "cnn"), _pstar_by(pts, "kmeans")
     rows, ratios = [], []
@@ -393,6 +393,7 @@ R5 = Experiment(
         "the ratio's interval lies within [√n_c/2, 2√n_c]",
     runs=runs_R5, analyze=analyze_R5, requires=("cnn", "kmeans"), thresholds={"ratio_factor": 2.0})
 
+
 # ============================================================================================ R6
 R6_GRAMMARS = {"quick": [GrammarGrid(v=[4, 6], m="v", s=2, L=2)], "full": [GrammarGrid(v=[4, 6, 8], m="v", s=2, L=2)]}
 
@@ -402,12 +403,10 @@ def runs_R6(mode):
 
 
 def analyze_R6(exp, store, mode, out_dir) -> Section:
-
     s = exp.section()
     df = _train_frame(store, f"{mode}-R6-shallow")
     if df is None:
-        s.numbers = "no finished runs"
-        return s
+        return _no_runs(s)
     pts, fits = _pstar_section(s, df, out_dir, "R6")
     rows, parts, shallow_ratio, checks = [], [], {}, []
     frac_min = exp.thresholds["shallow_fraction_min"]
@@ -462,9 +461,9 @@ R6 = Experiment(
         "(below every shallow P*)",
     runs=runs_R6, analyze=analyze_R6, requires=("cnn", "fcn", "kernel"), thresholds={"shallow_fraction_min": 0.3})
 
+
 # ============================================================================================ R7
 def analyze_R7(exp, store, mode, out_dir) -> Section:
-
     s = exp.section()
     rows = [r for r in store.rows(sweep=f"{mode}-R4-cnn") if r["task"] == "train"]
     rows = [r for r in rows if isinstance(r["metrics"].get("sensitivity"), dict)
@@ -518,6 +517,7 @@ R7 = Experiment(
         "passes ≈ n_c·m^L, collapsing in P/(n_c·m^L) (the crossings S = 0.5 within a factor 4)",
     runs=runs_R4, analyze=analyze_R7, requires=("cnn",),  # the R4 runs carry the sensitivities
     thresholds={"crossing_S": 0.5, "drop_min": 0.3, "spread_max": 4.0})
+
 
 # ============================================================================================ R8
 R8_GRIDS = {"quick": dict(ds=[8, 12, 16]), "full": dict(ds=[8, 12, 16, 20, 24])}
@@ -600,6 +600,7 @@ R8 = Experiment(
         "verdict on the paper's one-pass learner (refit=False), the joint re-fit reported beside it",
     runs=runs_R8, analyze=analyze_R8, check=_check_boolean,
     thresholds={"levels": 2, "rel_mse": 1e-3, "layerwise_exponent": 2.0, "exponent_tol": 0.6})
+
 
 # ============================================================================================ R9
 R9_GRIDS = {
