@@ -245,7 +245,7 @@ class ResultStore:
             import pyarrow  # noqa: F401  (pandas needs it for Parquet)
         except ImportError:
             raise RuntimeError("Parquet export needs pyarrow, which is not installed: "
-                               "pip install 'rhm[plot]' (or pip install pyarrow)") from None
+                               "pip install 'rhm[parquet]' (or pip install pyarrow)") from None
         from .._io import atomic_path
 
         df = self.to_pandas(sweep=sweep, json_as_text=True)
