@@ -14,12 +14,14 @@ import pytest
 import rhm
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = sorted(DOCS.glob("*.md")) + [DOCS.parent / "README.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
 def test_every_area_has_a_page_with_examples():
     names = {p.stem for p in PAGES}
+    readme = (DOCS.parent / "README.md").read_text()
+    assert len(readme.splitlines()) <= 160 and "make demo" in readme and "make test" in readme
     assert {"grammar_and_sampling", "paper_learner", "chaining_plus", "baselines", "experiments",
             "extending"} <= names
     for name in ("grammar_and_sampling", "paper_learner", "chaining_plus", "baselines", "experiments",
@@ -35,4 +37,4 @@ def test_docs_examples_run(page, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": path}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=600)
-    assert out.returncode == 0, f"docs/{page.name}:\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, f"{page.name}:\n{out.stderr[-3000:]}"
