@@ -39,9 +39,11 @@ def reproduce_blocks(store, meta: dict, out_dir: Path, experiments=None) -> tupl
                 sec.numbers += f" ({st['failed_runs']} runs failed: {st.get('first_failure', '')})"
         sections.append(sec)
     wall = meta.get("wall_seconds")
+    ran = sum(st.get("seconds", 0.0) for st in status.values() if st.get("status") == "ran")
     blocks = [("h2", f"Summary (`rhm reproduce --{mode}`)"),
-              ("p", f"Wall time {wall / 60:.1f} min with the {meta.get('executor', 'local')} executor "
-                    f"({meta.get('workers') or '?'} workers). A law *held* when the confidence interval of its "
+              ("p", f"Wall time {wall / 60:.1f} min for the last call with the {meta.get('executor', 'local')} "
+                    f"executor ({meta.get('workers') or '?'} workers); the experiments' own run times add up to "
+                    f"{ran / 60:.1f} min. A law *held* when the confidence interval of its "
                     "measured quantity lies inside the band stated in its section, *not held* when it lies outside, "
                     "*inconclusive* when it straddles the band's edge; skipped sections name what is missing."
                if wall else ""),
