@@ -298,16 +298,16 @@ def test_one_gd_step_is_eta_times_the_correlation():
 
 def test_random_feature_kernel_approaches_the_rbf_kernel():
     # <Phi(h), Phi(h')> -> exp(-||h - h'||^2 / (2 sigma^2)) as M grows (Rahimi-Recht); patches of one-hot
-    # tokens are 0, sqrt 2 or 2 apart: with sigma = 1 the kernel is 1, e^-1 = 0.368 or e^-2 = 0.135
+    # tokens are 0, sqrt 2 or 2 apart: with sigma = 0.8 the kernel is 1, e^-1.5625 = 0.210 or e^-3.125 = 0.044
     g = RHM(4, 2, 2, 1, seed=0)
     x, y = g.sample(50, seed=0)
     pairs = np.array([[a, b] for a in range(4) for b in range(4)])
     H = np.concatenate([np.eye(4)[pairs[:, 0]], np.eye(4)[pairs[:, 1]]], axis=1)
-    exact = np.exp(-((H[:, None] - H[None]) ** 2).sum(-1) / 2)
+    exact = np.exp(-((H[:, None] - H[None]) ** 2).sum(-1) / (2 * 0.8**2))
     errs = []
     for M in (64, 1024, 16384):
         errs.append(np.mean([
-            np.abs((F := _phi(H, Chaining(width=M, sigma=1.0, samples="reuse", dtype="float64", diagnostics=False,
+            np.abs((F := _phi(H, Chaining(width=M, sigma=0.8, samples="reuse", dtype="float64", diagnostics=False,
                                           seed=seed).fit(x, y, grammar=g).omega_[1].numpy())) @ F.T - exact).max()
             for seed in range(3)]))
     assert errs[0] > errs[1] > errs[2] and errs[2] < 0.04, errs  # error ~ 1/sqrt(M): ~0.3, ~0.08, ~0.02
