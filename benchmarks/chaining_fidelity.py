@@ -1,6 +1,7 @@
 """The paper's learner, paper vs corrected: Lemma 10's sigma rule, eps_O, and the source of rho~ above the bottom.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/chaining_fidelity.py --seeds 100-109 [--budgets 10000,20000,40000]
+        [--rules balanced,uniform] [--configs 0,1,2,3,4]
 
 V = n_c = 8, m = 4, s = 2, L = 3, rules "balanced" (App. B) and "uniform" (Cagnetta et al.); P distinct training
 inputs and 10,000 distinct test inputs disjoint from them (grammar seed = run seed; data seed 1000 + seed); every
@@ -44,6 +45,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=seeds_arg, default=seeds_arg("100-109"))
     ap.add_argument("--budgets", default="10000,20000,40000")
+    ap.add_argument("--rules", default="balanced,uniform")
     ap.add_argument("--configs", default=",".join(str(i) for i in range(len(CONFIGS))),
                     help="indices into CONFIGS")
     args = ap.parse_args()
@@ -54,7 +56,7 @@ def main():
     print(f"seeds {args.seeds[0]}..{args.seeds[-1]} ({len(args.seeds)}), budgets {budgets}")
     print("| rules | configuration | P | mean test acc | min test acc | mean sigma^(3), ^(2), ^(1) |")
     print("|---|---|---|---|---|---|")
-    for rules in ("balanced", "uniform"):
+    for rules in args.rules.split(","):
         for name in names:
             for P in budgets:
                 accs, sig = [], []
