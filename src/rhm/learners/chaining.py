@@ -91,8 +91,8 @@ class Chaining(Learner):
         sources: the bottom layer always has rho~ = sqrt(2) (one-hot tokens, exact); above it "data"
         (default) measures rho~ on the training embeddings by single linkage (the realised separation itself,
         about rho^(l+1) once the layer below fits q), "oracle" uses the lower bound rho^(l+1)/2 that the
-        proof of Lemma 11 derives from the grammar's exact rho^(l+1) (so about half of "data"; needs
-        fit(..., grammar=g)). "theory": Theorem 7's sigma^(l) from rhm.theory (grammar's K_rho, kappa, the
+        proof of Lemma 11 derives from the grammar's exact rho^(l+1) (measured: 0.5-0.85x "data"'s rho~;
+        needs fit(..., grammar=g)). "theory": Theorem 7's sigma^(l) from rhm.theory (grammar's K_rho, kappa, the
         smallest valid C). "validate": the "data" value times the best of `sigma_grid` on a held-out split
         of each stage. A positive float: fixed.
     sigma_rule: "paper" (Lemma 10 as printed, sigma^2 = 2 rho~^2/log(2/eps_O)) or "corrected"
