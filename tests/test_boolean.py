@@ -183,13 +183,15 @@ def test_layerwise_reaches_1e_minus_6_of_variance():
     # so the smallest level-1 coefficient (≈ 0.5) needs n ≈ 2000 to clear the significance threshold z ≈ 5.1
     x, y = f.sample(2000, seed=1)
     tx, ty = f.sample(4000, seed=2)
-    model = LayerwiseQuadratic().fit(x, y)
+    model = LayerwiseQuadratic(refit=True).fit(x, y)
     rel = float(np.mean((model.predict(tx) - ty) ** 2)) / f.variance
     assert rel <= 1e-6
     assert [layer.kept.size for layer in model.layers_][:3] == [8, 4, 2]
     assert model.learned_terms() == pytest.approx(f.fourier(), abs=1e-9)
-    # the plain one-pass procedure (no joint refit) has the O(1/n) cross-talk error but the same features
-    one_pass = LayerwiseQuadratic(refit=False).fit(x, y)
+    # the paper's one-pass procedure (the default, no joint refit) has the O(1/n) cross-talk error but the
+    # same features
+    one_pass = LayerwiseQuadratic().fit(x, y)
+    assert one_pass.refit is False
     rel1 = one_pass.relative_mse(tx, ty)
     assert 1e-6 < rel1 < 0.05
     assert set(one_pass.learned_terms()) == set(f.fourier())
@@ -212,8 +214,9 @@ def test_layerwise_errors():
         LayerwiseQuadratic(ridge=-1)
     with pytest.raises(ValueError, match="not fitted"):
         LayerwiseQuadratic().predict(x)
-    # ridge λ shrinks the (near-orthonormal) weights by 1/(1 + λ): mean squared error + λ‖w‖²
-    m = LayerwiseQuadratic(ridge=0.1).fit(*f.sample(4000, seed=1))
+    # ridge λ shrinks the (near-orthonormal) weights by 1/(1 + λ): mean squared error + λ‖w‖² (joint refit: the
+    # one pass adds the O(1/sqrt n) in-sample cross-talk of the other level to each weight)
+    m = LayerwiseQuadratic(ridge=0.1, refit=True).fit(*f.sample(4000, seed=1))
     assert set(m.learned_terms()) == set(f.fourier())
     for S, w in m.learned_terms().items():
         assert w == pytest.approx(f.fourier()[S] / 1.1, rel=0.05)
@@ -261,8 +264,10 @@ def test_sample_complexity_rows_and_separation():
     assert set(rows[0]) >= {"learner", "d", "levels", "train_size", "n_features", "test_mse", "rel_mse",
                             "fit_seconds", "status", "seed"}
     by = {(r["learner"], r["d"], r["train_size"]): r for r in rows}
-    # at n = 400 the layerwise learner (D_1 = 66 at d = 12) is exact; degree-4 regression (N = 794) is not
-    assert by["layerwise", 12, 400]["rel_mse"] < 1e-12
+    # at n = 400 the one-pass layerwise learner (D_1 = 66 at d = 12) has only its O(1/n) cross-talk error
+    # (measured 0.006); degree-4 regression (N = 794 monomials) is still far off
+    assert by["layerwise", 12, 400]["rel_mse"] < 0.02
+    assert by["layerwise", 12, 1000]["rel_mse"] < by["layerwise", 12, 400]["rel_mse"]
     assert by["shallow", 12, 400]["rel_mse"] > 0.3
     assert by["shallow", 12, 1000]["rel_mse"] < 1e-6
     again = sample_complexity(ds=(8, 12), train_sizes=(100, 400, 1000), test_size=500, seed=1)
@@ -270,9 +275,12 @@ def test_sample_complexity_rows_and_separation():
 
 
 def test_samples_needed_and_growth():
-    lay = samples_needed("layerwise", 12, threshold=1e-3)
+    lay = samples_needed("layerwise", 12, threshold=1e-3)  # the paper's one pass: test MSE ~ 1/n
+    joint = samples_needed("layerwise", 12, threshold=1e-3, refit=True)
     sh = samples_needed("shallow", 12, threshold=1e-3)
-    assert 66 < lay["samples"] < 300 and lay["rel_mse"] <= 1e-3
+    # measured over seeds 0-2: one pass 1072-2144 samples, joint refit < 300 (it is exact once all terms are kept)
+    assert 800 < lay["samples"] < 3000 and lay["rel_mse"] <= 1e-3
+    assert 66 < joint["samples"] < 300 and joint["rel_mse"] <= 1e-3
     assert 600 < sh["samples"] < 1200 and sh["rel_mse"] <= 1e-3  # N(12, 4) = 794 monomials
     assert fit_growth([8, 16, 32], [64, 256, 1024]) == pytest.approx(2.0)
 
@@ -286,7 +294,8 @@ def test_cli_boolean_json():
                             "--seed", "3", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["relative_mse"] < 1e-20 and out["terms_recovered"] is True and out["kept_per_layer"] == [8, 4]
+    # the default is the paper's one pass: every term found, test MSE at its O(1/n) cross-talk level (0.02)
+    assert out["relative_mse"] < 0.05 and out["terms_recovered"] is True and out["kept_per_layer"] == [8, 4]
     assert out["target_variance"] == 12.0 and out["n_terms"] == 12 and out["seconds"] >= out["fit_seconds"] > 0
     r2 = runner.invoke(app, ["boolean", "--d", "16", "--train-size", "500", "--learner", "shallow", "--json"])
     assert r2.exit_code == 0 and json.loads(r2.stdout)["relative_mse"] > 0.3

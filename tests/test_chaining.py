@@ -39,7 +39,7 @@ def test_gd_converges_to_closed_form_at_lemma15_rate():
     closed = Chaining(width=64, solver="closed", samples="reuse", seed=0).fit(x, y, grammar=g)
     W_star = closed.W_[1].double()
     P = 8
-    assert math.isclose(closed.lam_, 1 / P)
+    assert math.isclose(closed.lam_[1], 1 / P)
     prev = math.inf
     for T in (8, 32, 96):
         gd = Chaining(width=64, solver="gd", gd_steps=T, samples="reuse", seed=0).fit(x, y, grammar=g)
@@ -179,15 +179,19 @@ def test_hidden_shapes():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(width=0), "width=0 must be >= 1"),
     (dict(sigma="magic"), "sigma='magic' must be one of"),
-    (dict(sigma=-1.0), "sigma=-1.0 must be one of"),
+    (dict(sigma=-1.0), r"sigma=-1.0 must be > 0.0 \(or one of"),
+    (dict(sigma_rule="loose"), "sigma_rule='loose' must be one of"),
+    (dict(eps_o="tiny"), "eps_o='tiny' must be one of"),
+    (dict(eps_o=3.0), r"eps_o=3.0 must be > 0.0 and < 2.0"),
     (dict(solver="sgd"), "solver='sgd' must be one of"),
     (dict(samples="all"), "samples='all' must be one of"),
-    (dict(lam=0), "lam=0 must be 'paper' or a positive number"),
+    (dict(lam=0), r"lam=0 must be > 0.0 \(or one of \('paper',\)\)"),
     (dict(guard=0), "guard=0 must be > 0.0"),
     (dict(gd_steps=0), "gd_steps=0 must be >= 1"),
-    (dict(val_fraction=1.5), "val_fraction=1.5 must be in"),
+    (dict(val_fraction=1.5), "val_fraction=1.5 must be > 0.0 and < 1.0"),
     (dict(sigma_grid=[]), "sigma_grid"),
-    (dict(seed=-2), "seed=-2"),
+    (dict(sigma_grid=[1.0, -2]), r"sigma_grid\[1\]=-2 must be > 0.0"),
+    (dict(seed=-2), "seed=-2 must be >= 0"),
     (dict(device="tpu9"), "device='tpu9'"),
     (dict(dtype="float16"), "dtype='float16'"),
 ])
@@ -234,3 +238,150 @@ def test_bad_data():
     for mode in ("oracle", "theory"):
         with pytest.raises(ValueError, match="Assumption 6b fails"):
             Chaining(sigma=mode).fit(xd, yd, grammar=degenerate)
+
+
+# ------------------------------------------------------------------------------- the paper's formulas, checked
+def _phi(h: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """Eq. (6) written out per sample: M^(-1/2) [cos(h Omega), sin(h Omega)]."""
+    z = h @ omega
+    return np.concatenate([np.cos(z), np.sin(z)], axis=1) / math.sqrt(omega.shape[1])
+
+
+def _ridge_per_sample(X: np.ndarray, y: np.ndarray, n_c: int, lam: float) -> np.ndarray:
+    """Eq. (3) solved independently: min_W 1/2 mean_i ||e_yi - W x_i||^2 + lam/2 ||W||_F^2 as one least-squares
+    problem on the stacked rows [X / sqrt(N); sqrt(lam) I] -> [E / sqrt(N); 0] (no normal equations, no dual)."""
+    N, D = X.shape
+    A = np.vstack([X / math.sqrt(N), math.sqrt(lam) * np.eye(D)])
+    B = np.vstack([np.eye(n_c)[y] / math.sqrt(N), np.zeros((D, n_c))])
+    return np.linalg.lstsq(A, B, rcond=None)[0].T
+
+
+# Tiny grammar with n_c != v, built by hand: v = 4, n_c = 3, m = 2, s = 2, L = 2. The root's rules give
+# |P_1| = n_c m = 6 distinct level-1 patches, level 1's rules |P_2| = v m = 8: lambda^(1) = 1/6, lambda^(2) = 1/8.
+G_NC = RHM.from_rules([np.array([[[0, 0], [1, 1]], [[2, 2], [3, 3]], [[0, 1], [2, 3]]]),
+                       np.array([[[0, 0], [0, 1]], [[1, 0], [1, 1]], [[2, 2], [3, 2]], [[2, 3], [3, 3]]])],
+                      v=4, n_classes=3)
+
+
+@pytest.mark.parametrize("solver, width", [("closed", 2), ("closed", 64), ("gd", 16)])
+def test_W_equals_an_independent_per_sample_solve_of_eq3(solver, width):
+    # width 2 -> 4 features < distinct rows: primal; width 64 -> 128 features: dual; GD run to convergence
+    g = G_NC
+    x, y = g.sample(400, seed=3)
+    clf = Chaining(width=width, solver=solver, gd_steps=20000, samples="reuse", dtype="float64",
+                   diagnostics=False, seed=1).fit(x, y, grammar=g)
+    assert clf.lam_ == pytest.approx({1: 1 / 6, 2: 1 / 8})  # lambda = 1/|P_l| per level, by hand above
+    # level 2 (bottom): first input patch, one-hot concatenated
+    h2 = np.concatenate([np.eye(4)[x[:, 0]], np.eye(4)[x[:, 1]]], axis=1)
+    X2 = _phi(h2, clf.omega_[2].numpy())
+    W2 = _ridge_per_sample(X2, y, 3, 1 / 8)
+    tol = 1e-6 if solver == "closed" else 1e-5
+    assert np.abs(clf.W_[2].numpy() - W2).max() < tol
+    # level 1: the first s level-1 embeddings are the bottom layer's normalised outputs (public `hidden`)
+    h1 = clf.hidden(x)[0][:, : 2 * 3]
+    X1 = _phi(h1, clf.omega_[1].numpy())
+    W1 = _ridge_per_sample(X1, y, 3, 1 / 6)
+    assert np.abs(clf.W_[1].numpy() - W1).max() < tol
+
+
+def test_one_gd_step_is_eta_times_the_correlation():
+    # W_1 = W_0 - eta grad L(W_0) with W_0 = 0: grad = -(1/N) sum_i e_yi x_i^T, eta = 2/(1 + lambda), lambda = 1/8
+    g = G_NC
+    x, y = g.sample(300, seed=4)
+    clf = Chaining(width=16, solver="gd", gd_steps=1, samples="reuse", dtype="float64", diagnostics=False,
+                   seed=0).fit(x, y, grammar=g)
+    h2 = np.concatenate([np.eye(4)[x[:, 0]], np.eye(4)[x[:, 1]]], axis=1)
+    X2 = _phi(h2, clf.omega_[2].numpy())
+    expected = (2 / (1 + 1 / 8)) * (np.eye(3)[y].T @ X2) / len(x)
+    assert np.abs(clf.W_[2].numpy() - expected).max() < 1e-10
+
+
+def test_random_feature_kernel_approaches_the_rbf_kernel():
+    # <Phi(h), Phi(h')> -> exp(-||h - h'||^2 / (2 sigma^2)) as M grows (Rahimi-Recht); patches of one-hot
+    # tokens are 0, sqrt 2 or 2 apart: with sigma = 0.8 the kernel is 1, e^-1.5625 = 0.210 or e^-3.125 = 0.044
+    g = RHM(4, 2, 2, 1, seed=0)
+    x, y = g.sample(50, seed=0)
+    pairs = np.array([[a, b] for a in range(4) for b in range(4)])
+    H = np.concatenate([np.eye(4)[pairs[:, 0]], np.eye(4)[pairs[:, 1]]], axis=1)
+    exact = np.exp(-((H[:, None] - H[None]) ** 2).sum(-1) / (2 * 0.8**2))
+    errs = []
+    for M in (64, 1024, 16384):
+        errs.append(np.mean([
+            np.abs((F := _phi(H, Chaining(width=M, sigma=0.8, samples="reuse", dtype="float64", diagnostics=False,
+                                          seed=seed).fit(x, y, grammar=g).omega_[1].numpy())) @ F.T - exact).max()
+            for seed in range(3)]))
+    assert errs[0] > errs[1] > errs[2] and errs[2] < 0.04, errs  # error ~ 1/sqrt(M): ~0.3, ~0.08, ~0.02
+
+
+# Hand-built grammar whose signal gaps are known: v = n_c = 3, m = 2, s = 2, L = 2. The classes' first tokens are
+# {0,1}, {1,2}, {2,0}: P_0 = [[.5,.5,0],[0,.5,.5],[.5,0,.5]], so q^(2) of a level-2 patch with parent nu is column nu
+# of P_0 normalised: (.5,0,.5), (.5,.5,0), (0,.5,.5); every two are sqrt(.25 + .25) = 1/sqrt 2 apart: rho^(2) = 0.7071,
+# rho^(1) = sqrt 2 (q^(1) = e_label), kappa = 1 (every patch has probability 1/6 as first patch).
+G_KNOWN = RHM.from_rules([np.array([[[0, 0], [1, 0]], [[1, 1], [2, 0]], [[2, 1], [0, 1]]]),
+                          np.array([[[0, 0], [0, 1]], [[1, 0], [1, 1]], [[2, 0], [2, 1]]])], v=3)
+# Lemma 10 with eps_O = 1e-3 (log(2/eps_O) = 7.6009025):
+#   bottom, rho~ = sqrt 2: paper sigma^2 = 2 * 2 / 7.6009 -> 0.7254332; corrected 2 / (2 * 7.6009) -> 0.3627166
+#   level 1, oracle rho~ = rho^(2)/2 = 0.3535534: paper 2 * 0.125 / 7.6009 -> 0.1813583; corrected -> 0.0906791
+SIGMA_KNOWN = {"paper": (0.7254332, 0.1813583), "corrected": (0.3627166, 0.0906791)}
+
+
+@pytest.mark.parametrize("rule", ["paper", "corrected"])
+def test_sigma_of_every_mode_equals_its_formula(rule):
+    g = G_KNOWN
+    gaps = oracle.signal_gaps(g)
+    assert gaps.rho[2] == pytest.approx(1 / math.sqrt(2)) and gaps.kappa == pytest.approx(1.0)
+    x, y = g.sample(4000, seed=0)
+    kw = dict(width=512, sigma_rule=rule, samples="reuse", diagnostics=False, seed=0)
+    oracle_fit = Chaining(sigma="oracle", **kw).fit(x, y, grammar=g)
+    assert oracle_fit.sigma_[2] == pytest.approx(SIGMA_KNOWN[rule][0], rel=1e-6)
+    assert oracle_fit.sigma_[1] == pytest.approx(SIGMA_KNOWN[rule][1], rel=1e-6)
+    # data: the same formula with the measured (realised) separation, which lies between Lemma 11's bound
+    # rho^(2)/2 (the oracle's rho~) and rho^(2) (the bottom layer's ridge bias pulls the clusters together)
+    data_fit = Chaining(sigma="data", **kw).fit(x, y, grammar=g)
+    rho_t = data_fit.info_["stages"]["1"]["rho_tilde"]
+    assert 0.5 / math.sqrt(2) < rho_t <= 1.05 / math.sqrt(2)
+    assert data_fit.sigma_[2] == pytest.approx(SIGMA_KNOWN[rule][0], rel=1e-6)
+    assert data_fit.sigma_[1] == pytest.approx(SIGMA_KNOWN[rule][1] * rho_t / (1 / math.sqrt(8)), rel=1e-6)
+    # theory: Theorem 7's sigma at the smallest valid C (hand values of the schedule are in test_theory)
+    th = Chaining(sigma="theory", **kw).fit(x, y, grammar=g)
+    sched = theory.schedule(3, 2, 2, 2, kappa=1.0, K_rho=math.sqrt(2), sigma_rule=rule)
+    assert th.sigma_ == pytest.approx({2: sched.sigma[2], 1: sched.sigma[1]}, rel=1e-9)
+    # fixed float and sigma_scale
+    assert Chaining(sigma=0.3, sigma_scale=2.0, **kw).fit(x, y, grammar=g).sigma_ == pytest.approx({2: .6, 1: .6})
+
+
+def test_eps_o_paper_is_lemma_17_on_the_schedule():
+    g = G_KNOWN
+    x, y = g.sample(4000, seed=0)
+    clf = Chaining(width=256, sigma="oracle", eps_o="paper", samples="reuse", diagnostics=False,
+                   seed=0).fit(x, y, grammar=g)
+    sched = theory.schedule(3, 2, 2, 2, kappa=1.0, K_rho=math.sqrt(2))
+    for lv in (1, 2):
+        assert clf.info_["stages"][str(lv)]["eps_o"] == pytest.approx(sched.eps_O[lv], rel=1e-9)
+        assert clf.sigma_[lv] == pytest.approx(sched.sigma[lv], rel=1e-9)
+
+
+def test_row_order_of_x_does_not_change_the_fit():
+    g = RHM(8, 4, 2, 3, seed=0)
+    x, y = g.sample(6000, seed=5)
+    xt, _ = g.sample(2000, seed=6)
+    for samples in ("fresh", "reuse"):
+        kw = dict(width=128, samples=samples, diagnostics=False, seed=2)
+        a = Chaining(**kw).fit(x, y, grammar=g)
+        perm = np.random.default_rng(1).permutation(len(x))
+        b = Chaining(**kw).fit(x[perm], y[perm], grammar=g)
+        assert np.array_equal(a.predict(xt), b.predict(xt))
+        assert a.info_["stage_samples"] == b.info_["stage_samples"]
+
+
+def test_sklearn_clone_round_trip():
+    from sklearn.base import clone
+
+    est = Chaining(width=64, sigma="oracle", sigma_rule="corrected", eps_o="paper", seed=4)
+    twin = clone(est)
+    assert twin is not est and twin.get_params() == est.get_params()
+    assert twin.set_params(width=32, seed=5) is twin and twin.width == 32 and est.width == 64
+    with pytest.raises(ValueError, match="'depth' is not a parameter of Chaining"):
+        twin.set_params(depth=3)
+    x, y = G_SMALL.sample(500, seed=0)
+    assert clone(est.set_params(samples="reuse")).fit(x, y, grammar=G_SMALL).score(x, y) > 0.5

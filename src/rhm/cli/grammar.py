@@ -43,20 +43,32 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
         gaps = oracle.signal_gaps(g)
         out = grammar_info(g, gaps)
         k = K_rho if K_rho is not None else gaps.K_rho(g.m)
-        if not (isinstance(k, float) and math.isfinite(k)) and K_rho is None:
-            k = 1.0
+        if not (isinstance(k, float) and math.isfinite(k) and k > 0) and K_rho is None:
+            k = 1.0  # one parent per level (inf) or a degenerate level (0): check the default K_rho = 1
         rep = oracle.assumption6(g, k, gaps)
-        out["assumption6"] = {"K_rho": rep.K_rho, "satisfied": rep.satisfied,
+        flat = [lv for lv, r in gaps.rho.items() if not r > 0]  # rho^(l) = 0: a valid but degenerate grammar
+        out["assumption6"] = {"K_rho": rep.K_rho, "satisfied": rep.satisfied, "degenerate_levels": flat,
                               "holds": {str(a): b for a, b in rep.holds.items()}}
         from .. import theory
 
-        if math.isfinite(gaps.kappa) and g.n_classes == g.v:
-            out["theorem7"] = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho).to_dict()
-        human = "\n".join([
-            repr(g), f"d = {g.d}, num_inputs = {g.num_inputs} (~{float(g.num_inputs):.3g}), "
-            f"n_c*m^L = {out['nc_m_L']}",
-            "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})" for a, b in gaps.rho.items()),
-            f"kappa = {gaps.kappa:.4g}", str(rep)])
+        sched = None
+        if math.isfinite(gaps.kappa) and g.n_classes == g.v and not flat:
+            sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho)
+        out["theorem7"] = sched.to_dict() if sched else None
+        lines = [repr(g), f"d = {g.d}, num_inputs = {g.num_inputs} (~{float(g.num_inputs):.3g}), "
+                 f"n_c*m^L = {out['nc_m_L']}",
+                 "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})"
+                                         for a, b in gaps.rho.items()),
+                 f"kappa = {gaps.kappa:.4g}", str(rep)]
+        lines += [f"Assumption 6 fails at level {lv} (rho = 0)" for lv in flat]
+        if sched:
+            lines.append(f"Theorem 7 schedule, N^(l) = 20 C kappa V^2 m^2 s L log^2(Vm kappa/delta) K_rho^-2 m^l "
+                         f"(App. A.3): smallest C meeting Lemma 11's chaining condition = {sched.C_min:.4g} (used), "
+                         + ", ".join(f"N^({lv}) = {sched.N[lv]:.3g}" for lv in sched.N)
+                         + f", total N = {sched.total_samples:.3g}")
+        else:
+            lines.append("Theorem 7 schedule: n/a (needs n_classes == v, finite kappa and rho^(l) > 0 at every level)")
+        human = "\n".join(lines)
         _emit(out, as_json, human)
 
     _run(go)

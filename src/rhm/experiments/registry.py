@@ -139,7 +139,10 @@ def _pstar_section(s: Section, df, out_dir, stem, xname="n_c·m^L", xfun=None):
 
 
 def theorem7_samples(grammar_key) -> float | None:
-    """Theorem 7's total sample schedule Σ_l N^(l) (C = 1) for a grammar, with its exact κ and K_ρ (oracle)."""
+    """Theorem 7's total sample schedule Σ_l N^(l) for a grammar, with its exact κ and K_ρ (oracle).
+
+    N^(l) carries App. A.3's factor 20 and the smallest C meeting Lemma 11's chaining condition (theory.schedule).
+    """
     from .. import oracle, theory
     from ..grammar import RHM
 

@@ -26,7 +26,6 @@ denominator is replaced by sign(<1,o>) * max(|<1,o>|, guard) (sign(0) = +1), so 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 
 import numpy as np
@@ -36,13 +35,23 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 from .. import theory
 from ..validation import check_choice, check_float, check_int
 from . import register
-from .base import Learner, check_seed, distinct_patches, fresh_stage_sizes, resolve_device, resolve_dtype
+from .base import Learner, distinct_patches, fresh_stage_sizes, resolve_device, resolve_dtype
 
 SIGMA_MODES = ("data", "oracle", "theory", "validate")
 SOLVERS = ("closed", "gd")
 SAMPLE_MODES = ("fresh", "reuse")
 # Elements per feature chunk (rows x 2M): bounds memory of any forward pass to ~32 MB in float32.
 _CHUNK_ELEMS = 1 << 23
+
+
+def _str_or_positive(name, value, choices, maximum=None):
+    """`value` is one of the strings `choices` or a finite number > 0 (and < maximum)."""
+    if isinstance(value, str):
+        return check_choice(name, value, choices)
+    try:
+        return check_float(name, value, 0.0, strict=True, maximum=maximum)
+    except ValueError as err:
+        raise ValueError(f"{err} (or one of {choices})") from None
 
 
 def separation_from_data(points: np.ndarray, n_clusters: int, rng: np.random.Generator,
@@ -77,20 +86,32 @@ class Chaining(Learner):
     s: the branching factor (patch size), known to the learner as in the paper; None: the grammar's s (fit
         with grammar=g), required otherwise.
     width: M, the number of random Fourier pairs per layer (features are 2M-dimensional).
-    sigma: RF bandwidth rule per layer: "data" (default; the separation of the previous layer's embeddings is
-        estimated from the training data by single linkage, then Lemma 10's sigma^2 = 2 rho~^2/log(2/eps_o);
-        the bottom layer uses rho~ = sqrt(2), exact for one-hot tokens), "oracle" (the same formula with the
-        exact rho^(l+1)/2 of the grammar, as in the proof of Lemma 11; needs fit(..., grammar=g)), "theory"
-        (Theorem 7's sigma^(l) from rhm.theory with the grammar's K_rho and kappa), "validate" (the "data"
-        value times the best of `sigma_grid` on a held-out split of each stage), or a positive float (fixed).
+    sigma: RF bandwidth rule per layer. One formula, Lemma 10's sigma(rho~, eps_O) (`sigma_rule`), with
+        rho~ the inter-cluster separation of the layer's input embeddings (Assumption 9b) from one of these
+        sources: the bottom layer always has rho~ = sqrt(2) (one-hot tokens, exact); above it "data"
+        (default) measures rho~ on the training embeddings by single linkage (the realised separation itself,
+        about rho^(l+1) once the layer below fits q), "oracle" uses the lower bound rho^(l+1)/2 that the
+        proof of Lemma 11 derives from the grammar's exact rho^(l+1) (measured: 0.5-0.85x "data"'s rho~;
+        needs fit(..., grammar=g)). "theory": Theorem 7's sigma^(l) from rhm.theory (grammar's K_rho, kappa, the
+        smallest valid C). "validate": the "data" value times the best of `sigma_grid` on a held-out split
+        of each stage. A positive float: fixed.
+    sigma_rule: "paper" (Lemma 10 as printed, sigma^2 = 2 rho~^2/log(2/eps_O)) or "corrected"
+        (sigma^2 = rho~^2/(2 log(2/eps_O)), what the lemma's proof needs); see rhm.theory's docstring and
+        docs/paper_fidelity.md for the measurement behind the default.
     sigma_scale: multiplier applied to sigma in every mode.
-    eps_o: near-orthogonality target of Lemma 10 in the "data"/"oracle" formula.
+    eps_o: near-orthogonality target eps_O of Lemma 10 in the "data"/"oracle" formula: a float (default 1e-3,
+        a measured choice), or "paper": Lemma 17's eps_O^(l) = eps_*^(l)/(600 |P_l|^2 kappa sqrt(d_y)) from
+        Theorem 7's schedule at the smallest valid C, with the grammar's kappa and K_rho under
+        sigma="oracle" and data estimates otherwise (kappa = 1; K_rho = 1 at the bottom stage, then
+        rho~ m^((l+1)/2) from the measured separation).
     solver: "closed" (exact ridge solution, primal or dual, whichever is smaller) or "gd" (full-batch GD
         from W = 0 with step 2/(1 + lambda), Lemma 15).
     gd_steps: number of GD steps (None: Lemma 17's |P| log(100 |P| sqrt(n_c) / 1e-3)).
-    lam: ridge lambda; "paper" = 1/|P_l| with |P_l| estimated as the number of distinct input patches seen.
+    lam: ridge lambda; "paper" = 1/|P_l| per level: |P_l| = v m_hat for l >= 2 and n_classes m_hat at l = 1
+        (the root's n_c symbols have m rules each), where v m_hat is the number of distinct input patches seen.
     samples: "fresh" (the paper: the P samples are split into disjoint stage sets with N^(l) ∝ m^l, m
-        estimated from the data) or "reuse" (every stage sees all P samples).
+        estimated from the data) or "reuse" (every stage sees all P samples). The rows are put in a canonical
+        order and shuffled with `seed` before the split, so the row order of x does not change the fit.
     sigma_grid, val_fraction: candidates and held-out fraction for sigma="validate".
     guard: denominator guard of the normalisation (see module docstring).
     diagnostics: after each stage, when fit gets the grammar, measure the layer on fresh data (n_diag
@@ -100,12 +121,14 @@ class Chaining(Learner):
 
     name = "chaining"
 
-    def __init__(self, s=None, width=2048, sigma="data", sigma_scale=1.0, eps_o=1e-3, solver="closed", gd_steps=None,
+    def __init__(self, s=None, width=2048, sigma="data", sigma_rule=theory.DEFAULT_SIGMA_RULE, sigma_scale=1.0,
+                 eps_o=1e-3, solver="closed", gd_steps=None,
                  lam="paper", samples="fresh", sigma_grid=(0.25, 0.5, 1.0, 2.0, 4.0), val_fraction=0.2,
                  guard=0.05, diagnostics=True, n_diag=4000, device="auto", dtype="float32", seed=0):
         self.s = s
         self.width = width
         self.sigma = sigma
+        self.sigma_rule = sigma_rule
         self.sigma_scale = sigma_scale
         self.eps_o = eps_o
         self.solver = solver
@@ -123,29 +146,37 @@ class Chaining(Learner):
 
     # ----------------------------------------------------------------------------------- validation
     def _validate_params(self):
+        """Every hyperparameter through rhm.validation: one ValueError naming the parameter, value and rule."""
         check_int("width", self.width, 1)  # random Fourier pairs M
-        if isinstance(self.sigma, str):
-            check_choice("sigma", self.sigma, SIGMA_MODES)
-        elif isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or not self.sigma > 0:
-            raise ValueError(f"sigma={self.sigma!r} must be one of {SIGMA_MODES} or a positive number")
-        for name in ("sigma_scale", "eps_o", "guard"):
+        _str_or_positive("sigma", self.sigma, SIGMA_MODES)
+        check_choice("sigma_rule", self.sigma_rule, theory.SIGMA_RULES)
+        _str_or_positive("eps_o", self.eps_o, ("paper",), maximum=2.0)  # log(2/eps_o) > 0
+        _str_or_positive("lam", self.lam, ("paper",))
+        for name in ("sigma_scale", "guard"):
             check_float(name, getattr(self, name), 0.0, strict=True)
-        if not self.eps_o < 2:
-            raise ValueError(f"eps_o={self.eps_o} must be < 2 (log(2/eps_o) > 0)")
         check_choice("solver", self.solver, SOLVERS)
         check_choice("samples", self.samples, SAMPLE_MODES)
         check_int("gd_steps", self.gd_steps, 1, none_ok=True)
-        if self.lam != "paper" and (isinstance(self.lam, bool) or not isinstance(self.lam, numbers.Real)
-                                    or not self.lam > 0):
-            raise ValueError(f"lam={self.lam!r} must be 'paper' or a positive number")
-        grid = self.sigma_grid
-        if not isinstance(grid, (list, tuple)) or not grid or not all(
-                isinstance(g, numbers.Real) and not isinstance(g, bool) and g > 0 for g in grid):
-            raise ValueError(f"sigma_grid={grid!r} must be a non-empty list of positive numbers")
-        if not (isinstance(self.val_fraction, numbers.Real) and 0 < self.val_fraction < 1):
-            raise ValueError(f"val_fraction={self.val_fraction!r} must be in (0, 1)")
+        if not isinstance(self.sigma_grid, (list, tuple)) or not self.sigma_grid:
+            raise ValueError(f"sigma_grid={self.sigma_grid!r} must be a non-empty list of positive numbers")
+        for i, c in enumerate(self.sigma_grid):
+            check_float(f"sigma_grid[{i}]", c, 0.0, strict=True)
+        check_float("val_fraction", self.val_fraction, 0.0, strict=True, maximum=1.0)
         check_int("n_diag", self.n_diag, 1)
-        check_seed(self.seed)
+        check_int("seed", self.seed, 0)
+
+    # ------------------------------------------------------------------------------ scikit-learn protocol
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments (`deep` is accepted for sklearn.base.clone; there are no nested estimators)."""
+        return super().get_params()
+
+    def set_params(self, **params) -> "Chaining":
+        """Set constructor arguments by name (validated at fit, like the constructor's)."""
+        for key, value in params.items():
+            if key not in self.param_names():
+                raise ValueError(f"{key!r} is not a parameter of Chaining; valid: {self.param_names()}")
+            setattr(self, key, value)
+        return self
 
     # --------------------------------------------------------------------------------------- layers
     def _phi(self, z: torch.Tensor) -> torch.Tensor:
@@ -213,10 +244,20 @@ class Chaining(Learner):
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
 
-        # |P| and m estimated from the data: distinct input patches over all bottom positions (Vm when all occur)
+        # canonical row order (lexicographic in (x, y)), then a seeded shuffle: the stage sets, the sigma
+        # estimates and the validation splits depend on the multiset of rows and the seed, never on their order
+        order = np.lexsort(np.column_stack([x, y]).T[::-1])
+        order = order[np.random.default_rng(np.random.SeedSequence([self.seed, 104729])).permutation(len(x))]
+        x, y = x[order], y[order]
+
+        # |P_l| and m estimated from the data: v m_hat distinct input patches over all bottom positions (Vm when
+        # all occur); every level below the root has v symbols with m rules, the root n_c symbols (|P_1| = n_c m)
         n_patches, m_hat = distinct_patches(x, s, v)
-        lam = 1.0 / n_patches if self.lam == "paper" else float(self.lam)
-        self.lam_, self.m_hat_, self.n_patches_ = lam, m_hat, n_patches
+        if L == 1:  # the input patches are the root's: n_c m of them
+            m_hat = max(1.0, n_patches / n_c)
+        self.n_patches_ = {lv: (n_c * m_hat if lv == 1 else n_patches) for lv in range(1, L + 1)}
+        lam = {lv: 1.0 / self.n_patches_[lv] if self.lam == "paper" else float(self.lam) for lv in range(1, L + 1)}
+        self.lam_, self.m_hat_ = lam, m_hat
 
         # sample split across stages (fresh: N^(l) ∝ m^l, l = 1..L)
         n = len(x)
@@ -227,7 +268,7 @@ class Chaining(Learner):
         else:
             stage_rows = {lv: slice(0, n) for lv in range(1, L + 1)}
         self.info_["stage_samples"] = {str(lv): stage_rows[lv].stop - stage_rows[lv].start for lv in range(L, 0, -1)}
-        self.info_["lam"], self.info_["m_hat"] = lam, m_hat
+        self.info_["lam"], self.info_["m_hat"] = {str(k): v for k, v in lam.items()}, m_hat
 
         gaps = None
         if g is not None and (self.sigma in ("oracle", "theory") or self.diagnostics):
@@ -243,7 +284,8 @@ class Chaining(Learner):
             if not math.isfinite(gaps.kappa):
                 raise ValueError("sigma='theory' needs a finite kappa (Assumption 6a); this grammar has some "
                                  "rule patch that never occurs first")
-            sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=gaps.K_rho(g.m))
+            sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=gaps.K_rho(g.m),
+                                    sigma_rule=self.sigma_rule)
 
         self.omega_, self.W_, self.sigma_ = {}, {}, {}
         stages = {}
@@ -269,7 +311,7 @@ class Chaining(Learner):
             rec.update(rec_sigma)
             self.sigma_[level] = sigma
             self.omega_[level] = (noise / sigma).to(self.device_, self.dtype_)
-            self.W_[level] = self._solve(level, h, counts, hist, len(xs), lam, rec)
+            self.W_[level] = self._solve(level, h, counts, hist, len(xs), lam[level], rec)
             rec["seconds"] = time.perf_counter() - t0
             if g is not None and self.diagnostics:
                 rec.update(self._diagnose(g, level, gaps))
@@ -289,21 +331,36 @@ class Chaining(Learner):
         if level == L:  # one-hot tokens: distinct tokens are exactly sqrt(2) apart
             rho_t = math.sqrt(2)
             rec["rho_tilde"] = rho_t
-        elif self.sigma == "oracle":
+        elif self.sigma == "oracle":  # proof of Lemma 11: the realised separation is >= rho^(l+1)/2
             rho_t = gaps.rho[level + 1] / 2
             rec["rho_tilde"] = rho_t
-        else:
+        else:  # the realised separation (Assumption 9b's rho~), measured
             pts = h.reshape(-1, h.shape[-1]).detach().cpu().numpy()
             rho_t, k = separation_from_data(pts, self.v_, rng)
             if not math.isfinite(rho_t) or rho_t <= 0:
                 raise ValueError(f"sigma='data' could not estimate the embedding separation at level {level}: "
                                  "the previous layer's outputs collapse to one point (too few samples?)")
             rec["rho_tilde"], rec["clusters_found"] = rho_t, k
-        sigma = math.sqrt(2 * rho_t**2 / math.log(2 / self.eps_o)) * scale
-        rec["sigma_rule"] = self.sigma
+        eps_o = self._eps_o(level, rho_t, gaps)
+        sigma = theory.lemma10_sigma(rho_t, eps_o, self.sigma_rule) * scale
+        rec["sigma_rule"], rec["lemma10_rule"], rec["eps_o"] = self.sigma, self.sigma_rule, eps_o
         if self.sigma == "validate":
             sigma, rec["validation"] = self._validate_sigma(level, h, noise, sigma, rng, ys, inv)
         return sigma, rec
+
+    def _eps_o(self, level, rho_t, gaps) -> float:
+        """eps_O of stage `level`: the float given, or Lemma 17's eps_*^(l)/(600 |P_l|^2 kappa sqrt(d_y)) on
+        Theorem 7's schedule at the smallest valid C ("paper"; see the class docstring for the estimates)."""
+        if self.eps_o != "paper":
+            return float(self.eps_o)
+        m, L, n_c = max(self.m_hat_, 1.5), self.L_, self.n_classes_
+        if self.sigma == "oracle":
+            kappa, K = gaps.kappa, gaps.K_rho(self.grammar_.m)
+        else:  # data estimates: kappa = 1 (exact for the App.-B sampler); K_rho from the measured separation
+            kappa, K = 1.0, (1.0 if level == L else rho_t * m ** ((level + 1) / 2))
+        C = theory.smallest_C(n_c, m, self.s_, L, kappa, K) or 1.0
+        eps_star = K * m ** (-level / 2) / math.sqrt(C * n_c**2 * m**2 * self.s_ * L * math.log(m))
+        return theory.eps_O(eps_star, self.n_patches_[level], kappa, n_c)
 
     def _validate_sigma(self, level, h, noise, base, rng, ys, inv):
         """Pick base * c (c in sigma_grid) minimising the held-out ridge loss of stage `level`."""
@@ -317,7 +374,7 @@ class Chaining(Learner):
         losses = {}
         for c in self.sigma_grid:
             self.omega_[level] = (noise / (base * c)).to(self.device_, self.dtype_)
-            W = self._solve(level, h, counts, hist, int((~val).sum()), self.lam_, {})
+            W = self._solve(level, h, counts, hist, int((~val).sum()), self.lam_[level], {})
             out = self._outputs(level, h, W)  # (u, n_c) per distinct subtree
             losses[c] = float(0.5 * ((target - out[inv[val]]) ** 2).sum(1).mean())
         best = min(losses, key=losses.get)
@@ -356,7 +413,7 @@ class Chaining(Learner):
                 XtH += X.T @ Hn[rows]
             C, XtH = C.double(), XtH.double()
             if self.solver == "gd":
-                P = self.n_patches_  # |P_l| estimate (Lemma 17: T >= |P| log(100 |P| kappa sqrt(d_y) / eps))
+                P = self.n_patches_[level]  # |P_l| estimate (Lemma 17: T >= |P| log(100 |P| kappa sqrt(d_y) / eps))
                 steps = self.gd_steps or math.ceil(P * math.log(100 * P * math.sqrt(self.n_classes_) / 1e-3))
                 eta = 2.0 / (1.0 + lam)
                 B = XtH.T
