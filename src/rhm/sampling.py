@@ -58,6 +58,87 @@ def _draw_choices(rng: np.random.Generator, m: int, shape) -> np.ndarray:
     return rng.integers(0, m, size=shape, dtype=_choice_dtype(m))
 
 
+class _ZipfChoices:
+    """Exact draws from rule probabilities f (m,) shared by every symbol, at a few random bits per draw.
+
+    A 16-bit random number u picks the cell [u, u+1)/2**16 of [0, 1). Cells that lie inside one segment of the
+    cumulative distribution map straight to their rule through a table; the at most m-1 cells that straddle a
+    boundary refine u with a uniform float and look it up exactly, so every rule gets exactly probability f_k.
+    """
+
+    def __init__(self, f: np.ndarray):
+        self.cdf = np.cumsum(f)
+        self.cdf[-1] = 1.0
+        self.m = len(f)
+        cells = np.arange(1 << 16, dtype=np.float64) / 65536.0
+        self.table = np.minimum(np.searchsorted(self.cdf, cells, side="right"), self.m - 1).astype(
+            _choice_dtype(self.m))
+        scaled = self.cdf[:-1] * 65536.0
+        inner = scaled[scaled != np.floor(scaled)]  # boundaries strictly inside a cell
+        self.impure = np.zeros(1 << 16, dtype=bool)
+        self.impure[np.floor(inner).astype(np.int64)] = True
+
+    def __call__(self, rng: np.random.Generator, shape) -> np.ndarray:
+        count = int(np.prod(shape))
+        u = np.frombuffer(rng.bytes(2 * count), dtype="<u2")
+        out = self.table[u]
+        idx = np.flatnonzero(self.impure[u])
+        if idx.size:
+            fine = (u[idx] + rng.random(idx.size)) / 65536.0
+            out[idx] = np.minimum(np.searchsorted(self.cdf, fine, side="right"), self.m - 1)
+        return out.reshape(shape)
+
+
+def _choice_sampler(g):
+    """``draw(rng, shape)`` of the rule choices of grammar g: uniform masked bytes, or exact Zipf draws."""
+    if getattr(g, "zipf", None) is None:
+        return lambda rng, shape: _draw_choices(rng, g.m, shape)
+    from .grammar import zipf_probs
+    return _ZipfChoices(zipf_probs(g.m, g.zipf))
+
+
+def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> np.ndarray:
+    """Replace each token of x (in place) with probability eps by a uniform token in [0, v); returns x.
+
+    The replaced positions are an exact Bernoulli(eps) process drawn by geometric gaps, so the cost grows with
+    eps * x.size rather than x.size.
+    """
+    if eps <= 0.0 or x.size == 0:
+        return x
+    flat = x.reshape(-1)
+    n = flat.size
+    pos, start = [], -1
+    while start < n - 1:
+        expect = (n - 1 - start) * eps
+        gaps = rng.geometric(eps, size=int(expect + 6 * np.sqrt(expect) + 16))
+        p = start + np.cumsum(gaps)
+        pos.append(p[p < n])
+        start = int(p[-1])
+    pos = np.concatenate(pos)
+    flat[pos] = rng.integers(0, v, size=pos.size).astype(x.dtype)
+    return x
+
+
+def _check_replace_defined(g, replace: bool) -> None:
+    if replace:
+        return
+    if getattr(g, "zipf", None) is not None:
+        raise ValueError(f"replace=False is not defined for zipf={g.zipf}: distinct inputs are drawn uniformly, "
+                         "which is not the Zipf distribution; sample with replacement")
+    if getattr(g, "noise", 0.0):
+        raise ValueError(f"replace=False is not defined for noise={g.noise}: noisy inputs may coincide; sample "
+                         "with replacement")
+
+
+def _finish(g, x, tree, rng):
+    """Apply the noise of g to x; with a tree, tree[L] keeps the clean tokens and x is a noisy copy."""
+    if not getattr(g, "noise", 0.0):
+        return x
+    if tree is not None:  # tree[-1] is x itself: keep it clean, noise a copy
+        x = x.copy()
+    return apply_noise(x, g.noise, g.v, rng)
+
+
 class _Expander:
     """Top-down rewriting with per-level lookup tables, written chunk by chunk into preallocated outputs.
 
@@ -121,15 +202,18 @@ class _Expander:
 def sample(g, n, seed=None, replace=True, return_tree=False):
     """Draw n inputs of grammar `g`.
 
-    replace=True: i.i.d. (uniform label, uniform rule at every node), vectorised and chunked so that peak
-    memory stays within ~2x the output. replace=False: n **distinct** inputs, a uniform random n-subset of all
-    ``g.num_inputs`` inputs (in random order), exact for any size; ValueError if n > g.num_inputs.
+    replace=True: i.i.d. (uniform label, a rule at every node drawn from ``g.rule_probs``, then the token noise
+    of ``g``), vectorised and chunked so that peak memory stays within ~2x the output. replace=False: n
+    **distinct** inputs, a uniform random n-subset of all ``g.num_inputs`` inputs (in random order), exact for
+    any size; ValueError if n > g.num_inputs, and for Zipf or noisy grammars (where it is not defined).
+    With noise, ``tree[L]`` holds the clean tokens and x their noisy copy.
 
     Returns x (n, d) tokens in ``g.token_dtype``, y (n,) labels, and with ``return_tree`` the list ``tree``
     of the L+1 levels: tree[0] is y (n,), tree[l] (n, s**l) the level-l symbols, tree[L] is x.
     """
     n = _check_n(n)
     rng = _rng(seed)
+    _check_replace_defined(g, replace)
     if not replace:
         if n > g.num_inputs:
             raise ValueError(f"n={n} exceeds num_inputs={g.num_inputs}: cannot draw that many distinct inputs")
@@ -137,8 +221,10 @@ def sample(g, n, seed=None, replace=True, return_tree=False):
         choices = lambda level, rows: digits[rows, _level_slice(g.s, level)]  # noqa: E731
     else:
         y = rng.integers(0, g.n_classes, size=n, dtype=g.token_dtype)
-        choices = lambda level, rows: _draw_choices(rng, g.m, (rows.stop - rows.start, g.s**level))  # noqa: E731
+        draw = _choice_sampler(g)
+        choices = lambda level, rows: draw(rng, (rows.stop - rows.start, g.s**level))  # noqa: E731
     x, tree = _Expander(g).run(y[:, None], 0, choices, return_tree)
+    x = _finish(g, x, tree, rng)
     if return_tree:
         tree[0] = y
         return x, y, tree
@@ -212,8 +298,10 @@ def resample_below(g, tree, level, seed=None, return_tree=False):
         raise ValueError(f"tree[{level}] must hold integer symbols in [0, {n_sym})")
     rng = _rng(seed)
     top = top.astype(g.token_dtype)
-    choices = lambda lv, rows: _draw_choices(rng, g.m, (rows.stop - rows.start, g.s**lv))  # noqa: E731
+    draw = _choice_sampler(g)
+    choices = lambda lv, rows: draw(rng, (rows.stop - rows.start, g.s**lv))  # noqa: E731
     x, new = _Expander(g).run(top, level, choices, return_tree)
+    x = _finish(g, x, new, rng)
     if not return_tree:
         return x
     above = [np.array(t, copy=True) for t in tree[:level]]
