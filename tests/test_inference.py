@@ -7,6 +7,7 @@ import pytest
 
 import rhm
 from rhm import inference
+from rhm.sparse import SparseRHM
 
 TOL = 1e-9
 
@@ -80,6 +81,9 @@ VARIANTS = [
     dict(v=3, m=2, s=2, L=2, seed=4, zipf=0.5, noise=0.2),
     dict(v=2, m=2, s=3, L=1, seed=5, noise=0.5, zipf=2.0),
     dict(v=2, m=1, s=2, L=3, seed=6, noise=0.1),
+    dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=7, noise=0.2),
+    dict(sparse=True, v=3, m=2, s=2, L=2, s0=1, seed=8, zipf=1.0),
+    dict(sparse=True, v=2, m=1, s=2, L=1, s0=2, seed=9, n_classes=2),
 ]
 
 
@@ -87,9 +91,14 @@ def ids(p):
     return ",".join(f"{k}={v}" for k, v in p.items())
 
 
+def make(params):
+    params = dict(params)
+    return SparseRHM(**params) if params.pop("sparse", False) else rhm.RHM(**params)
+
+
 @pytest.fixture(scope="module", params=VARIANTS, ids=ids)
 def case(request):
-    g = rhm.RHM(**request.param)
+    g = make(request.param)
     return g, Brute(g)
 
 
@@ -107,7 +116,7 @@ def test_latent_posterior_every_level_matches_enumeration(case):
     g, b = case
     for level in range(g.L + 1):
         got = inference.latent_posterior(g, b.xs, level)
-        assert got.shape == (len(b.xs), g.s**level, g.symbols(level) if level < g.L else g.v)
+        assert got.shape == (len(b.xs), b.P.S**level, b.P.n_sym(level))
         assert np.abs(got - b.latent(level)).max() < TOL
 
 
@@ -121,7 +130,7 @@ def test_token_posterior_matches_enumeration(case):
     got = inference.token_posterior(g, x, masks)
     for r in range(len(rows)):
         want = b.predictive(x[r], masks[r])
-        want[~masks[r]] = np.eye(g.v)[x[r][~masks[r]]]
+        want[~masks[r]] = np.eye(b.P.V)[x[r][~masks[r]]]
         assert np.abs(got[r] - want).max() < TOL
 
 
@@ -129,10 +138,22 @@ def test_next_token_matches_enumeration(case):
     g, b = case
     rows = np.random.default_rng(1).choice(len(b.xs), size=min(8, len(b.xs)), replace=False)
     got = inference.next_token(g, b.xs[rows])
+    assert got.shape == (len(rows), g.d, b.P.V)
     for r, i in enumerate(rows):
         for t in range(g.d):
             mask = np.arange(g.d) >= t
             assert np.abs(got[r, t] - b.predictive(b.xs[i], mask)[t]).max() < TOL
+
+
+@pytest.mark.parametrize("s0", [1, 2])
+def test_sparse_pcfg_support_is_the_sampler_support(s0):
+    """Every distinct input the sampler can produce has probability 1/num_inputs under the tree PCFG."""
+    g = SparseRHM(4, 2, 2, 2, s0=s0, seed=s0)
+    x, y = g.sample(g.num_inputs, seed=0, replace=False)
+    assert len(np.unique(x, axis=0)) == g.num_inputs
+    ll = inference.log_likelihood(g, x)
+    assert np.abs(ll + np.log(g.num_inputs)).max() < TOL
+    assert np.array_equal(inference.class_posterior(g, x), np.eye(g.n_classes)[y])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -217,6 +217,11 @@ class RHM:
         return self.s**self.L
 
     @property
+    def vocab_size(self) -> int:
+        """Input vocabulary (v; the sparse RHM adds a blank)."""
+        return self.v
+
+    @property
     def num_nodes(self) -> int:
         """Internal nodes of the tree (root included), i.e. rule choices per input: (s**L - 1)/(s - 1)."""
         return (self.s**self.L - 1) // (self.s - 1)

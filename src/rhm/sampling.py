@@ -136,7 +136,7 @@ def _finish(g, x, tree, rng):
         return x
     if tree is not None:  # tree[-1] is x itself: keep it clean, noise a copy
         x = x.copy()
-    return apply_noise(x, g.noise, g.v, rng)
+    return apply_noise(x, g.noise, g.vocab_size, rng)
 
 
 class _Expander:
@@ -243,11 +243,7 @@ def _distinct_codes(g, n: int, rng: np.random.Generator):
     K, m, dt = g.num_nodes, g.m, _choice_dtype(g.m)
     if g.num_inputs <= 2**62:
         idx = rng.choice(g.num_inputs, size=n, replace=False) if n else np.empty(0, np.int64)
-        digits = np.empty((n, K), dtype=dt)
-        rest = idx
-        for j in range(K - 1, -1, -1):  # least significant digit = last node
-            rest, digits[:, j] = np.divmod(rest, m)
-        return rest.astype(g.token_dtype), digits
+        return _decode(g, idx)
     y = np.empty(0, dtype=g.token_dtype)
     digits = np.empty((0, K), dtype=dt)
     while len(y) < n:
@@ -259,6 +255,28 @@ def _distinct_codes(g, n: int, rng: np.random.Generator):
         keep = np.sort(first)  # first occurrences, in draw order
         y, digits = y[keep], digits[keep]
     return y[:n], digits[:n]
+
+
+def _decode(g, idx: np.ndarray):
+    """Labels (n,) and rule choices (n, num_nodes) of input codes idx in [0, num_inputs) (num_inputs <= 2**62)."""
+    K, m = g.num_nodes, g.m
+    digits = np.empty((len(idx), K), dtype=_choice_dtype(m))
+    rest = np.asarray(idx, dtype=np.int64)
+    for j in range(K - 1, -1, -1):  # least significant digit = last node
+        rest, digits[:, j] = np.divmod(rest, m)
+    return rest.astype(g.token_dtype), digits
+
+
+def from_codes(g, idx, return_tree=False):
+    """The inputs of codes idx (n,) in [0, num_inputs) (num_inputs <= 2**62): the bijection used by
+    ``sample(replace=False)``, code = label * m**K + sum_j choice_j m**(K-1-j). Returns x, y (and tree)."""
+    y, digits = _decode(g, idx)
+    choices = lambda level, rows: digits[rows, _level_slice(g.s, level)]  # noqa: E731
+    x, tree = _Expander(g).run(y[:, None], 0, choices, return_tree)
+    if return_tree:
+        tree[0] = y
+        return x, y, tree
+    return x, y
 
 
 def _exact_keys(y: np.ndarray, digits: np.ndarray, m: int) -> np.ndarray:
