@@ -339,7 +339,7 @@ def stream(g, batch_size, seed=None, n_batches=None) -> Iterator[tuple[np.ndarra
     def gen():
         k = 0
         while n_batches is None or k < n_batches:
-            yield sample(g, batch_size, seed=rng)
+            yield g.sample(batch_size, seed=rng)
             k += 1
 
     return gen()
