@@ -59,34 +59,42 @@ def _draw_choices(rng: np.random.Generator, m: int, shape) -> np.ndarray:
 
 
 class _ZipfChoices:
-    """Exact draws from rule probabilities f (m,) shared by every symbol, at a few random bits per draw.
+    """Exact draws from rule probabilities f (m,) shared by every symbol, at about one random byte per draw.
 
-    A 16-bit random number u picks the cell [u, u+1)/2**16 of [0, 1). Cells that lie inside one segment of the
-    cumulative distribution map straight to their rule through a table; the at most m-1 cells that straddle a
-    boundary refine u with a uniform float and look it up exactly, so every rule gets exactly probability f_k.
+    A random byte u picks the cell [u, u+1)/256 of [0, 1). Cells inside one segment of the cumulative
+    distribution map straight to their rule through a table; the at most m-1 cells that straddle a boundary
+    (marked by a sentinel) refine u with a uniform float and look it up exactly, so rule k has exactly
+    probability f_k. (16-bit cells when m > 255.)
     """
 
     def __init__(self, f: np.ndarray):
         self.cdf = np.cumsum(f)
         self.cdf[-1] = 1.0
         self.m = len(f)
-        cells = np.arange(1 << 16, dtype=np.float64) / 65536.0
-        self.table = np.minimum(np.searchsorted(self.cdf, cells, side="right"), self.m - 1).astype(
-            _choice_dtype(self.m))
-        scaled = self.cdf[:-1] * 65536.0
+        self.bits = 8 if self.m < 255 else 16
+        cells = 1 << self.bits
+        self.sentinel = cells - 1 if self.bits == 8 else np.iinfo(np.uint32).max
+        dtype = np.uint8 if self.bits == 8 else np.uint32
+        self.table = np.minimum(np.searchsorted(self.cdf, np.arange(cells) / cells, side="right"),
+                                self.m - 1).astype(dtype)
+        scaled = self.cdf[:-1] * cells
         inner = scaled[scaled != np.floor(scaled)]  # boundaries strictly inside a cell
-        self.impure = np.zeros(1 << 16, dtype=bool)
-        self.impure[np.floor(inner).astype(np.int64)] = True
+        self.table[np.floor(inner).astype(np.int64)] = self.sentinel
+        self.trans = self.table.tobytes() if self.bits == 8 else None
 
     def __call__(self, rng: np.random.Generator, shape) -> np.ndarray:
         count = int(np.prod(shape))
-        u = np.frombuffer(rng.bytes(2 * count), dtype="<u2")
-        out = self.table[u]
-        idx = np.flatnonzero(self.impure[u])
+        raw = rng.bytes(count * self.bits // 8)
+        u = np.frombuffer(raw, dtype="u1" if self.bits == 8 else "<u2")
+        if self.bits == 8:  # bytes.translate is a 256-entry table lookup at memcpy-like speed
+            out = np.frombuffer(bytearray(raw.translate(self.trans)), dtype=np.uint8)
+        else:
+            out = self.table[u]
+        idx = np.flatnonzero(out == self.sentinel)
         if idx.size:
-            fine = (u[idx] + rng.random(idx.size)) / 65536.0
+            fine = (u[idx] + rng.random(idx.size)) / (1 << self.bits)
             out[idx] = np.minimum(np.searchsorted(self.cdf, fine, side="right"), self.m - 1)
-        return out.reshape(shape)
+        return out.astype(_choice_dtype(self.m), copy=False).reshape(shape)
 
 
 def _choice_sampler(g):
@@ -97,25 +105,46 @@ def _choice_sampler(g):
     return _ZipfChoices(zipf_probs(g.m, g.zipf))
 
 
-def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> np.ndarray:
-    """Replace each token of x (in place) with probability eps by a uniform token in [0, v); returns x.
+def _raw_bytes(rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` random bytes from the bit generator's raw 64-bit outputs (little-endian on every platform)."""
+    words = rng.bit_generator.random_raw((count + 7) // 8)
+    return words.astype("<u8", copy=False).view(np.uint8)[:count]
 
-    The replaced positions are an exact Bernoulli(eps) process drawn by geometric gaps, so the cost grows with
-    eps * x.size rather than x.size.
+
+def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> np.ndarray:
+    """Replace each token of x (in place, x contiguous) with probability eps by a uniform token in [0, v).
+
+    Exact Bernoulli(eps) per token at one random byte: u < floor(256 eps) replaces, and the tokens whose u
+    equals that boundary (1 in 256, found by scanning 8 flags per 64-bit word) are refined with a uniform
+    float. A fresh token is drawn for every position and blended in with a bit mask, so the hot loop is
+    branch-free and builds no position list.
     """
     if eps <= 0.0 or x.size == 0:
         return x
     flat = x.reshape(-1)
+    if not np.shares_memory(flat, x):
+        raise ValueError("apply_noise needs a contiguous array")
     n = flat.size
-    pos, start = [], -1
-    while start < n - 1:
-        expect = (n - 1 - start) * eps
-        gaps = rng.geometric(eps, size=int(expect + 6 * np.sqrt(expect) + 16))
-        p = start + np.cumsum(gaps)
-        pos.append(p[p < n])
-        start = int(p[-1])
-    pos = np.concatenate(pos)
-    flat[pos] = rng.integers(0, v, size=pos.size).astype(x.dtype)
+    u = _raw_bytes(rng, n)
+    cut = int(np.floor(eps * 256.0))
+    hit = u < cut if eps < 1.0 else np.ones(n, dtype=bool)
+    if eps < 1.0 and eps * 256.0 != cut:
+        eq = np.zeros(-(-n // 8) * 8, dtype=bool)
+        np.equal(u, cut, out=eq[:n])
+        words = np.flatnonzero(eq.view(np.uint64))
+        if words.size:
+            r, c = np.nonzero(eq.reshape(-1, 8)[words])
+            edge = words[r] * 8 + c
+            hit[edge] = rng.random(edge.size) < eps * 256.0 - cut
+    if v <= 256 and 256 % v == 0:
+        new = (_raw_bytes(rng, n) & np.uint8(v - 1)).astype(x.dtype)
+    else:
+        new = rng.integers(0, v, size=n).astype(x.dtype)
+    mask = hit.view(np.uint8) if x.dtype == np.uint8 else hit.astype(x.dtype)
+    np.negative(mask, out=mask)  # all ones where hit (unsigned wrap-around)
+    np.bitwise_xor(new, flat, out=new)
+    np.bitwise_and(new, mask, out=new)
+    np.bitwise_xor(flat, new, out=flat)  # flat = new where hit, unchanged elsewhere
     return x
 
 
@@ -128,6 +157,14 @@ def _check_replace_defined(g, replace: bool) -> None:
     if getattr(g, "noise", 0.0):
         raise ValueError(f"replace=False is not defined for noise={g.noise}: noisy inputs may coincide; sample "
                          "with replacement")
+
+
+def _noise_hook(g, rng):
+    """The in-place chunk corrupter of a noisy grammar (None without noise)."""
+    eps = getattr(g, "noise", 0.0)
+    if not eps:
+        return None
+    return lambda chunk: apply_noise(chunk, eps, g.vocab_size, rng)
 
 
 def _finish(g, x, tree, rng):
@@ -173,19 +210,24 @@ class _Expander:
             return np.take(self.tables[level], idx).view(self.dtype).reshape(len(sym), -1)
         return np.take(self.tables[level], idx, axis=0).reshape(len(sym), -1)
 
-    def run(self, top: np.ndarray, start_level: int, choices, want_tree: bool):
+    def run(self, top: np.ndarray, start_level: int, choices, want_tree: bool, noise=None):
         """Expand level-`start_level` symbols `top` (n, s**start_level) down to the input.
 
         ``choices(level, rows)`` returns the rule choices of that level for the row slice, shape
-        (len(rows), s**level). Returns x (n, d) and, if asked, the list of levels start_level..L.
+        (len(rows), s**level). ``noise(chunk)``, if given, corrupts each finished chunk of x in place while it
+        is in cache; the tree then keeps the clean tokens as its last level. Returns x (n, d) and, if asked,
+        the list of levels start_level..L.
         """
         g, n = self.g, len(top)
         x = np.empty((n, g.d), dtype=self.dtype)
+        clean = np.empty_like(x) if (want_tree and noise is not None) else x
         tree = [np.empty((n, g.s**lv), dtype=self.dtype) for lv in range(start_level + 1, g.L)] if want_tree else []
         rows_per = self.chunk_rows(start_level)
         for a in range(0, n, rows_per):
             rows = slice(a, min(n, a + rows_per))
             sym = top[rows]
+            if start_level == g.L:
+                x[rows] = sym
             for lv in range(start_level, g.L):
                 sym = self.step(lv, sym, choices(lv, rows))
                 if lv + 1 < g.L:
@@ -193,10 +235,13 @@ class _Expander:
                         tree[lv - start_level][rows] = sym
                 else:
                     x[rows] = sym
+            if noise is not None:
+                if clean is not x:
+                    clean[rows] = x[rows]
+                noise(x[rows])
         if start_level == g.L:
-            x[:] = top
-            return x, ([x] if want_tree else None)
-        return x, ([top] + tree + [x] if want_tree else None)
+            return x, ([clean] if want_tree else None)
+        return x, ([top] + tree + [clean] if want_tree else None)
 
 
 def sample(g, n, seed=None, replace=True, return_tree=False):
@@ -223,8 +268,7 @@ def sample(g, n, seed=None, replace=True, return_tree=False):
         y = rng.integers(0, g.n_classes, size=n, dtype=g.token_dtype)
         draw = _choice_sampler(g)
         choices = lambda level, rows: draw(rng, (rows.stop - rows.start, g.s**level))  # noqa: E731
-    x, tree = _Expander(g).run(y[:, None], 0, choices, return_tree)
-    x = _finish(g, x, tree, rng)
+    x, tree = _Expander(g).run(y[:, None], 0, choices, return_tree, noise=_noise_hook(g, rng))
     if return_tree:
         tree[0] = y
         return x, y, tree
@@ -318,8 +362,7 @@ def resample_below(g, tree, level, seed=None, return_tree=False):
     top = top.astype(g.token_dtype)
     draw = _choice_sampler(g)
     choices = lambda lv, rows: draw(rng, (rows.stop - rows.start, g.s**lv))  # noqa: E731
-    x, new = _Expander(g).run(top, level, choices, return_tree)
-    x = _finish(g, x, new, rng)
+    x, new = _Expander(g).run(top, level, choices, return_tree, noise=_noise_hook(g, rng))
     if not return_tree:
         return x
     above = [np.array(t, copy=True) for t in tree[:level]]
