@@ -105,7 +105,11 @@ class _Compiled:
                 prod = gs[0] * self.pf[P.L - 1]
                 for c in range(1, P.S):
                     prod *= gs[c]
-                self._patch_table = prod.reshape(size, -1, P.n_sym(P.L - 1)).sum(axis=1)
+                table = prod.reshape(size, -1, P.n_sym(P.L - 1)).sum(axis=1)
+                beta, log_z = _normalise(table)
+                # one level up, the gathered factor of child slot c for every code of that child's leaves
+                above = [np.ascontiguousarray(beta[:, ch]) for ch in self.ch[P.L - 2]] if P.L >= 2 else None
+                self._patch_table = (beta, log_z, above)
         return self._patch_table if self._patch_table is not False else None
 
 
@@ -252,19 +256,22 @@ def _inside(C: _Compiled, codes: np.ndarray, keep: bool = False):
     betas, gathered = [None] * (P.L + 1), [None] * P.L
     if keep:
         betas[P.L] = np.take(C.evidence, codes, axis=0)
-    beta = None
+    beta = patch_codes = None
     for lv in range(P.L - 1, -1, -1):
         J, S = P.S**lv, P.S
         if lv == P.L - 1:
             leaf = codes.reshape(n * J, S)
             table = None if keep else C.patch_table()
-            if table is not None:
-                inner = np.take(table, _codes(leaf, P.V + 1), axis=0).reshape(n, J, -1)
-                beta, log_z = _normalise(inner)
-                log_scale = log_scale + log_z.sum(axis=1)
-                betas[lv] = beta
+            if table is not None:  # inside-only: the bottom level is a lookup by the code of its leaves
+                patch_codes = _codes(leaf, P.V + 1).reshape(n, J)
+                log_scale = log_scale + np.take(table[1], patch_codes).sum(axis=1)
+                if lv == 0:
+                    betas[0] = np.take(table[0], patch_codes, axis=0)
                 continue
             gs = [np.take(C.leaf_tables[c], leaf[:, c], axis=0) for c in range(S)]
+        elif lv == P.L - 2 and patch_codes is not None:  # row gathers of precomputed child factors
+            child = patch_codes.reshape(n * J, S)
+            gs = [np.take(C.patch_table()[2][c], child[:, c], axis=0) for c in range(S)]
         else:
             b = beta.reshape(n * J, S, -1)
             gs = [np.take(b[:, c, :], C.ch[lv][c], axis=1) for c in range(S)]
