@@ -84,11 +84,11 @@ class _ZipfChoices:
 
     def __call__(self, rng: np.random.Generator, shape) -> np.ndarray:
         count = int(np.prod(shape))
-        raw = rng.bytes(count * self.bits // 8)
-        u = np.frombuffer(raw, dtype="u1" if self.bits == 8 else "<u2")
         if self.bits == 8:  # bytes.translate is a 256-entry table lookup at memcpy-like speed
-            out = np.frombuffer(bytearray(raw.translate(self.trans)), dtype=np.uint8)
+            u = _raw_bytes(rng, count)
+            out = np.frombuffer(bytearray(u.tobytes().translate(self.trans)), dtype=np.uint8)
         else:
+            u = _raw_bytes(rng, 2 * count).view("<u2")
             out = self.table[u]
         idx = np.flatnonzero(out == self.sentinel)
         if idx.size:
@@ -111,12 +111,26 @@ def _raw_bytes(rng: np.random.Generator, count: int) -> np.ndarray:
     return words.astype("<u8", copy=False).view(np.uint8)[:count]
 
 
+def _uniform_tokens(rng: np.random.Generator, v: int, n: int) -> np.ndarray:
+    """n exact uniform draws in [0, v): masked bytes when v divides 256, else 16-bit multiply-shift with the
+    rare biased draws (probability < v/65536) redrawn (Lemire's method)."""
+    if 256 % v == 0:
+        return _raw_bytes(rng, n) & np.uint8(v - 1)
+    if v > 1 << 16:
+        return rng.integers(0, v, size=n)
+    prod = _raw_bytes(rng, 2 * n).view("<u2").astype(np.uint32) * np.uint32(v)
+    out = (prod >> np.uint32(16)).astype(np.uint16 if v > 256 else np.uint8)
+    bad = np.flatnonzero((prod & np.uint32(0xFFFF)) < np.uint32((65536 - v) % v))
+    if bad.size:
+        out[bad] = rng.integers(0, v, size=bad.size)
+    return out
+
+
 def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> np.ndarray:
     """Replace each token of x (in place, x contiguous) with probability eps by a uniform token in [0, v).
 
     Exact Bernoulli(eps) per token at one random byte: u < floor(256 eps) replaces, and the tokens whose u
-    equals that boundary (1 in 256, found by scanning 8 flags per 64-bit word) are refined with a uniform
-    float. A fresh token is drawn for every position and blended in with a bit mask, so the hot loop is
+    equals that boundary (1 in 256) are refined with a uniform float. A fresh token is drawn for every position and blended in with a bit mask, so the hot loop is
     branch-free and builds no position list.
     """
     if eps <= 0.0 or x.size == 0:
@@ -129,17 +143,14 @@ def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> 
     cut = int(np.floor(eps * 256.0))
     hit = u < cut if eps < 1.0 else np.ones(n, dtype=bool)
     if eps < 1.0 and eps * 256.0 != cut:
-        eq = np.zeros(-(-n // 8) * 8, dtype=bool)
-        np.equal(u, cut, out=eq[:n])
-        words = np.flatnonzero(eq.view(np.uint64))
-        if words.size:
-            r, c = np.nonzero(eq.reshape(-1, 8)[words])
-            edge = words[r] * 8 + c
+        edge = np.flatnonzero(u == cut)
+        if edge.size:
             hit[edge] = rng.random(edge.size) < eps * 256.0 - cut
-    if v <= 256 and 256 % v == 0:
-        new = (_raw_bytes(rng, n) & np.uint8(v - 1)).astype(x.dtype)
-    else:
-        new = rng.integers(0, v, size=n).astype(x.dtype)
+    if 256 % v:  # exact uniform draws cost more than a position list: draw them for the replaced tokens only
+        pos = np.flatnonzero(hit)
+        flat[pos] = _uniform_tokens(rng, v, pos.size)
+        return x
+    new = _uniform_tokens(rng, v, n).astype(x.dtype, copy=False)
     mask = hit.view(np.uint8) if x.dtype == np.uint8 else hit.astype(x.dtype)
     np.negative(mask, out=mask)  # all ones where hit (unsigned wrap-around)
     np.bitwise_xor(new, flat, out=new)
@@ -173,7 +184,10 @@ def _finish(g, x, tree, rng):
         return x
     if tree is not None:  # tree[-1] is x itself: keep it clean, noise a copy
         x = x.copy()
-    return apply_noise(x, g.noise, g.vocab_size, rng)
+    rows = max(1, _CHUNK_BYTES // max(1, x.shape[1] * x.itemsize))
+    for a in range(0, len(x), rows):  # cache-sized chunks
+        apply_noise(x[a:a + rows], g.noise, g.vocab_size, rng)
+    return x
 
 
 class _Expander:
