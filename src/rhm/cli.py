@@ -73,13 +73,21 @@ NC_OPT = typer.Option(None, "--n-classes", help="number of classes (default: v)"
 RULES_OPT = typer.Option("uniform", "--rules", help=f"rule sampler: {' | '.join(RULE_SAMPLERS)}")
 GSEED_OPT = typer.Option(0, "--seed", help="seed of the grammar's rules")
 GRAMMAR_OPT = typer.Option(None, "--grammar", help="load the grammar from this JSON file instead")
+ZIPF_OPT = typer.Option(None, "--zipf", help="Zipf rule probabilities: rule k of each symbol has probability "
+                        "proportional to k^-(1+a) (default: uniform)")
+NOISE_OPT = typer.Option(0.0, "--noise", help="probability that each input token is replaced by a uniform token")
+S0_OPT = typer.Option(None, "--s0", help="sparse RHM: s0 blank positions per informative token, "
+                      "d = (s(s0+1))**L (default: the plain RHM)")
 JSON_OPT = typer.Option(False, "--json", help="print one JSON object on stdout")
 
 
-def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file) -> RHM:
+def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file, zipf=None, noise=0.0, s0=None):
     if grammar_file is not None:
         return RHM.load(grammar_file)
-    return RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed)
+    if s0 is not None:
+        from .sparse import SparseRHM
+        return SparseRHM(v, m, s, L, s0=s0, n_classes=n_classes, rules=rules, seed=seed, zipf=zipf, noise=noise)
+    return RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed, zipf=zipf, noise=noise)
 
 
 def grammar_info(g: RHM, gaps=None) -> dict:
@@ -100,14 +108,19 @@ def grammar_info(g: RHM, gaps=None) -> dict:
 def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_classes: Optional[int] = NC_OPT,
          rules: str = RULES_OPT, seed: int = GSEED_OPT, as_json: bool = JSON_OPT,
          K_rho: Optional[float] = typer.Option(None, "--K-rho", help="check Assumption 6 for this K_rho "
-                                               "(default: the largest K_rho the grammar meets)")):
-    """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar."""
+                                               "(default: the largest K_rho the grammar meets)"),
+         zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
+    """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar (of its informative RHM
+    for --s0; the gaps assume uniform rule probabilities)."""
     from . import oracle
 
     def go():
-        g = _grammar(v, m, s, L, n_classes, rules, seed, None)
+        full = _grammar(v, m, s, L, n_classes, rules, seed, None, zipf, noise, s0)
+        g = getattr(full, "base", full)
         gaps = oracle.signal_gaps(g)
         out = grammar_info(g, gaps)
+        out.update(full.params(), d=full.d, num_inputs=str(full.num_inputs),
+                   num_inputs_float=float(full.num_inputs))
         k = K_rho if K_rho is not None else gaps.K_rho(g.m)
         if not (isinstance(k, float) and math.isfinite(k)) and K_rho is None:
             k = 1.0
@@ -121,7 +134,7 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
         if theory is not None and math.isfinite(gaps.kappa) and g.n_classes == g.v:
             out["theorem7"] = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho).to_dict()
         human = "\n".join([
-            repr(g), f"d = {g.d}, num_inputs = {g.num_inputs} (~{float(g.num_inputs):.3g}), "
+            repr(full), f"d = {full.d}, num_inputs = {full.num_inputs} (~{float(full.num_inputs):.3g}), "
             f"n_c*m^L = {out['nc_m_L']}",
             "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})" for a, b in gaps.rho.items()),
             f"kappa = {gaps.kappa:.4g}", str(rep)])
@@ -143,7 +156,8 @@ def sample(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_cla
            out: Path = typer.Option(..., "--out", help="output .npz file (x, y, grammar JSON[, tree_l])"),
            data_seed: int = typer.Option(1, "--data-seed", help="seed of the draw"),
            no_replace: bool = typer.Option(False, "--no-replace", help="n distinct inputs (uniform)"),
-           tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level")):
+           tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level"),
+           zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
     """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot)."""
 
     def go():
@@ -151,11 +165,13 @@ def sample(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_cla
             raise CliError(f"--out={out} must end with .npz")
         if not out.parent.exists():
             raise CliError(f"--out={out}: directory {out.parent} does not exist")
-        g = _grammar(v, m, s, L, n_classes, rules, seed, None)
+        g = _grammar(v, m, s, L, n_classes, rules, seed, None, zipf, noise, s0)
         res = g.sample(n, seed=data_seed, replace=not no_replace, return_tree=tree)
         arrays = {"x": res[0], "y": res[1], "grammar": np.array(json.dumps(g.to_dict()))}
         if tree:
             arrays.update({f"tree_{lv}": t for lv, t in enumerate(res[2][1:-1], start=1)})
+            if g.noise:  # the clean tokens under the noise
+                arrays[f"tree_{g.L}"] = res[2][-1]
         _atomic_savez(out, **arrays)
         typer.echo(f"wrote {n} samples (d={g.d}) to {out}", err=True)
 
