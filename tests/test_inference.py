@@ -81,6 +81,7 @@ VARIANTS = [
     dict(v=3, m=2, s=2, L=2, seed=4, zipf=0.5, noise=0.2),
     dict(v=2, m=2, s=3, L=1, seed=5, noise=0.5, zipf=2.0),
     dict(v=2, m=1, s=2, L=3, seed=6, noise=0.1),
+    dict(v=3, m=3, s=2, L=2, seed=10, zipf=1.0, zipf_levels=(1,), noise=0.1),
     dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=7, noise=0.2),
     dict(sparse=True, v=3, m=2, s=2, L=2, s0=1, seed=8, zipf=1.0),
     dict(sparse=True, v=2, m=1, s=2, L=1, s0=2, seed=9, n_classes=2),

@@ -71,6 +71,23 @@ def test_zipf_rule_frequencies(seed, a):
     assert np.array_equal(g.parse(x), y)  # Zipf keeps the label a function of x
 
 
+def test_zipf_levels_restrict_the_law():
+    g = rhm.RHM(8, 6, 2, 2, seed=3, zipf=1.0, zipf_levels=[1])
+    assert np.allclose(g.rule_probs[0], 1 / 6) and np.allclose(g.rule_probs[1][0], zipf_probs(6, 1.0))
+    n = 200_000
+    x, y, tree = g.sample(n, seed=4, return_tree=True)
+    k0 = _rule_index(g, y.astype(int), tree[1])
+    freq = np.bincount(k0, minlength=g.m) / n
+    assert np.all(np.abs(freq - 1 / 6) < 5 * np.sqrt((1 / 6) * (5 / 6) / n))
+    with pytest.raises(ValueError, match="zipf_levels=\\[1\\] needs zipf"):
+        rhm.RHM(8, 6, 2, 2, zipf_levels=[1])
+    with pytest.raises(ValueError, match="zipf_levels=2 must be in"):
+        rhm.RHM(8, 6, 2, 2, zipf=1.0, zipf_levels=[2])
+    assert rhm.RHM(8, 6, 2, 2, zipf=1.0, zipf_levels=[0, 1]).zipf_levels is None  # every level = the default
+    h = rhm.RHM.from_dict(json.loads(json.dumps(g.to_dict())))
+    assert h == g and h.zipf_levels == (1,)
+
+
 @pytest.mark.parametrize("seed, eps", [(0, 0.05), (1, 0.3), (2, 1.0)])
 def test_noise_rate_and_clean_tree(seed, eps):
     g = rhm.RHM(8, 4, 2, 3, seed=seed, noise=eps)

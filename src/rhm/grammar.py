@@ -75,6 +75,20 @@ def check_variant(zipf=None, noise=0.0) -> tuple[float | None, float]:
     return zipf, noise
 
 
+def check_zipf_levels(levels, zipf, L: int):
+    """None (Zipf at every level) or a non-empty set of levels in [0, L) as a sorted tuple; needs zipf."""
+    if levels is None:
+        return None
+    if zipf is None:
+        raise ValueError(f"zipf_levels={levels!r} needs zipf=a (the levels to which the Zipf law applies)")
+    if isinstance(levels, (int, np.integer)) and not isinstance(levels, bool):
+        levels = (levels,)
+    if not isinstance(levels, (list, tuple)) or not levels:
+        raise ValueError(f"zipf_levels={levels!r} must be None or a non-empty list of levels in [0, L={L})")
+    out = tuple(sorted({check_int("zipf_levels", lv, 0, L - 1) for lv in levels}))
+    return None if out == tuple(range(L)) else out
+
+
 def zipf_probs(m: int, a: float | None) -> np.ndarray:
     """Rule probabilities (m,): uniform 1/m for a=None, else f_k proportional to k^-(1+a), k = 1..m."""
     if a is None:
@@ -175,10 +189,12 @@ class RHM:
         strings that no derivation produces.
     """
 
-    def __init__(self, v, m, s, L, n_classes=None, rules="uniform", seed=0, zipf=None, noise=0.0):
+    def __init__(self, v, m, s, L, n_classes=None, rules="uniform", seed=0, zipf=None, noise=0.0,
+                 zipf_levels=None):
         self.v, self.m, self.s, self.L, self.n_classes, self.rule_sampler = check_params(
             v, m, s, L, n_classes, rules)
         self.zipf, self.noise = check_variant(zipf, noise)
+        self.zipf_levels = check_zipf_levels(zipf_levels, self.zipf, self.L)
         if isinstance(seed, np.random.Generator):
             rng, self.seed = seed, None
         else:
@@ -192,7 +208,7 @@ class RHM:
 
     @classmethod
     def from_rules(cls, rules, v, n_classes=None, rule_sampler="custom", seed=None, zipf=None,
-                   noise=0.0) -> "RHM":
+                   noise=0.0, zipf_levels=None) -> "RHM":
         """Build a grammar from explicit rule tables (validated; see module docstring for shapes)."""
         zipf, noise = check_variant(zipf, noise)
         if not isinstance(rules, (list, tuple)) or not rules:
@@ -207,6 +223,7 @@ class RHM:
         self.v, self.m, self.s, self.L, self.n_classes = v_, m_, s_, L_, n_c_
         self.rule_sampler, self.seed = rule_sampler, seed
         self.zipf, self.noise = zipf, noise
+        self.zipf_levels = check_zipf_levels(zipf_levels, zipf, L_)
         self.rules = check_rules(rules, v_, m_, s_, L_, n_c_)
         return self
 
@@ -249,10 +266,14 @@ class RHM:
         """Rule probabilities, top level first: (n_classes, m), then (v, m) per level; rows sum to 1."""
         cache = self.__dict__.get("_rule_probs")
         if cache is None:
-            f = zipf_probs(self.m, self.zipf)
-            cache = tuple(np.broadcast_to(f, (self.symbols(lv), self.m)) for lv in range(self.L))
+            cache = tuple(np.broadcast_to(self.level_probs(lv), (self.symbols(lv), self.m)) for lv in range(self.L))
             self.__dict__["_rule_probs"] = cache
         return cache
+
+    def level_probs(self, level: int) -> np.ndarray:
+        """The rule probabilities (m,) shared by every symbol of `level` (Zipf where it applies, else 1/m)."""
+        on = self.zipf is not None and (self.zipf_levels is None or level in self.zipf_levels)
+        return zipf_probs(self.m, self.zipf if on else None)
 
     @property
     def is_plain(self) -> bool:
@@ -261,10 +282,12 @@ class RHM:
 
     def params(self) -> dict:
         return dict(v=self.v, m=self.m, s=self.s, L=self.L, n_classes=self.n_classes,
-                    rules=self.rule_sampler, seed=self.seed, zipf=self.zipf, noise=self.noise)
+                    rules=self.rule_sampler, seed=self.seed, zipf=self.zipf, noise=self.noise,
+                    zipf_levels=self.zipf_levels)
 
     def __repr__(self) -> str:
         extra = (f", zipf={self.zipf!r}" if self.zipf is not None else "") + \
+            (f", zipf_levels={self.zipf_levels!r}" if self.zipf_levels is not None else "") + \
             (f", noise={self.noise!r}" if self.noise else "")
         return (f"RHM(v={self.v}, m={self.m}, s={self.s}, L={self.L}, n_classes={self.n_classes}, "
                 f"rules={self.rule_sampler!r}, seed={self.seed}{extra})")
@@ -272,7 +295,7 @@ class RHM:
     def __eq__(self, other) -> bool:
         return (isinstance(other, RHM) and (self.v, self.m, self.s, self.L, self.n_classes)
                 == (other.v, other.m, other.s, other.L, other.n_classes)
-                and (self.zipf, self.noise) == (other.zipf, other.noise)
+                and (self.zipf, self.noise, self.zipf_levels) == (other.zipf, other.noise, other.zipf_levels)
                 and all(np.array_equal(a, b) for a, b in zip(self.rules, other.rules)))
 
     __hash__ = None  # mutable-looking container semantics; compare with ==
@@ -309,6 +332,8 @@ class RHM:
         }
         if not self.is_plain:  # version 2: an older reader refuses the file instead of dropping the variant
             out.update(version=2, zipf=self.zipf, noise=self.noise)
+            if self.zipf_levels is not None:
+                out["zipf_levels"] = list(self.zipf_levels)
         return out
 
     def save(self, path) -> None:
@@ -327,12 +352,8 @@ class RHM:
         if data.get("version") not in FORMAT_VERSIONS or isinstance(data.get("version"), bool):
             raise ValueError(f"unsupported grammar format version {data.get('version')!r}; "
                              f"this rhm reads versions {FORMAT_VERSIONS}")
-        zipf, noise = data.get("zipf"), data.get("noise", 0.0)
-        if isinstance(noise, int) and not isinstance(noise, bool):
-            noise = float(noise)
-        if isinstance(zipf, int) and not isinstance(zipf, bool):
-            zipf = float(zipf)
-        zipf, noise = check_variant(zipf, noise)
+        zipf, noise = check_variant(data.get("zipf"), data.get("noise", 0.0))
+        zipf_levels = data.get("zipf_levels")
         missing = [k for k in ("v", "m", "s", "L", "n_classes", "rules") if k not in data]
         if missing:
             raise ValueError(f"grammar JSON lacks field(s) {missing}")
@@ -354,7 +375,7 @@ class RHM:
             if any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < v for t in flat):
                 raise ValueError(f"rules[{level}] must contain only integer symbols in [0, v={v})")
         g = cls.from_rules([np.asarray(r, dtype=np.int64) for r in rules], v=v, n_classes=n_c,
-                           rule_sampler=sampler, seed=seed, zipf=zipf, noise=noise)
+                           rule_sampler=sampler, seed=seed, zipf=zipf, noise=noise, zipf_levels=zipf_levels)
         if (g.m, g.s) != (m, s):
             raise ValueError(f"rules have (m, s)=({g.m}, {g.s}) but the header says ({m}, {s})")
         if sampler == "balanced":

@@ -98,11 +98,14 @@ class _ZipfChoices:
 
 
 def _choice_sampler(g):
-    """``draw(rng, shape)`` of the rule choices of grammar g: uniform masked bytes, or exact Zipf draws."""
+    """``draw(rng, shape, level)`` of the rule choices of g: uniform masked bytes, or exact Zipf draws."""
+    uniform = lambda rng, shape, level: _draw_choices(rng, g.m, shape)  # noqa: E731
     if getattr(g, "zipf", None) is None:
-        return lambda rng, shape: _draw_choices(rng, g.m, shape)
-    from .grammar import zipf_probs
-    return _ZipfChoices(zipf_probs(g.m, g.zipf))
+        return uniform
+    zipf_at = [g.zipf_levels is None or lv in g.zipf_levels for lv in range(g.L)]
+    per_level = [_ZipfChoices(g.level_probs(lv)) if on else None for lv, on in enumerate(zipf_at)]
+    return lambda rng, shape, level: (uniform(rng, shape, level) if per_level[level] is None
+                                      else per_level[level](rng, shape))
 
 
 def _raw_bytes(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -281,7 +284,7 @@ def sample(g, n, seed=None, replace=True, return_tree=False):
     else:
         y = rng.integers(0, g.n_classes, size=n, dtype=g.token_dtype)
         draw = _choice_sampler(g)
-        choices = lambda level, rows: draw(rng, (rows.stop - rows.start, g.s**level))  # noqa: E731
+        choices = lambda level, rows: draw(rng, (rows.stop - rows.start, g.s**level), level)  # noqa: E731
     x, tree = _Expander(g).run(y[:, None], 0, choices, return_tree, noise=_noise_hook(g, rng))
     if return_tree:
         tree[0] = y
@@ -375,7 +378,7 @@ def resample_below(g, tree, level, seed=None, return_tree=False):
     rng = _rng(seed)
     top = top.astype(g.token_dtype)
     draw = _choice_sampler(g)
-    choices = lambda lv, rows: draw(rng, (rows.stop - rows.start, g.s**lv))  # noqa: E731
+    choices = lambda lv, rows: draw(rng, (rows.stop - rows.start, g.s**lv), lv)  # noqa: E731
     x, new = _Expander(g).run(top, level, choices, return_tree, noise=_noise_hook(g, rng))
     if not return_tree:
         return x

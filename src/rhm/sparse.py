@@ -32,10 +32,12 @@ class SparseRHM:
     informative token. Levels, ``sample``, ``resample_below``, ``parse``, ``save``/``load`` mirror :class:`RHM`;
     trees are in the sparse layout (level l has (s(s0+1))**l nodes, blank = v)."""
 
-    def __init__(self, v, m, s, L, s0, n_classes=None, rules="uniform", seed=0, zipf=None, noise=0.0):
+    def __init__(self, v, m, s, L, s0, n_classes=None, rules="uniform", seed=0, zipf=None, noise=0.0,
+                 zipf_levels=None):
         self.s0 = check_int("s0", s0, 0)
         self.zipf, self.noise = check_variant(zipf, noise)
-        self.base = RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed, zipf=self.zipf)
+        self.base = RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed, zipf=self.zipf,
+                        zipf_levels=zipf_levels)
 
     @classmethod
     def from_base(cls, base: RHM, s0, noise=0.0) -> "SparseRHM":
