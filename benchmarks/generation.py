@@ -122,7 +122,8 @@ def variants():
             t, _ = best_of(lambda: g.sample(k, seed=0))
             rate = k * g.d / t / 1e6
             ratio = rate / rate_plain
-            print(f"| {name} | {L} | {rate:.1f} | {rate_plain:.1f} | {ratio:.2f}x | {'yes' if ratio >= 0.5 else 'NO'} |")
+            ok = "yes" if ratio >= 0.5 else "NO"
+            print(f"| {name} | {L} | {rate:.1f} | {rate_plain:.1f} | {ratio:.2f}x | {ok} |")
 
 
 if __name__ == "__main__":

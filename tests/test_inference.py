@@ -204,3 +204,25 @@ def test_bad_inputs_raise():
     xs = x.astype(np.int64)
     xs[:, 0] = -1
     assert np.allclose(inference.token_posterior(g, xs, mask).sum(axis=2), 1)
+
+
+@pytest.mark.parametrize("params", [VARIANTS[0], VARIANTS[4], VARIANTS[8]], ids=ids)
+def test_torch_backend_matches_numpy(params):
+    torch = pytest.importorskip("torch")
+    g = make(params)
+    x, _ = g.sample(300, seed=5)
+    xt = torch.as_tensor(x.astype(np.int64))
+    mask = np.random.default_rng(6).random(x.shape) < 0.4
+    pairs = [
+        (inference.class_posterior(g, x), inference.class_posterior(g, xt)),
+        (inference.log_likelihood(g, x), inference.log_likelihood(g, xt)),
+        (inference.latent_posterior(g, x, 1, mask=mask),
+         inference.latent_posterior(g, xt, 1, mask=torch.as_tensor(mask))),
+        (inference.token_posterior(g, x, mask), inference.token_posterior(g, xt, torch.as_tensor(mask))),
+        (inference.next_token(g, x[:40]), inference.next_token(g, xt[:40])),
+    ]
+    for a, b in pairs:
+        assert torch.is_tensor(b) and b.dtype == torch.float64 and b.device == xt.device
+        assert np.allclose(a, b.numpy(), atol=1e-12, rtol=0, equal_nan=True)
+    with pytest.raises(ValueError, match="integer tokens"):
+        inference.class_posterior(g, xt.double())

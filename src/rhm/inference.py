@@ -1,285 +1,257 @@
-"""Exact inference on the RHM tree: inside-outside (belief propagation) for every variant.
+"""Exact inference on the RHM tree: inside-outside (belief propagation) for every variant, numpy or torch.
 
-Every grammar is seen as a fixed-shape tree PCFG (:class:`TreePCFG`): level l has ``n_sym[l]`` symbols, each
-with M rules of S children and probabilities ``probs[l]``; the root has a prior; each leaf emits the observed
+Every grammar is seen as a fixed-shape tree PCFG (:mod:`rhm.treepcfg`): level l has ``n_sym[l]`` symbols,
+each with M rules of S children and probabilities; the root has a uniform prior; each leaf emits the observed
 token through the noise channel P(x_i = a | clean b) = (1 - eps)[a = b] + eps/V. Masked positions are missing
-tokens (their emission is 1). Levels: 0 is the root, L the input.
+tokens (their evidence is 1). Levels: 0 is the root, L the input.
 
 The passes loop over levels only; every level is one vectorised gather/product/sum over (samples x nodes x
-rules). Each node's inside vector is rescaled by its maximum and the log scales are summed, so nothing
-underflows at any depth. Inputs of probability 0 (no derivation produces them) get log P(x) = -inf and NaN
-posteriors. Clean, unmasked inputs of an unambiguous grammar take a parse-like fast path (one table lookup per
-node) for ``class_posterior`` and ``log_likelihood``.
+rules), in chunks of samples. Each node's inside vector is rescaled by its maximum and the log scales are
+summed, so nothing underflows at any depth. Inputs of probability 0 get log P(x) = -inf and NaN posteriors.
+
+Inputs may be numpy arrays (results are numpy) or torch tensors (results are float64 tensors on the input's
+device: the grammar's tables are copied there once). numpy inputs of a clean grammar take a parse-like fast
+path for ``class_posterior`` and ``log_likelihood``, and noisy ones a bottom-level lookup table.
 
     class_posterior(g, x)          (n, n_classes)       P(class | x)
     log_likelihood(g, x)           (n,)                 log P(x)
     token_posterior(g, x, mask)    (n, d, V)            P(x_i = a | tokens where mask is False)
     next_token(g, x)               (n, d, V)            P(x_t = a | x_<t); t = 0 is the marginal
-    latent_posterior(g, x, level)  (n, nodes, k)        P(symbol of each level-`level` node | x)
+    latent_posterior(g, x, level)  (n, S**level, k)     P(symbol of each level-`level` node | x)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from .treepcfg import Compiled, TreePCFG, codes_of, compiled, tree_pcfg
 from .validation import check_int
 
 # Rows of a chunk are chosen so that the widest per-level temporary stays around this many float64 entries.
-# (Cache-sized chunks are ~3x faster than large ones; the size changes no result.)
+# (Cache-sized chunks are ~3x faster than large ones on a CPU; the size changes no result.)
 _CHUNK_ENTRIES = 1 << 19
-_DENSE_CODES_MAX = 1 << 22
-_PATCH_TABLE_MAX = 1 << 21
+_GPU_CHUNK_ENTRIES = 1 << 27
 
 
-@dataclass(frozen=True)
-class TreePCFG:
-    """What inference needs from a grammar: per-level rule tables, probabilities, root prior, noise.
+class _Numpy:
+    """numpy operations and the compiled tables (the fast paths live here)."""
 
-    children[l]: (n_sym[l], M, S) ints, the level-(l+1) symbols of each rule; probs[l]: (n_sym[l], M), rows
-    sum to 1; prior: (n_sym[0],); V: leaf/observed vocabulary; noise: the token noise eps.
-    """
+    def __init__(self, C: Compiled):
+        self.C, self.P = C, C.P
+        self.ch, self.pf, self.par, self.scatter = C.ch, C.pf, C.par, C.scatter
+        self.evidence, self.leaf_tables, self.emission = C.evidence, C.leaf_tables, C.emission
+        self.prior = C.P.prior
+        self.chunk = _CHUNK_ENTRIES
 
-    children: tuple
-    probs: tuple
-    prior: np.ndarray
-    V: int
-    noise: float
+    rows = staticmethod(lambda a, idx: np.take(a, idx, axis=0))
+    cols = staticmethod(lambda a, idx: np.take(a, idx, axis=1))
+    stack = staticmethod(lambda xs, axis: np.stack(xs, axis=axis))
+    where = staticmethod(np.where)
 
-    @property
-    def L(self) -> int:
-        return len(self.children)
+    def log(self, z):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(z)
 
-    @property
-    def S(self) -> int:
-        return self.children[0].shape[2]
+    def div(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
 
-    @property
-    def d(self) -> int:
-        return self.S**self.L
+    def zeros(self, *shape):
+        return np.zeros(shape)
 
-    def n_sym(self, level: int) -> int:
-        return self.prior.shape[0] if level == 0 else (self.V if level == self.L else self.probs[level].shape[0])
+    def empty(self, *shape):
+        return np.empty(shape)
 
+    def arange(self, n):
+        return np.arange(n)
 
-class _Compiled:
-    """Per-level flat tables of a TreePCFG: children per slot, probabilities, parents, scatter matrices."""
+    def one_hot(self, x, V):
+        return np.eye(V)[x]
 
-    def __init__(self, P: TreePCFG):
-        self.P = P
-        self.ch, self.pf, self.par, self.scatter = [], [], [], []
-        for lv in range(P.L):
-            table = np.asarray(P.children[lv], dtype=np.int64)
-            n_sym, M, S = table.shape
-            n_child = P.n_sym(lv + 1)
-            # rule-major flat order (index k * n_sym + a): the sum over rules is a sum of M contiguous blocks
-            flat = table.transpose(1, 0, 2).reshape(M * n_sym, S)
-            self.ch.append([np.ascontiguousarray(flat[:, c]) for c in range(S)])
-            self.pf.append(np.asarray(P.probs[lv], dtype=np.float64).T.reshape(-1))
-            self.par.append(np.tile(np.arange(n_sym), M))
-            self.scatter.append([np.eye(n_child)[flat[:, c]] for c in range(S)])  # (n_sym*M, n_child)
-        self.fast = _FastTables(P)
-        eps, V = P.noise, P.V
-        self.emission = (1.0 - eps) * np.eye(V) + eps / V  # [clean b, observed a]
-        # leaf evidence by observed token, with a last row of ones for a masked (missing) token: (V+1, V)
-        self.evidence = np.vstack([self.emission.T, np.ones(V)])
-        # bottom level: the evidence of slot c's child of every rule, by observed token: (V+1, M*n_sym)
-        self.leaf_tables = [np.ascontiguousarray(self.evidence[:, ch]) for ch in self.ch[P.L - 1]]
-        self._patch_table = None
+    def repeat_rows(self, x, k):
+        return np.repeat(x, k, axis=0)
+
+    def tile_rows(self, x, k):
+        return np.tile(x, (k, 1))
 
     def patch_table(self):
-        """Inside vector of a bottom-level node for every (V+1)**S code of its observed/masked leaves.
-
-        Shape ((V+1)**S, n_sym[L-1]); None when that table would exceed _PATCH_TABLE_MAX entries. With it, the
-        bottom level of an inside-only pass is one row gather per node.
-        """
-        P = self.P
-        if self._patch_table is None:
-            size = (P.V + 1) ** P.S
-            if size * P.n_sym(P.L - 1) > _PATCH_TABLE_MAX:
-                self._patch_table = False
-            else:
-                codes = np.stack(np.unravel_index(np.arange(size), (P.V + 1,) * P.S), axis=1)
-                gs = [np.take(self.leaf_tables[c], codes[:, c], axis=0) for c in range(P.S)]
-                prod = gs[0] * self.pf[P.L - 1]
-                for c in range(1, P.S):
-                    prod *= gs[c]
-                table = prod.reshape(size, -1, P.n_sym(P.L - 1)).sum(axis=1)
-                beta, log_z = _normalise(table)
-                # one level up, the gathered factor of child slot c for every code of that child's leaves
-                above = [np.ascontiguousarray(beta[:, ch]) for ch in self.ch[P.L - 2]] if P.L >= 2 else None
-                self._patch_table = (beta, log_z, above)
-        return self._patch_table if self._patch_table is not False else None
+        return self.C.patch_table()
 
 
-class _FastTables:
-    """Clean-input lookup: the code of an S-tuple -> (parent, log of its total rule probability)."""
+class _Torch(_Numpy):
+    """The same operations in torch, with the tables copied to `device` (float64)."""
 
-    def __init__(self, P: TreePCFG):
-        self.ok = True
-        self.levels = []
-        for lv in range(P.L):
-            table = np.asarray(P.children[lv], dtype=np.int64)
-            n_sym, M, S = table.shape
-            base = P.n_sym(lv + 1)
-            if float(base) ** S >= 2**62:
-                self.ok = False
-                return
-            codes = _codes(table.reshape(-1, S), base)
-            parents = np.repeat(np.arange(n_sym), M)
-            prob = np.asarray(P.probs[lv], dtype=np.float64).reshape(-1)
-            uniq, inv = np.unique(codes, return_inverse=True)
-            owner = np.full(len(uniq), -1)
-            owner[inv] = parents
-            if (np.bincount(inv, weights=(parents != owner[inv]).astype(float)) > 0).any():
-                self.ok = False  # ambiguous grammar: a tuple with two parents
-                return
-            total = np.bincount(inv, weights=prob, minlength=len(uniq))
-            with np.errstate(divide="ignore"):
-                logp = np.log(total)
-            if base**S <= _DENSE_CODES_MAX:
-                par = np.full(base**S, -1, dtype=np.int64)
-                lp = np.full(base**S, -np.inf)
-                par[uniq], lp[uniq] = owner, logp
-                self.levels.append(("dense", base, S, par, lp))
-            else:
-                self.levels.append(("sorted", base, S, uniq, (owner, logp)))
+    def __init__(self, C: Compiled, device):
+        import torch
 
-    def run(self, x: np.ndarray, prior: np.ndarray):
-        """Root symbol (-1 if none) and log P(x) of clean inputs x (n, d), by one bottom-up pass."""
-        n = len(x)
-        sym = x.astype(np.int64)
-        logp = np.zeros(n)
-        bad = np.zeros(n, dtype=bool)
-        for lv in range(len(self.levels) - 1, -1, -1):
-            mode, base, S, a, b = self.levels[lv]
-            code = _codes(np.maximum(sym, 0).reshape(n, -1, S), base)
-            if mode == "dense":
-                par, lp = a[code], b[code]
-            else:
-                pos = np.minimum(np.searchsorted(a, code), len(a) - 1)
-                hit = a[pos] == code
-                par = np.where(hit, b[0][pos], -1)
-                lp = np.where(hit, b[1][pos], -np.inf)
-            bad |= (sym.reshape(n, -1, S) < 0).any(axis=(1, 2)) | (par < 0).any(axis=1)
-            logp += np.where(bad, 0.0, lp.sum(axis=1))
-            sym = par
-        root = np.where(bad, -1, sym[:, 0])
-        with np.errstate(divide="ignore"):
-            logp = np.where(bad, -np.inf, logp + np.log(prior[np.maximum(root, 0)]))
-        return root, logp
+        self.t, self.device = torch, device
+        self.C, self.P = C, C.P
+        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device)  # noqa: E731
+        i = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
+        self.ch = [[i(c) for c in lv] for lv in C.ch]
+        self.pf, self.par = [f(p) for p in C.pf], [i(p) for p in C.par]
+        self.scatter = [[f(s) for s in lv] for lv in C.scatter]
+        self.evidence, self.emission, self.prior = f(C.evidence), f(C.emission), f(C.P.prior)
+        self.leaf_tables = [f(t) for t in C.leaf_tables]
+        self.chunk = _GPU_CHUNK_ENTRIES if torch.device(device).type != "cpu" else _CHUNK_ENTRIES
 
+    rows = staticmethod(lambda a, idx: a[idx])
+    cols = staticmethod(lambda a, idx: a[:, idx])
 
-def _codes(tuples: np.ndarray, base: int) -> np.ndarray:
-    code = tuples[..., 0].astype(np.int64)
-    for c in range(1, tuples.shape[-1]):
-        code = code * base + tuples[..., c]
-    return code
+    def stack(self, xs, axis):
+        return self.t.stack(xs, dim=axis)
+
+    def where(self, c, a, b):
+        t = self.t
+        a = a if t.is_tensor(a) else t.tensor(a, dtype=t.float64, device=self.device)
+        b = b if t.is_tensor(b) else t.tensor(b, dtype=t.float64, device=self.device)
+        return t.where(c, a, b)
+
+    def log(self, z):
+        return self.t.log(z)
+
+    def div(self, a, b):
+        return a / b
+
+    def zeros(self, *shape):
+        return self.t.zeros(shape, dtype=self.t.float64, device=self.device)
+
+    def empty(self, *shape):
+        return self.t.empty(shape, dtype=self.t.float64, device=self.device)
+
+    def arange(self, n):
+        return self.t.arange(n, device=self.device)
+
+    def one_hot(self, x, V):
+        return self.t.nn.functional.one_hot(x, V).to(self.t.float64)
+
+    def repeat_rows(self, x, k):
+        return x.repeat_interleave(k, dim=0)
+
+    def tile_rows(self, x, k):
+        return x.repeat(k, 1)
+
+    def patch_table(self):
+        return None
 
 
-def tree_pcfg(g) -> TreePCFG:
-    """The TreePCFG of grammar g (an RHM, or any object with a ``tree_pcfg()`` method such as SparseRHM)."""
-    if hasattr(g, "tree_pcfg"):
-        return g.tree_pcfg()
-    return TreePCFG(children=tuple(g.rules), probs=tuple(g.rule_probs),
-                    prior=np.full(g.n_classes, 1.0 / g.n_classes), V=g.v, noise=float(g.noise))
+def _is_torch(x) -> bool:
+    return type(x).__module__.split(".")[0] == "torch"
 
 
-def _compiled(g) -> _Compiled:
-    cache = g.__dict__.get("_inference_tables")
-    if cache is None:
-        cache = _Compiled(tree_pcfg(g))
-        g.__dict__["_inference_tables"] = cache
-    return cache
+def _backend(g, x):
+    """(ops, x as an integer array of that backend); torch tables are cached per device on the grammar."""
+    C = compiled(g)
+    if not _is_torch(x):
+        return _Numpy(C), x
+    cache = g.__dict__.setdefault("_inference_torch", {})
+    key = str(x.device)
+    if key not in cache:
+        cache[key] = _Torch(C, x.device)
+    return cache[key], x
 
 
 # ------------------------------------------------------------------------------------------------ checks
-def _check_x(C: _Compiled, x, mask=None) -> tuple[np.ndarray, np.ndarray | None]:
-    P = C.P
-    try:
-        x = np.asarray(x)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"x is not a rectangular array: {err}") from None
+def _check_x(B, x, mask=None):
+    P = B.P
+    if _is_torch(x):
+        t = B.t
+        bad_dtype = x.dtype == t.bool or x.dtype.is_floating_point or x.dtype.is_complex
+        dtype_name = str(x.dtype)
+    else:
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"x is not a rectangular array: {err}") from None
+        bad_dtype = x.dtype == bool or not np.issubdtype(x.dtype, np.integer)
+        dtype_name = str(x.dtype)
     if x.ndim != 2 or x.shape[1] != P.d:
-        raise ValueError(f"x has shape {x.shape}, expected (n, d={P.d})")
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"x must hold integer tokens, got dtype {x.dtype}")
+        raise ValueError(f"x has shape {tuple(x.shape)}, expected (n, d={P.d})")
+    if bad_dtype:
+        raise ValueError(f"x must hold integer tokens, got dtype {dtype_name}")
     if mask is not None:
-        mask = np.asarray(mask)
-        if mask.dtype != bool:
-            raise ValueError(f"mask must be a boolean array, got dtype {mask.dtype}")
-        if mask.shape == (P.d,):
-            mask = np.broadcast_to(mask, x.shape)
-        if mask.shape != x.shape:
-            raise ValueError(f"mask has shape {mask.shape}, expected {x.shape} or ({P.d},)")
-        x = np.where(mask, 0, x)  # masked tokens are missing: any value is accepted there
-    if x.size and (x.min() < 0 or x.max() >= P.V):
-        raise ValueError(f"x has tokens outside the vocabulary [0, V={P.V})")
-    return x, mask
+        if _is_torch(x):
+            mask = B.t.as_tensor(mask, device=x.device)
+            if mask.dtype != B.t.bool:
+                raise ValueError(f"mask must be a boolean array, got dtype {mask.dtype}")
+            if tuple(mask.shape) == (P.d,):
+                mask = mask.expand(x.shape)
+            x = B.t.where(mask, B.t.zeros_like(x), x) if tuple(mask.shape) == tuple(x.shape) else x
+        else:
+            mask = np.asarray(mask)
+            if mask.dtype != bool:
+                raise ValueError(f"mask must be a boolean array, got dtype {mask.dtype}")
+            if mask.shape == (P.d,):
+                mask = np.broadcast_to(mask, x.shape)
+            x = np.where(mask, 0, x) if mask.shape == x.shape else x
+        if tuple(mask.shape) != tuple(x.shape):
+            raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(x.shape)} or ({P.d},)")
+    if x.numel() if _is_torch(x) else x.size:
+        if int(x.min()) < 0 or int(x.max()) >= P.V:
+            raise ValueError(f"x has tokens outside the vocabulary [0, V={P.V})")
+    return (x.long() if _is_torch(x) else x), mask
 
 
-def _chunks(n: int, per_row: int):
-    rows = max(1, _CHUNK_ENTRIES // max(1, per_row))
+def _chunks(B, n: int, per_row: int):
+    rows = max(1, B.chunk // max(1, per_row))
     for a in range(0, n, rows):
         yield slice(a, min(n, a + rows))
 
 
-def _row_cost(C: _Compiled) -> int:
-    P = C.P
+def _row_cost(P: TreePCFG, C: Compiled) -> int:
     return max(P.S**lv * len(C.pf[lv]) * (P.S + 1) for lv in range(P.L))
 
 
 # ------------------------------------------------------------------------------------------ the passes
-def _leaf_codes(C: _Compiled, x: np.ndarray, mask) -> np.ndarray:
+def _leaf_codes(B, x, mask):
     """Observed tokens with masked positions set to V (the row of ones of the evidence tables): (n, d)."""
-    return x.astype(np.int64) if mask is None else np.where(mask, C.P.V, x)
+    if mask is None:
+        return x if _is_torch(x) else x.astype(np.int64)
+    return B.where(mask, B.P.V, x) if not _is_torch(x) else B.t.where(mask, B.P.V, x)
 
 
-def _normalise(b: np.ndarray):
+def _normalise(B, b):
     """Divide each node's vector by its max; return it and the log of the max (-inf for all-zero nodes)."""
-    z = b.max(axis=-1, keepdims=True)
-    with np.errstate(divide="ignore"):
-        log_z = np.log(z[..., 0])
-    return b / np.where(z > 0, z, 1.0), log_z
+    z = b.max(axis=-1, keepdims=True) if not _is_torch(b) else b.amax(dim=-1, keepdim=True)
+    return b / B.where(z > 0, z, 1.0), B.log(z[..., 0])
 
 
-def _inside(C: _Compiled, codes: np.ndarray, keep: bool = False):
+def _inside(B, codes, keep: bool = False):
     """Scaled inside vectors of every level (list indexed by level), log scale per sample, gathered factors.
 
     codes: leaf codes from :func:`_leaf_codes`. The leaf evidence is at least eps/V, so it is not rescaled;
     the bottom level reads it by row gathers from per-slot tables instead of materialising it.
     """
-    P = C.P
+    P = B.P
     n = codes.shape[0]
-    log_scale = np.zeros(n)
+    log_scale = B.zeros(n)
     betas, gathered = [None] * (P.L + 1), [None] * P.L
     if keep:
-        betas[P.L] = np.take(C.evidence, codes, axis=0)
+        betas[P.L] = B.rows(B.evidence, codes)
     beta = patch_codes = None
     for lv in range(P.L - 1, -1, -1):
         J, S = P.S**lv, P.S
         if lv == P.L - 1:
             leaf = codes.reshape(n * J, S)
-            table = None if keep else C.patch_table()
+            table = None if keep else B.patch_table()
             if table is not None:  # inside-only: the bottom level is a lookup by the code of its leaves
-                patch_codes = _codes(leaf, P.V + 1).reshape(n, J)
+                patch_codes = codes_of(leaf, P.V + 1).reshape(n, J)
                 log_scale = log_scale + np.take(table[1], patch_codes).sum(axis=1)
                 if lv == 0:
                     betas[0] = np.take(table[0], patch_codes, axis=0)
                 continue
-            gs = [np.take(C.leaf_tables[c], leaf[:, c], axis=0) for c in range(S)]
+            gs = [B.rows(B.leaf_tables[c], leaf[:, c]) for c in range(S)]
         elif lv == P.L - 2 and patch_codes is not None:  # row gathers of precomputed child factors
             child = patch_codes.reshape(n * J, S)
-            gs = [np.take(C.patch_table()[2][c], child[:, c], axis=0) for c in range(S)]
+            gs = [np.take(B.patch_table()[2][c], child[:, c], axis=0) for c in range(S)]
         else:
             b = beta.reshape(n * J, S, -1)
-            gs = [np.take(b[:, c, :], C.ch[lv][c], axis=1) for c in range(S)]
-        prod = gs[0] * C.pf[lv]
+            gs = [B.cols(b[:, c, :], B.ch[lv][c]) for c in range(S)]
+        prod = gs[0] * B.pf[lv]
         for c in range(1, S):
             prod *= gs[c]
         inner = prod.reshape(n * J, -1, P.n_sym(lv)).sum(axis=1).reshape(n, J, -1)
-        beta, log_z = _normalise(inner)
+        beta, log_z = _normalise(B, inner)
         log_scale = log_scale + log_z.sum(axis=1)
         betas[lv] = beta
         if keep:
@@ -287,15 +259,14 @@ def _inside(C: _Compiled, codes: np.ndarray, keep: bool = False):
     return betas, log_scale, gathered
 
 
-def _outside(C: _Compiled, n: int, gathered) -> list:
+def _outside(B, n: int, gathered) -> list:
     """Scaled outside vectors alpha[l] (n, S**l, n_sym[l]) from the gathered inside factors."""
-    P = C.P
-    alpha = np.broadcast_to(P.prior, (n, 1, P.n_sym(0))).copy()
-    alphas = [alpha]
+    P = B.P
+    alphas = [B.zeros(n, 1, P.n_sym(0)) + B.prior]
     for lv in range(P.L):
         J, S = P.S**lv, P.S
         a = alphas[lv].reshape(n * J, -1)
-        W = np.take(a, C.par[lv], axis=1) * C.pf[lv]
+        W = B.cols(a, B.par[lv]) * B.pf[lv]
         gs = gathered[lv]
         out = []
         for c in range(S):
@@ -303,115 +274,107 @@ def _outside(C: _Compiled, n: int, gathered) -> list:
             for c2 in range(S):
                 if c2 != c:
                     w = w * gs[c2]
-            out.append(w @ C.scatter[lv][c])
-        nxt = np.stack(out, axis=1).reshape(n, J * S, -1)
-        alphas.append(_normalise(nxt)[0])
+            out.append(w @ B.scatter[lv][c])
+        alphas.append(_normalise(B, B.stack(out, 1).reshape(n, J * S, -1))[0])
     return alphas
 
 
-def _posterior(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def _posterior(B, alpha, beta):
     post = alpha * beta
-    tot = post.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return post / tot
+    return B.div(post, post.sum(axis=-1, keepdims=True) if not _is_torch(post) else post.sum(-1, keepdim=True))
 
 
-def _root(C: _Compiled, x: np.ndarray):
+def _root(B, x):
     """Root posterior (n, n_classes) and log P(x) (n,) by the fast path or the inside pass."""
-    P = C.P
-    if P.noise == 0.0 and C.fast.ok:
+    P, C = B.P, B.C
+    if P.noise == 0.0 and C.fast.ok and not _is_torch(x):
         root, logp = C.fast.run(x, P.prior)
         post = np.zeros((len(x), P.n_sym(0)))
         post[np.flatnonzero(root >= 0), root[root >= 0]] = 1.0
         post[root < 0] = np.nan
         return post, logp
-    post = np.empty((len(x), P.n_sym(0)))
-    logp = np.empty(len(x))
-    for rows in _chunks(len(x), _row_cost(C)):
-        betas, log_scale, _ = _inside(C, _leaf_codes(C, x[rows], None))
-        joint = betas[0][:, 0, :] * P.prior
+    post, logp = B.empty(len(x), P.n_sym(0)), B.empty(len(x))
+    for rows in _chunks(B, len(x), _row_cost(P, C)):
+        betas, log_scale, _ = _inside(B, _leaf_codes(B, x[rows], None))
+        joint = betas[0][:, 0, :] * B.prior
         tot = joint.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            post[rows] = joint / tot[:, None]
-            logp[rows] = np.log(tot) + log_scale
+        post[rows] = B.div(joint, tot[:, None])
+        logp[rows] = B.log(tot) + log_scale
     return post, logp
 
 
 # ---------------------------------------------------------------------------------------- public API
-def class_posterior(g, x) -> np.ndarray:
+def class_posterior(g, x):
     """P(class | x): (n, n_classes) float64; rows of inputs no derivation produces are NaN."""
-    C = _compiled(g)
-    x, _ = _check_x(C, x)
-    return _root(C, x)[0]
+    B, x = _backend(g, x)
+    x, _ = _check_x(B, x)
+    return _root(B, x)[0]
 
 
-def log_likelihood(g, x) -> np.ndarray:
+def log_likelihood(g, x):
     """log P(x) under g (uniform class prior, rule probabilities, token noise): (n,), -inf if impossible."""
-    C = _compiled(g)
-    x, _ = _check_x(C, x)
-    return _root(C, x)[1]
+    B, x = _backend(g, x)
+    x, _ = _check_x(B, x)
+    return _root(B, x)[1]
 
 
-def latent_posterior(g, x, level, mask=None) -> np.ndarray:
+def latent_posterior(g, x, level, mask=None):
     """P(symbol at each level-`level` node | unmasked tokens of x): (n, S**level, k), k symbols at that level.
 
     level 0 is the class, level L the clean input tokens (informative only under noise or masking).
     """
-    C = _compiled(g)
-    level = check_int("level", level, 0, C.P.L)
-    x, mask = _check_x(C, x, mask)
-    out = np.empty((len(x), C.P.S**level, C.P.n_sym(level)))
-    for rows in _chunks(len(x), _row_cost(C) * 2):
-        codes = _leaf_codes(C, x[rows], None if mask is None else mask[rows])
-        betas, _, gathered = _inside(C, codes, keep=True)
-        alphas = _outside(C, rows.stop - rows.start, gathered)
-        out[rows] = _posterior(alphas[level], betas[level])
+    B, x = _backend(g, x)
+    level = check_int("level", level, 0, B.P.L)
+    x, mask = _check_x(B, x, mask)
+    out = B.empty(len(x), B.P.S**level, B.P.n_sym(level))
+    for rows in _chunks(B, len(x), _row_cost(B.P, B.C) * 2):
+        codes = _leaf_codes(B, x[rows], None if mask is None else mask[rows])
+        betas, _, gathered = _inside(B, codes, keep=True)
+        alphas = _outside(B, rows.stop - rows.start, gathered)
+        out[rows] = _posterior(B, alphas[level], betas[level])
     return out
 
 
-def _predictive(C: _Compiled, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _predictive(B, x, mask):
     """P(observed token at each position | unmasked tokens): (n, d, V) for the masked positions."""
-    betas, _, gathered = _inside(C, _leaf_codes(C, x, mask), keep=True)
-    alphas = _outside(C, len(x), gathered)
-    clean = _posterior(alphas[C.P.L], np.ones_like(betas[C.P.L]))  # a masked leaf's evidence is 1
-    return clean @ C.emission
+    _, _, gathered = _inside(B, _leaf_codes(B, x, mask), keep=True)
+    alpha = _outside(B, len(x), gathered)[B.P.L]  # a masked leaf's evidence is 1: its posterior is alpha
+    return _posterior(B, alpha, 1.0) @ B.emission
 
 
-def token_posterior(g, x, mask) -> np.ndarray:
+def token_posterior(g, x, mask):
     """P(x_i = a | the tokens where mask is False): (n, d, V).
 
     Masked positions get the exact posterior predictive (through the noise channel when there is noise);
     unmasked positions are observed, so their row is one-hot at x_i. Tokens under the mask are ignored.
     """
-    C = _compiled(g)
+    B, x = _backend(g, x)
     if mask is None:
         raise ValueError("mask must be a boolean array (n, d) or (d,), True where the token is hidden")
-    x, mask = _check_x(C, x, mask)
-    out = np.empty((len(x), C.P.d, C.P.V))
-    for rows in _chunks(len(x), _row_cost(C) * 2):
-        pred = _predictive(C, x[rows], mask[rows])
-        obs = np.eye(C.P.V)[x[rows]]
-        out[rows] = np.where(mask[rows][..., None], pred, obs)
+    x, mask = _check_x(B, x, mask)
+    out = B.empty(len(x), B.P.d, B.P.V)
+    for rows in _chunks(B, len(x), _row_cost(B.P, B.C) * 2):
+        pred = _predictive(B, x[rows], mask[rows])
+        out[rows] = B.where(mask[rows][..., None], pred, B.one_hot(x[rows], B.P.V))
     return out
 
 
-def next_token(g, x) -> np.ndarray:
+def next_token(g, x):
     """P(x_t = a | x_<t) for every t: (n, d, V); row t = 0 is the marginal of the first token.
 
     Row t is the predictive of position t with positions >= t marginalised; all d prefixes of a sample are
     batched into one inside-outside pass (cost d passes, no Python loop over t or samples).
     """
-    C = _compiled(g)
-    x, _ = _check_x(C, x)
-    d = C.P.d
-    prefix_mask = np.arange(d)[None, :] >= np.arange(d)[:, None]  # row t hides positions >= t
-    out = np.empty((len(x), d, C.P.V))
-    for rows in _chunks(len(x), _row_cost(C) * 2 * d):
+    B, x = _backend(g, x)
+    x, _ = _check_x(B, x)
+    d = B.P.d
+    ar = B.arange(d)
+    prefix_mask = ar[None, :] >= ar[:, None]  # row t hides positions >= t
+    out = B.empty(len(x), d, B.P.V)
+    for rows in _chunks(B, len(x), _row_cost(B.P, B.C) * 2 * d):
         k = rows.stop - rows.start
-        xr = np.repeat(x[rows], d, axis=0)
-        mr = np.tile(prefix_mask, (k, 1))
-        pred = _predictive(C, xr, mr).reshape(k, d, d, -1)
-        out[rows] = pred[:, np.arange(d), np.arange(d), :]
+        pred = _predictive(B, B.repeat_rows(x[rows], d), B.tile_rows(prefix_mask, k)).reshape(k, d, d, -1)
+        out[rows] = pred[:, ar, ar, :]
     return out
 
 

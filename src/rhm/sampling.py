@@ -133,8 +133,9 @@ def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> 
     """Replace each token of x (in place, x contiguous) with probability eps by a uniform token in [0, v).
 
     Exact Bernoulli(eps) per token at one random byte: u < floor(256 eps) replaces, and the tokens whose u
-    equals that boundary (1 in 256) are refined with a uniform float. A fresh token is drawn for every position and blended in with a bit mask, so the hot loop is
-    branch-free and builds no position list.
+    equals that boundary (1 in 256) are refined with a uniform float. When v divides 256 a fresh token is drawn
+    for every position and blended in with a bit mask (branch-free, no position list); otherwise the new
+    tokens are drawn for the replaced positions only.
     """
     if eps <= 0.0 or x.size == 0:
         return x

@@ -278,7 +278,7 @@ class SparseRHM:
         elsewhere, with probability rule_probs[k] / (s0+1)**s; the blank has m (s0+1)**s all-blank rules of equal
         probability (so its inside value is the product of its children's).
         """
-        from .inference import TreePCFG
+        from .treepcfg import TreePCFG
 
         cache = self.__dict__.get("_tree_pcfg")
         if cache is not None:
