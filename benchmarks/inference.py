@@ -10,23 +10,14 @@ rhm's); its result is checked equal to rhm's to 1e-9 on the rows it scores. Timi
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from generation import best_of  # noqa: E402  (benchmarks/ is on the path when this script runs)
 
 import rhm  # noqa: E402
 from rhm import inference  # noqa: E402
-
-
-def best_of(fn, repeat=3):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def reference_root_posterior(g, x):

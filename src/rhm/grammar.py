@@ -338,9 +338,7 @@ class RHM:
 
     def save(self, path) -> None:
         """Write the grammar as JSON (atomically: a failed write leaves no partial file)."""
-        text = json.dumps(self.to_dict(), separators=(",", ":"))
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
+        save_json(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data) -> "RHM":
@@ -387,25 +385,42 @@ class RHM:
     @classmethod
     def load(cls, path) -> "RHM":
         """Read a grammar written by :meth:`save`. Any malformed or hostile file raises ValueError."""
-        path = Path(path)
-        try:
-            size = path.stat().st_size
-        except OSError as err:
-            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-        if size > MAX_JSON_BYTES:
-            raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
-        try:
-            data = json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
-        except RecursionError:
-            raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
-        except OSError as err:
-            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-        try:
-            return cls.from_dict(data)
-        except ValueError as err:
-            raise ValueError(f"invalid grammar file {str(path)!r}: {err}") from None
+        return load_json(path, cls.from_dict, "grammar")
+
+
+def save_json(obj: dict, path) -> None:
+    """Write `obj` as compact JSON, atomically (a failed write leaves no partial file)."""
+    text = json.dumps(obj, separators=(",", ":"))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def load_json(path, from_dict, what: str):
+    """``from_dict`` of the JSON in `path`; any failure is one ValueError naming the file."""
+    data = read_json(path)
+    try:
+        return from_dict(data)
+    except ValueError as err:
+        raise ValueError(f"invalid {what} file {str(Path(path))!r}: {err}") from None
+
+
+def read_json(path):
+    """Parse a grammar JSON file of at most MAX_JSON_BYTES; every failure is one ValueError naming the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
+    except OSError as err:
+        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
 
 
 def _flatten3(table, name):

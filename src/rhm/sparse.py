@@ -15,13 +15,9 @@ replaces tokens by uniform draws from all v+1 tokens (the blank included).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from ._io import atomic_path
-from .grammar import MAX_JSON_BYTES, RHM, check_variant
+from .grammar import RHM, check_variant, load_json, save_json
 from .validation import check_int
 
 SPARSE_FORMAT = "rhm-sparse-grammar"
@@ -313,9 +309,8 @@ class SparseRHM:
         return {"format": SPARSE_FORMAT, "version": 1, "s0": self.s0, "noise": self.noise, "base": base}
 
     def save(self, path) -> None:
-        text = json.dumps(self.to_dict(), separators=(",", ":"))
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
+        """Write the sparse grammar as JSON (atomically)."""
+        save_json(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data) -> "SparseRHM":
@@ -330,16 +325,5 @@ class SparseRHM:
 
     @classmethod
     def load(cls, path) -> "SparseRHM":
-        path = Path(path)
-        try:
-            if path.stat().st_size > MAX_JSON_BYTES:
-                raise ValueError(f"grammar file {str(path)!r} is over the {MAX_JSON_BYTES} byte limit")
-            data = json.loads(path.read_bytes())
-        except OSError as err:
-            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-            raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
-        try:
-            return cls.from_dict(data)
-        except ValueError as err:
-            raise ValueError(f"invalid sparse grammar file {str(path)!r}: {err}") from None
+        """Read a sparse grammar written by :meth:`save`; any malformed file raises ValueError."""
+        return load_json(path, cls.from_dict, "sparse grammar")
