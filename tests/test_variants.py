@@ -69,6 +69,11 @@ def test_zipf_rule_frequencies(seed, a):
     f = zipf_probs(g.m, a)
     assert np.all(np.abs(freq - f) < 5 * np.sqrt(f * (1 - f) / n))  # 5 standard errors per rule
     assert np.array_equal(g.parse(x), y)  # Zipf keeps the label a function of x
+    x2, tree2 = g.resample_below(tree, 1, seed=seed, return_tree=True)
+    assert np.array_equal(tree2[1], tree[1]) and np.array_equal(g.parse(x2), y)
+    k2 = (g.rules[1][tree2[1][:, 0].astype(int)] == x2[:, None, :2]).all(axis=2).argmax(axis=1)
+    freq2 = np.bincount(k2, minlength=g.m) / n  # the redrawn level-1 rules follow the law too
+    assert np.all(np.abs(freq2 - f) < 5 * np.sqrt(f * (1 - f) / n))
 
 
 def test_zipf_levels_restrict_the_law():
@@ -97,8 +102,9 @@ def test_noise_rate_and_clean_tree(seed, eps):
     changed = (x != tree[-1]).mean()
     p = eps * (g.v - 1) / g.v  # a replacement may draw the original token
     assert abs(changed - p) < 5 * np.sqrt(p * (1 - p) / x.size) + 1e-12
-    x2 = g.resample_below(tree, 1, seed=4)
-    assert x2.shape == x.shape
+    x2, tree2 = g.resample_below(tree, 1, seed=4, return_tree=True)
+    assert np.array_equal(tree2[1], tree[1]) and np.array_equal(g.parse(tree2[-1]), y)
+    assert abs((x2 != tree2[-1]).mean() - p) < 5 * np.sqrt(p * (1 - p) / x.size) + 1e-12  # fresh noise
 
 
 def test_replace_false_is_refused_where_undefined():
