@@ -247,7 +247,7 @@ def _inside(B, codes, keep: bool = False):
         else:
             b = beta.reshape(n * J, S, -1)
             gs = [B.cols(b[:, c, :], B.ch[lv][c]) for c in range(S)]
-        prod = gs[0] * B.pf[lv]
+        prod = gs[0] if patch_codes is not None and lv == P.L - 2 else gs[0] * B.pf[lv]  # (table holds pf)
         for c in range(1, S):
             prod *= gs[c]
         inner = prod.reshape(n * J, -1, P.n_sym(lv)).sum(axis=1).reshape(n, J, -1)

@@ -83,7 +83,8 @@ class Compiled:
         """Scaled inside vector of a bottom-level node for every (V+1)**S code of its observed/masked leaves.
 
         Returns (beta ((V+1)**S, n_sym[L-1]), its log scale ((V+1)**S,), and for the level above, per child
-        slot c, beta gathered at that slot's children (None if L = 1)), or None when the table would exceed
+        slot c, beta gathered at that slot's children, times the rule probabilities for c = 0 (None if
+        L = 1)), or None when the table would exceed
         _PATCH_TABLE_MAX entries. With it, the bottom level of an inside-only pass is one lookup per node.
         """
         P = self.P
@@ -100,7 +101,10 @@ class Compiled:
                 table = prod.reshape(size, -1, P.n_sym(P.L - 1)).sum(axis=1)
                 beta, log_z = normalise(table)
                 # one level up, the gathered factor of child slot c for every code of that child's leaves
+                # (slot 0's table carries the rule probabilities, so the inside pass skips that product)
                 above = [np.ascontiguousarray(beta[:, ch]) for ch in self.ch[P.L - 2]] if P.L >= 2 else None
+                if above is not None:
+                    above[0] = above[0] * self.pf[P.L - 2]
                 self._patch_table = (beta, log_z, above)
         return self._patch_table if self._patch_table is not False else None
 
