@@ -195,3 +195,20 @@ def test_datasets_use_the_vocabulary_of_each_variant():
     assert xb.shape == (8, 5, g.d)
     stream = RHMStream(rhm.RHM(4, 2, 2, 2, noise=0.3), batch_size=16, seed=0, n_batches=2)
     assert [b[0].shape for b in stream] == [(16, 4, 4)] * 2
+
+
+@pytest.mark.parametrize("m, a", [(8, 1.0), (5, 0.0), (64, 2.5), (3, 0.3)])
+def test_zipf_sampler_tables_are_exact(m, a):
+    """The probability each rule gets from the byte tables (plus the exact float refinement) is f_k."""
+    from rhm.sampling import _ZipfChoices
+
+    f = zipf_probs(m, a)
+    z = _ZipfChoices(f)
+    mass = np.bincount(z.table[z.table != z.sentinel], minlength=m) / 256
+    mass += np.bincount(z.table2[z.table2 != z.sentinel], minlength=m) / 65536
+    lo = np.concatenate([[0.0], z.cdf[:-1]])
+    for r, cell in enumerate(np.flatnonzero(z.table == z.sentinel)):
+        for j in np.flatnonzero(z.table2[r] == z.sentinel):  # refined by a float: the exact overlaps
+            left, right = (cell * 256 + j) / 65536, (cell * 256 + j + 1) / 65536
+            mass += np.clip(np.minimum(right, z.cdf) - np.maximum(left, lo), 0, None)
+    assert np.abs(mass - f).max() < 1e-12

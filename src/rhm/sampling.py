@@ -63,8 +63,9 @@ class _ZipfChoices:
 
     A random byte u picks the cell [u, u+1)/256 of [0, 1). Cells inside one segment of the cumulative
     distribution map straight to their rule through a table; the at most m-1 cells that straddle a boundary
-    (marked by a sentinel) refine u with a uniform float and look it up exactly, so rule k has exactly
-    probability f_k. (16-bit cells when m > 255.)
+    (marked by a sentinel) draw a second byte that picks a sub-cell of 1/65536 the same way, and the rare
+    sub-cells that still straddle a boundary are refined with a uniform float, so rule k has exactly
+    probability f_k. (16-bit cells and float refinement when m >= 255.)
     """
 
     def __init__(self, f: np.ndarray):
@@ -74,25 +75,42 @@ class _ZipfChoices:
         self.bits = 8 if self.m < 255 else 16
         cells = 1 << self.bits
         self.sentinel = cells - 1 if self.bits == 8 else np.iinfo(np.uint32).max
-        dtype = np.uint8 if self.bits == 8 else np.uint32
-        self.table = np.minimum(np.searchsorted(self.cdf, np.arange(cells) / cells, side="right"),
-                                self.m - 1).astype(dtype)
-        scaled = self.cdf[:-1] * cells
-        inner = scaled[scaled != np.floor(scaled)]  # boundaries strictly inside a cell
-        self.table[np.floor(inner).astype(np.int64)] = self.sentinel
+        self.table = self._table(np.arange(cells), cells, np.uint8 if self.bits == 8 else np.uint32)
         self.trans = self.table.tobytes() if self.bits == 8 else None
+        if self.bits == 8:  # second level: the 256 sub-cells of every straddling cell
+            impure = np.flatnonzero(self.table == self.sentinel)
+            self.row = np.zeros(256, dtype=np.int64)
+            self.row[impure] = np.arange(len(impure))
+            sub = (impure[:, None] * 256 + np.arange(256)).ravel()
+            self.table2 = self._table(sub, 1 << 16, np.uint8).reshape(len(impure), 256)
+
+    def _table(self, cells: np.ndarray, size: int, dtype) -> np.ndarray:
+        """Rule of each cell [c, c+1)/size, or the sentinel where a boundary of the cdf lies strictly inside."""
+        out = np.minimum(np.searchsorted(self.cdf, cells / size, side="right"), self.m - 1).astype(dtype)
+        scaled = self.cdf[:-1] * size
+        inner = np.floor(scaled[scaled != np.floor(scaled)]).astype(np.int64)
+        out[np.isin(cells, inner)] = self.sentinel
+        return out
 
     def __call__(self, rng: np.random.Generator, shape) -> np.ndarray:
         count = int(np.prod(shape))
         if self.bits == 8:  # bytes.translate is a 256-entry table lookup at memcpy-like speed
             u = _raw_bytes(rng, count)
             out = np.frombuffer(bytearray(u.tobytes().translate(self.trans)), dtype=np.uint8)
+            idx = np.flatnonzero(out == self.sentinel)
+            if idx.size:
+                u2 = _raw_bytes(rng, idx.size)
+                out[idx] = self.table2[self.row[u[idx]], u2]
+                again = np.flatnonzero(out[idx] == self.sentinel)
+                idx, cell = idx[again], u[idx[again]].astype(np.int64) * 256 + u2[again]
+                scale = 1 << 16
         else:
             u = _raw_bytes(rng, 2 * count).view("<u2")
             out = self.table[u]
-        idx = np.flatnonzero(out == self.sentinel)
+            idx = np.flatnonzero(out == self.sentinel)
+            cell, scale = u[idx], 1 << 16
         if idx.size:
-            fine = (u[idx] + rng.random(idx.size)) / (1 << self.bits)
+            fine = (cell + rng.random(idx.size)) / scale
             out[idx] = np.minimum(np.searchsorted(self.cdf, fine, side="right"), self.m - 1)
         return out.astype(_choice_dtype(self.m), copy=False).reshape(shape)
 
