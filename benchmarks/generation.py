@@ -5,6 +5,8 @@
 Targets (issue 2): i.i.d. sampling >= 3x the naive reference (v=32, m=8, s=2, L=5, 1e6 samples) with peak
 memory <= 2x the output; without replacement >= 20 M tokens/s (v=32, m=8, s=2, L=4); parse of 1e6 samples
 (v=32, m=8, s=2, L=3) <= 0.5 s. Peak memory is measured with tracemalloc (numpy reports its buffers there).
+Issue 16: every variant (Zipf rules, token noise, the sparse RHM) samples at >= 0.5x the plain sampler's
+tokens per second, same v, m, s, L, measured in the same process (`--variants` runs only that table).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from rhm import RHM  # noqa: E402
+from rhm.sparse import SparseRHM  # noqa: E402
 
 
 def best_of(fn, repeat=3):
@@ -98,5 +101,41 @@ def main():
         print(f"| {r[0]} | {r[1]:.1f} | {r[2]:.1f} | {r[3]:.1f}x | {r[4]} | {r[5]} |")
 
 
+def variants(rounds=3):
+    """Tokens/s of each variant against the plain sampler (same v, m, s, L; ~3.2e7 tokens each).
+
+    The plain sampler and the variant run alternately, `rounds` times each, and the best of each is kept, so
+    a change of machine load during the run hits both sides of a ratio alike.
+    """
+    print("| variant (v=32 m=8 s=2) | L | M tok/s | plain M tok/s | ratio | target >= 0.5x |")
+    print("|---|---|---|---|---|---|")
+    for L in (3, 5):
+        plain = RHM(32, 8, 2, L, seed=0)
+        n = 32 * 10**6 // plain.d
+        for name, g in [("zipf=1.0", RHM(32, 8, 2, L, seed=0, zipf=1.0)),
+                        ("zipf=0.0", RHM(32, 8, 2, L, seed=0, zipf=0.0)),
+                        ("noise=0.1", RHM(32, 8, 2, L, seed=0, noise=0.1)),
+                        ("noise=0.5", RHM(32, 8, 2, L, seed=0, noise=0.5)),
+                        ("zipf=1.0, noise=0.1", RHM(32, 8, 2, L, seed=0, zipf=1.0, noise=0.1)),
+                        ("sparse s0=1", SparseRHM(32, 8, 2, L, s0=1, seed=0)),
+                        ("sparse s0=2", SparseRHM(32, 8, 2, L, s0=2, seed=0)),
+                        ("sparse s0=1, noise=0.1", SparseRHM(32, 8, 2, L, s0=1, seed=0, noise=0.1))]:
+            k = max(1, 32 * 10**6 // g.d)
+            t_plain = t = float("inf")
+            for _ in range(rounds):
+                t_plain = min(t_plain, best_of(lambda: plain.sample(n, seed=0), repeat=1)[0])
+                t = min(t, best_of(lambda: g.sample(k, seed=0), repeat=1)[0])
+            rate, rate_plain = k * g.d / t / 1e6, n * plain.d / t_plain / 1e6
+            ratio = rate / rate_plain
+            ok = "yes" if ratio >= 0.5 else "NO"
+            print(f"| {name} | {L} | {rate:.1f} | {rate_plain:.1f} | {ratio:.2f}x | {ok} |")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--variants" in sys.argv:
+        variants()
+    else:
+        main()
+        variants()

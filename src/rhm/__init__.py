@@ -4,8 +4,9 @@ Levels: level 0 is the root (the class label) and level L the input, as in Ren, 
 """
 
 from .grammar import RHM
-from . import learners, oracle, sampling
+from .sparse import SparseRHM
+from . import inference, learners, oracle, sampling
 from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
-__all__ = ["RHM", "learners", "oracle", "sampling", "sensitivity", "__version__"]
+__all__ = ["RHM", "SparseRHM", "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]

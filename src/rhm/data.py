@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .sampling import _rng, sample
+from .sampling import _rng
 
 
 def one_hot_batch(x, v: int, dtype=torch.float32, channels_first: bool = True) -> torch.Tensor:
@@ -36,8 +36,9 @@ class RHMDataset(Dataset):
 
     @classmethod
     def from_grammar(cls, g, n, seed, replace=True, **kw) -> "RHMDataset":
-        x, y = sample(g, n, seed=seed, replace=replace)
-        return cls(x, y, g.v, **kw)
+        """n samples of any grammar (RHM or SparseRHM; one-hot over its ``vocab_size`` tokens)."""
+        x, y = g.sample(n, seed=seed, replace=replace)
+        return cls(x, y, g.vocab_size, **kw)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -81,8 +82,8 @@ class RHMStream(IterableDataset):
         rng = _rng(np.random.SeedSequence(self.seed).spawn(workers)[worker])
         k = worker
         while self.n_batches is None or k < self.n_batches:
-            x, y = sample(self.g, self.batch_size, seed=rng)
-            yield (one_hot_batch(x, self.g.v, self.dtype, self.channels_first),
+            x, y = self.g.sample(self.batch_size, seed=rng)
+            yield (one_hot_batch(x, self.g.vocab_size, self.dtype, self.channels_first),
                    torch.as_tensor(y.astype(np.int64)))
             k += workers
 

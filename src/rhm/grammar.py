@@ -7,7 +7,14 @@ Levels follow the paper (Ren et al. 2026, §1): level 0 is the root (the class l
     rules[l].shape == (v, m, s), 1 <= l < L  # level-l symbol -> m s-tuples of level-(l+1) symbols
 
 Every grammar built here is non-ambiguous: within a level no s-tuple has two parents, so the label is a
-deterministic function of the input and ``parse`` inverts ``sample`` exactly.
+deterministic function of the clean input and ``parse`` inverts ``sample`` exactly.
+
+Variants (docs/variants.md): ``zipf=a`` gives the m rules of every symbol the probabilities
+f_k = k^-(1+a) / sum_j j^-(1+a), k = 1..m, the rule stored at ``rules[l][sym, k-1]`` having rank k (the stored
+order is itself a uniformly random order, so ranks are assigned at random, as in Cagnetta, Kang, Wyart
+arXiv 2505.07067); ``noise=eps`` replaces each input token independently, with probability eps, by a token
+drawn uniformly from all v (P(x_i = a | clean c) = (1 - eps)[a = c] + eps/v). Neither draws anything when the
+grammar is built, so the rules of a given seed are the same bytes as the plain RHM's.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_path
-from .validation import check_int
+from .validation import check_float, check_int
 
 RULE_SAMPLERS = ("uniform", "balanced")
 FORMAT_NAME = "rhm-grammar"
 FORMAT_VERSION = 1
+# Version 2 adds the fields zipf and noise; files of plain grammars are still written as version 1.
+FORMAT_VERSIONS = (1, 2)
 # A grammar JSON bigger than this is refused before parsing (a real one with v=256, m=64, s=4, L=8 is ~10 MB).
 MAX_JSON_BYTES = 256 * 2**20
 
@@ -54,6 +63,38 @@ def check_params(v, m, s, L, n_classes=None, rules="uniform") -> tuple[int, int,
         if m > v ** (s - 1):
             raise ValueError(f"m={m} exceeds v**(s-1)={v ** (s - 1)}, required by rules='balanced'")
     return v, m, s, L, n_classes, rules
+
+
+def check_variant(zipf=None, noise=0.0) -> tuple[float | None, float]:
+    """Validate the variant parameters: zipf None or a finite a >= 0, noise a probability in [0, 1]."""
+    if zipf is not None:
+        zipf = check_float("zipf", zipf, 0.0)
+    noise = check_float("noise", noise, 0.0)
+    if noise > 1.0:
+        raise ValueError(f"noise={noise!r} must be a probability in [0, 1]")
+    return zipf, noise
+
+
+def check_zipf_levels(levels, zipf, L: int):
+    """None (Zipf at every level) or a non-empty set of levels in [0, L) as a sorted tuple; needs zipf."""
+    if levels is None:
+        return None
+    if zipf is None:
+        raise ValueError(f"zipf_levels={levels!r} needs zipf=a (the levels to which the Zipf law applies)")
+    if isinstance(levels, (int, np.integer)) and not isinstance(levels, bool):
+        levels = (levels,)
+    if not isinstance(levels, (list, tuple)) or not levels:
+        raise ValueError(f"zipf_levels={levels!r} must be None or a non-empty list of levels in [0, L={L})")
+    out = tuple(sorted({check_int("zipf_levels", lv, 0, L - 1) for lv in levels}))
+    return None if out == tuple(range(L)) else out
+
+
+def zipf_probs(m: int, a: float | None) -> np.ndarray:
+    """Rule probabilities (m,): uniform 1/m for a=None, else f_k proportional to k^-(1+a), k = 1..m."""
+    if a is None:
+        return np.full(m, 1.0 / m)
+    f = np.arange(1, m + 1, dtype=np.float64) ** -(1.0 + a)
+    return f / f.sum()
 
 
 def _digits(codes: np.ndarray, base: int, width: int) -> np.ndarray:
@@ -141,11 +182,19 @@ class RHM:
         replacement from the v**s possible ones) or "balanced" (paper App. B: first-token marginal uniform,
         each parent gets exactly m patches; needs n_classes == v).
     seed: seed of the rule sampler (an int or a numpy Generator).
+    zipf: None (uniform rule probabilities 1/m) or a >= 0: rule k of every symbol (k = 1..m, the stored order)
+        has probability proportional to k^-(1+a) (Cagnetta, Kang, Wyart 2025); a = 0 is 1/k, not uniform.
+    noise: eps in [0, 1]: each input token is independently replaced, with probability eps, by a token drawn
+        uniformly from all v. The label is then not a function of x; ``parse`` still reports -1 only for
+        strings that no derivation produces.
     """
 
-    def __init__(self, v, m, s, L, n_classes=None, rules="uniform", seed=0):
+    def __init__(self, v, m, s, L, n_classes=None, rules="uniform", seed=0, zipf=None, noise=0.0,
+                 zipf_levels=None):
         self.v, self.m, self.s, self.L, self.n_classes, self.rule_sampler = check_params(
             v, m, s, L, n_classes, rules)
+        self.zipf, self.noise = check_variant(zipf, noise)
+        self.zipf_levels = check_zipf_levels(zipf_levels, self.zipf, self.L)
         if isinstance(seed, np.random.Generator):
             rng, self.seed = seed, None
         else:
@@ -158,8 +207,10 @@ class RHM:
         self.rules = check_rules(table, self.v, self.m, self.s, self.L, self.n_classes)
 
     @classmethod
-    def from_rules(cls, rules, v, n_classes=None, rule_sampler="custom", seed=None) -> "RHM":
+    def from_rules(cls, rules, v, n_classes=None, rule_sampler="custom", seed=None, zipf=None,
+                   noise=0.0, zipf_levels=None) -> "RHM":
         """Build a grammar from explicit rule tables (validated; see module docstring for shapes)."""
+        zipf, noise = check_variant(zipf, noise)
         if not isinstance(rules, (list, tuple)) or not rules:
             raise ValueError("rules must be a non-empty list of (n_sym, m, s) integer arrays")
         shape = np.shape(rules[0])
@@ -171,6 +222,8 @@ class RHM:
         self = cls.__new__(cls)
         self.v, self.m, self.s, self.L, self.n_classes = v_, m_, s_, L_, n_c_
         self.rule_sampler, self.seed = rule_sampler, seed
+        self.zipf, self.noise = zipf, noise
+        self.zipf_levels = check_zipf_levels(zipf_levels, zipf, L_)
         self.rules = check_rules(rules, v_, m_, s_, L_, n_c_)
         return self
 
@@ -179,6 +232,11 @@ class RHM:
     def d(self) -> int:
         """Input length s**L."""
         return self.s**self.L
+
+    @property
+    def vocab_size(self) -> int:
+        """Input vocabulary (v; the sparse RHM adds a blank)."""
+        return self.v
 
     @property
     def num_nodes(self) -> int:
@@ -203,17 +261,41 @@ class RHM:
         """Number of symbols at `level` (n_classes at the root, v below)."""
         return self.n_classes if level == 0 else self.v
 
+    @property
+    def rule_probs(self) -> tuple[np.ndarray, ...]:
+        """Rule probabilities, top level first: (n_classes, m), then (v, m) per level; rows sum to 1."""
+        cache = self.__dict__.get("_rule_probs")
+        if cache is None:
+            cache = tuple(np.broadcast_to(self.level_probs(lv), (self.symbols(lv), self.m)) for lv in range(self.L))
+            self.__dict__["_rule_probs"] = cache
+        return cache
+
+    def level_probs(self, level: int) -> np.ndarray:
+        """The rule probabilities (m,) shared by every symbol of `level` (Zipf where it applies, else 1/m)."""
+        on = self.zipf is not None and (self.zipf_levels is None or level in self.zipf_levels)
+        return zipf_probs(self.m, self.zipf if on else None)
+
+    @property
+    def is_plain(self) -> bool:
+        """True for the classic RHM: uniform rule probabilities and no noise."""
+        return self.zipf is None and self.noise == 0.0
+
     def params(self) -> dict:
         return dict(v=self.v, m=self.m, s=self.s, L=self.L, n_classes=self.n_classes,
-                    rules=self.rule_sampler, seed=self.seed)
+                    rules=self.rule_sampler, seed=self.seed, zipf=self.zipf, noise=self.noise,
+                    zipf_levels=self.zipf_levels)
 
     def __repr__(self) -> str:
+        extra = (f", zipf={self.zipf!r}" if self.zipf is not None else "") + \
+            (f", zipf_levels={self.zipf_levels!r}" if self.zipf_levels is not None else "") + \
+            (f", noise={self.noise!r}" if self.noise else "")
         return (f"RHM(v={self.v}, m={self.m}, s={self.s}, L={self.L}, n_classes={self.n_classes}, "
-                f"rules={self.rule_sampler!r}, seed={self.seed})")
+                f"rules={self.rule_sampler!r}, seed={self.seed}{extra})")
 
     def __eq__(self, other) -> bool:
         return (isinstance(other, RHM) and (self.v, self.m, self.s, self.L, self.n_classes)
                 == (other.v, other.m, other.s, other.L, other.n_classes)
+                and (self.zipf, self.noise, self.zipf_levels) == (other.zipf, other.noise, other.zipf_levels)
                 and all(np.array_equal(a, b) for a, b in zip(self.rules, other.rules)))
 
     __hash__ = None  # mutable-looking container semantics; compare with ==
@@ -242,18 +324,21 @@ class RHM:
 
     # ------------------------------------------------------------------------------------- save/load
     def to_dict(self) -> dict:
-        return {
+        out = {
             "format": FORMAT_NAME, "version": FORMAT_VERSION,
             "v": self.v, "m": self.m, "s": self.s, "L": self.L, "n_classes": self.n_classes,
             "rule_sampler": self.rule_sampler, "seed": self.seed,
             "rules": [r.tolist() for r in self.rules],
         }
+        if not self.is_plain:  # version 2: an older reader refuses the file instead of dropping the variant
+            out.update(version=2, zipf=self.zipf, noise=self.noise)
+            if self.zipf_levels is not None:
+                out["zipf_levels"] = list(self.zipf_levels)
+        return out
 
     def save(self, path) -> None:
         """Write the grammar as JSON (atomically: a failed write leaves no partial file)."""
-        text = json.dumps(self.to_dict(), separators=(",", ":"))
-        with atomic_path(path) as tmp:
-            tmp.write_text(text)
+        save_json(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data) -> "RHM":
@@ -262,9 +347,11 @@ class RHM:
             raise ValueError(f"grammar JSON must be an object, got {type(data).__name__}")
         if data.get("format") != FORMAT_NAME:
             raise ValueError(f"not an rhm grammar file: format={data.get('format')!r}, expected {FORMAT_NAME!r}")
-        if data.get("version") != FORMAT_VERSION:
+        if data.get("version") not in FORMAT_VERSIONS or isinstance(data.get("version"), bool):
             raise ValueError(f"unsupported grammar format version {data.get('version')!r}; "
-                             f"this rhm reads version {FORMAT_VERSION}")
+                             f"this rhm reads versions {FORMAT_VERSIONS}")
+        zipf, noise = check_variant(data.get("zipf"), data.get("noise", 0.0))
+        zipf_levels = data.get("zipf_levels")
         missing = [k for k in ("v", "m", "s", "L", "n_classes", "rules") if k not in data]
         if missing:
             raise ValueError(f"grammar JSON lacks field(s) {missing}")
@@ -286,7 +373,7 @@ class RHM:
             if any(isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < v for t in flat):
                 raise ValueError(f"rules[{level}] must contain only integer symbols in [0, v={v})")
         g = cls.from_rules([np.asarray(r, dtype=np.int64) for r in rules], v=v, n_classes=n_c,
-                           rule_sampler=sampler, seed=seed)
+                           rule_sampler=sampler, seed=seed, zipf=zipf, noise=noise, zipf_levels=zipf_levels)
         if (g.m, g.s) != (m, s):
             raise ValueError(f"rules have (m, s)=({g.m}, {g.s}) but the header says ({m}, {s})")
         if sampler == "balanced":
@@ -298,25 +385,42 @@ class RHM:
     @classmethod
     def load(cls, path) -> "RHM":
         """Read a grammar written by :meth:`save`. Any malformed or hostile file raises ValueError."""
-        path = Path(path)
-        try:
-            size = path.stat().st_size
-        except OSError as err:
-            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-        if size > MAX_JSON_BYTES:
-            raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
-        try:
-            data = json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
-        except RecursionError:
-            raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
-        except OSError as err:
-            raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-        try:
-            return cls.from_dict(data)
-        except ValueError as err:
-            raise ValueError(f"invalid grammar file {str(path)!r}: {err}") from None
+        return load_json(path, cls.from_dict, "grammar")
+
+
+def save_json(obj: dict, path) -> None:
+    """Write `obj` as compact JSON, atomically (a failed write leaves no partial file)."""
+    text = json.dumps(obj, separators=(",", ":"))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def load_json(path, from_dict, what: str):
+    """``from_dict`` of the JSON in `path`; any failure is one ValueError naming the file."""
+    data = read_json(path)
+    try:
+        return from_dict(data)
+    except ValueError as err:
+        raise ValueError(f"invalid {what} file {str(Path(path))!r}: {err}") from None
+
+
+def read_json(path):
+    """Parse a grammar JSON file of at most MAX_JSON_BYTES; every failure is one ValueError naming the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
+    except OSError as err:
+        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
 
 
 def _flatten3(table, name):

@@ -235,3 +235,139 @@ def assumption6(g, K_rho: float, gaps: SignalGaps | None = None) -> Assumption6R
     holds = {lv: gaps.rho[lv] >= required[lv] for lv in gaps.rho}
     return Assumption6Report(K_rho=float(K_rho), vm_uniform=g.n_classes == g.v, kappa=gaps.kappa,
                              rho=dict(gaps.rho), required=required, holds=holds, K_rho_max=gaps.K_rho(g.m))
+
+
+# ------------------------------------------------------------------------------------ Bayes references
+BAYES_TASKS = ("classify", "masked", "next_token")
+
+
+@dataclass
+class BayesReference:
+    """Bayes-optimal error and cross-entropy (nats) of one task, with 95% confidence intervals.
+
+    task: "classify" (the class from x), "masked" (each token hidden independently with probability `rate`,
+    scored per hidden token) or "next_token" (x_t from x_<t, averaged over t = 0..d-1). error is the top-1
+    error of the Bayes predictor, cross_entropy the expected -log of the exact posterior of the truth. method is
+    "exact" (every input enumerated with its probability; the intervals have zero width) or "monte_carlo"
+    (n inputs drawn from the grammar, exact posteriors on each; normal intervals, ratio estimator for masked).
+    """
+
+    task: str
+    error: float
+    error_ci: tuple
+    cross_entropy: float
+    cross_entropy_ci: tuple
+    method: str
+    n: int
+    rate: float | None = None
+
+
+def _support(g):
+    """Every input of positive probability and its probability: (x (N, d), p (N,))."""
+    from . import inference
+
+    P = inference.tree_pcfg(g)
+    if P.noise > 0:
+        x = np.stack(np.unravel_index(np.arange(P.V**P.d), (P.V,) * P.d), axis=1)
+    elif getattr(g, "zipf", None) is not None:  # every input once, from the same rules with uniform weights
+        x = _uniform_twin(g).sample(g.num_inputs, seed=0, replace=False)[0]
+    else:
+        x = g.sample(g.num_inputs, seed=0, replace=False)[0]
+    return x, np.exp(inference.log_likelihood(g, x))
+
+
+def _uniform_twin(g):
+    """The same rules with uniform weights (the same support); built from g's own class, so that the oracle
+    never imports the grammar module (which imports the oracle for parse)."""
+    if hasattr(g, "base"):  # a SparseRHM: the uniform twin of its informative RHM, with the same blanks
+        return type(g).from_base(_uniform_twin(g.base), g.s0)
+    return type(g).from_rules(list(g.rules), v=g.v, n_classes=g.n_classes)
+
+
+def _support_size(g) -> int:
+    from . import inference
+
+    P = inference.tree_pcfg(g)
+    return P.V**P.d if P.noise > 0 else g.num_inputs
+
+
+def _losses(g, task, x, mask=None):
+    """Per-input Bayes top-1 loss and entropy summed over the scored positions, and the number scored."""
+    from . import inference
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if task == "classify":
+            post = inference.class_posterior(g, x)
+            ones = np.ones(len(x))
+            return 1.0 - post.max(axis=1), _entropy(post), ones
+        if task == "next_token":
+            pred = inference.next_token(g, x)
+            return (1.0 - pred.max(axis=2)).sum(axis=1), _entropy(pred).sum(axis=1), np.full(len(x), x.shape[1])
+        pred = inference.token_posterior(g, x, mask)
+        return (((1.0 - pred.max(axis=2)) * mask).sum(axis=1), (_entropy(pred) * mask).sum(axis=1),
+                mask.sum(axis=1).astype(float))
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)).sum(axis=-1)
+
+
+def bayes_reference(g, task: str = "classify", *, rate: float = 0.15, n: int = 20_000, seed=0,
+                    exact_limit: int = 200_000) -> BayesReference:
+    """Bayes error and cross-entropy of `task` on grammar g, exact where small, else Monte Carlo.
+
+    Exact when (inputs of positive probability) x (work per input: 1, d for next_token, 2**d mask patterns for
+    masked) <= exact_limit; a clean classification task is exact at once (the label is a function of x: 0, 0).
+    Otherwise n inputs (and masks) are drawn with `seed` and scored with their exact posteriors.
+    """
+    from .sampling import _rng
+    from .validation import check_choice, check_float, check_int
+
+    check_choice("task", task, BAYES_TASKS)
+    n = check_int("n", n, 2)
+    exact_limit = check_int("exact_limit", exact_limit, 0)
+    if task == "masked":
+        rate = check_float("rate", rate, 0.0, strict=True)
+        if rate > 1:
+            raise ValueError(f"rate={rate!r} must be a probability in (0, 1]")
+    else:
+        rate = None
+    if task == "classify" and not getattr(g, "noise", 0.0):
+        return BayesReference(task, 0.0, (0.0, 0.0), 0.0, (0.0, 0.0), "exact", 0)
+    d = g.d
+    work = {"classify": 1, "next_token": d, "masked": 2**d}[task]
+    size = _support_size(g)
+    if size * work <= exact_limit:
+        return _exact(g, task, rate)
+    rng = _rng(seed)
+    x = g.sample(n, seed=rng)[0]
+    mask = rng.random(x.shape) < rate if task == "masked" else None
+    err, ent, count = _losses(g, task, x, mask)
+    return BayesReference(task, *_ratio_ci(err, count), *_ratio_ci(ent, count), "monte_carlo", n, rate)
+
+
+def _exact(g, task, rate) -> BayesReference:
+    x, p = _support(g)
+    if task != "masked":
+        err, ent, count = _losses(g, task, x)
+        e, h = float(p @ err / (p @ count)), float(p @ ent / (p @ count))
+        return BayesReference(task, e, (e, e), h, (h, h), "exact", len(x))
+    d = g.d
+    num_e = num_h = 0.0
+    for code in range(1, 2**d):  # the empty mask scores nothing
+        mask = ((code >> np.arange(d)) & 1).astype(bool)
+        weight = rate ** mask.sum() * (1 - rate) ** (d - mask.sum())
+        err, ent, _ = _losses(g, task, x, np.broadcast_to(mask, x.shape))
+        num_e += weight * float(p @ err)
+        num_h += weight * float(p @ ent)
+    e, h = num_e / (rate * d), num_h / (rate * d)
+    return BayesReference(task, e, (e, e), h, (h, h), "exact", len(x), rate)
+
+
+def _ratio_ci(num: np.ndarray, den: np.ndarray, z: float = 1.959964) -> tuple[float, tuple]:
+    """Ratio estimate sum(num)/sum(den) with a delta-method 95% interval (a plain mean when den == 1)."""
+    k = len(num)
+    r = num.sum() / den.sum()
+    resid = num - r * den
+    se = np.sqrt(resid.var(ddof=1) / k) / den.mean()
+    return float(r), (float(r - z * se), float(r + z * se))

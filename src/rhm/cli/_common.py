@@ -75,13 +75,20 @@ V_OPT_OR_FILE = typer.Option(None, "--v", help="vocabulary size v (required unle
 M_OPT_OR_FILE = typer.Option(None, "--m", help="synonymous rules per symbol m (required unless --grammar FILE)")
 L_OPT_OR_FILE = typer.Option(None, "--L", help="depth L, d = s**L (required unless --grammar FILE)")
 JSON_OPT = typer.Option(False, "--json", help="print one JSON object on stdout")
+ZIPF_OPT = typer.Option(None, "--zipf", help="Zipf rule probabilities: rule k of each symbol has probability "
+                        "proportional to k^-(1+a) (default: uniform)")
+NOISE_OPT = typer.Option(0.0, "--noise", help="probability that each input token is replaced by a uniform token")
+S0_OPT = typer.Option(None, "--s0", help="sparse RHM: s0 blank positions per informative token, "
+                      "d = (s(s0+1))**L (default: the plain RHM)")
 
 
-def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None) -> RHM:
-    """The grammar of the options: loaded from `grammar_file` when given (then v, m, L must not be), else built."""
+def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, noise=0.0, s0=None):
+    """The grammar of the options: loaded from `grammar_file` when given (then v, m, L must not be), else built
+    (a SparseRHM when `s0` is given, an RHM otherwise)."""
     if grammar_file is not None:
-        given = [name for name, val in (("--v", v), ("--m", m), ("--L", L), ("--n-classes", n_classes))
-                 if val is not None]
+        given = [name for name, val in (("--v", v), ("--m", m), ("--L", L), ("--n-classes", n_classes),
+                                        ("--zipf", zipf), ("--s0", s0)) if val is not None]
+        given += ["--noise"] if noise else []
         if given:
             raise CliError(f"--grammar {grammar_file} replaces {', '.join(given)}: give one or the other")
         if not Path(grammar_file).exists():
@@ -90,7 +97,11 @@ def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None) -> RHM:
     missing = [name for name, val in (("--v", v), ("--m", m), ("--L", L)) if val is None]
     if missing:
         raise CliError(f"{', '.join(missing)} required (or --grammar FILE)")
-    return RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed)
+    if s0 is not None:
+        from ..sparse import SparseRHM
+
+        return SparseRHM(v, m, s, L, s0=s0, n_classes=n_classes, rules=rules, seed=seed, zipf=zipf, noise=noise)
+    return RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed, zipf=zipf, noise=noise)
 
 
 def _atomic_savez(path: Path, **arrays):

@@ -12,8 +12,8 @@ import typer
 
 from ..grammar import RHM
 from ._common import (GRAMMAR_OPT, GSEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M_OPT, M_OPT_OR_FILE, NC_OPT,
-                      RULES_OPT, S_OPT, V_OPT, V_OPT_OR_FILE, CliError, _atomic_savez, _emit, _finite, _grammar,
-                      _run, app)
+                      NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _atomic_savez,
+                      _emit, _finite, _grammar, _run, app)
 
 
 def grammar_info(g: RHM, gaps=None) -> dict:
@@ -34,14 +34,19 @@ def grammar_info(g: RHM, gaps=None) -> dict:
 def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_classes: Optional[int] = NC_OPT,
          rules: str = RULES_OPT, seed: int = GSEED_OPT, as_json: bool = JSON_OPT,
          K_rho: Optional[float] = typer.Option(None, "--K-rho", help="check Assumption 6 for this K_rho "
-                                               "(default: the largest K_rho the grammar meets)")):
-    """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar."""
+                                               "(default: the largest K_rho the grammar meets)"),
+         zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
+    """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar (of its informative RHM
+    for --s0; the gaps assume uniform rule probabilities)."""
     from .. import oracle
 
     def go():
-        g = _grammar(v, m, s, L, n_classes, rules, seed, None)
+        full = _grammar(v, m, s, L, n_classes, rules, seed, None, zipf, noise, s0)
+        g = getattr(full, "base", full)  # a SparseRHM's informative RHM
         gaps = oracle.signal_gaps(g)
         out = grammar_info(g, gaps)
+        out.update(full.params(), d=full.d, num_inputs=str(full.num_inputs),
+                   num_inputs_float=float(full.num_inputs))
         k = K_rho if K_rho is not None else gaps.K_rho(g.m)
         if not (isinstance(k, float) and math.isfinite(k) and k > 0) and K_rho is None:
             k = 1.0  # one parent per level (inf) or a degenerate level (0): check the default K_rho = 1
@@ -55,7 +60,7 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
         if math.isfinite(gaps.kappa) and g.n_classes == g.v and not flat:
             sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho)
         out["theorem7"] = sched.to_dict() if sched else None
-        lines = [repr(g), f"d = {g.d}, num_inputs = {g.num_inputs} (~{float(g.num_inputs):.3g}), "
+        lines = [repr(full), f"d = {full.d}, num_inputs = {full.num_inputs} (~{float(full.num_inputs):.3g}), "
                  f"n_c*m^L = {out['nc_m_L']}",
                  "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})"
                                          for a, b in gaps.rho.items()),
@@ -82,7 +87,8 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
            out: Path = typer.Option(..., "--out", help="output .npz file (x, y, grammar JSON[, tree_l])"),
            data_seed: int = typer.Option(1, "--data-seed", help="seed of the draw"),
            no_replace: bool = typer.Option(False, "--no-replace", help="n distinct inputs (uniform)"),
-           tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level")):
+           tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level"),
+           zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
     """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot)."""
 
     def go():
@@ -90,11 +96,13 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
             raise CliError(f"--out={out} must end with .npz")
         if not out.parent.exists():
             raise CliError(f"--out={out}: directory {out.parent} does not exist")
-        g = _grammar(v, m, s, L, n_classes, rules, seed, grammar_file)
+        g = _grammar(v, m, s, L, n_classes, rules, seed, grammar_file, zipf, noise, s0)
         res = g.sample(n, seed=data_seed, replace=not no_replace, return_tree=tree)
         arrays = {"x": res[0], "y": res[1], "grammar": np.array(json.dumps(g.to_dict()))}
         if tree:
             arrays.update({f"tree_{lv}": t for lv, t in enumerate(res[2][1:-1], start=1)})
+            if g.noise:  # the clean tokens under the noise
+                arrays[f"tree_{g.L}"] = res[2][-1]
         _atomic_savez(out, **arrays)
         typer.echo(f"wrote {n} samples (d={g.d}) to {out}", err=True)
 
