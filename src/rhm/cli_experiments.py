@@ -23,7 +23,10 @@ WORKERS_OPT = typer.Option(None, "--workers", help="local: worker processes (def
 def _executor(executor: str, address: Optional[str], workers: Optional[int]):
     from .experiments import make_executor
 
-    return make_executor(executor, address=address, workers=workers)
+    ex = make_executor(executor, address=address, workers=workers)
+    if hasattr(ex, "connect"):  # Ray: fail within seconds, naming --address, before any store file is created
+        ex.connect()
+    return ex
 
 
 def _err(msg: str):

@@ -3,7 +3,9 @@
 - :class:`LocalExecutor` (default): a process pool over the available cores (spawned workers, 1 torch thread
   each). ``workers=0`` runs in the calling process (debugging).
 - :class:`RayExecutor`: Ray tasks (``address`` = None for a local instance, ``"auto"`` or ``"HOST:PORT"`` for a
-  cluster), retried ``max_retries`` times when a worker dies. Ray is imported only here, only when used.
+  cluster), retried ``max_retries`` times when a worker or its node dies. Ray is imported only here, only when
+  used. ``connect()`` fails within seconds, naming the address, when no cluster answers there (Ray itself would
+  wait minutes), so a command can connect before it creates its store (docs/cluster.md).
 
 Both yield ``(config_dict, result_or_exception)`` as runs finish; :func:`run_sweep` stores each result as it
 arrives (one transaction per row), so killing the parent loses at most the runs in flight.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import socket
 import sys
 import traceback
 from typing import Iterable, Iterator
@@ -121,8 +124,39 @@ def _ray_task(config: dict, imports, sys_path):
     return _guarded(config)
 
 
+def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """ValueError naming `address` unless something listens there (HOST:PORT, or the cluster "auto" finds).
+
+    ``ray.init(address=...)`` on a dead address retries for minutes; a TCP connect answers in <= `timeout` s.
+    """
+    if address is None or address == "local":
+        return
+    where = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+        except ImportError:  # pragma: no cover - a Ray without this helper: let ray.init decide
+            return
+        try:
+            where = canonicalize_bootstrap_address("auto")
+        except ConnectionError as err:
+            raise ValueError(f"address='auto': no Ray cluster found on this machine ({err})") from None
+        if where is None:
+            raise ValueError("address='auto': no Ray cluster found on this machine")
+    host, _, port = where.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address={address!r} must be 'auto' or HOST:PORT of a Ray cluster's head")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ValueError(f"address={address!r}: no Ray cluster answers at {where} within {timeout:g} s ({err}); "
+                         "start one with `ray start --head` or fix --address") from None
+
+
 class RayExecutor:
-    """Ray tasks, one CPU each; a task whose worker dies is retried up to `max_retries` times."""
+    """Ray tasks, one CPU (and `num_gpus_per_task` GPUs) each; a task whose worker or node dies is retried on
+    another node up to `max_retries` times (results are written by the driver only, so a retry never duplicates
+    a row)."""
 
     name = "ray"
 
@@ -138,12 +172,17 @@ class RayExecutor:
             raise RuntimeError("--executor ray needs Ray, which is not installed: pip install 'rhm[ray]'") from None
         if not ray.is_initialized():
             kwargs = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
+            check_ray_address(self.address)
             if self.address:
                 kwargs["address"] = self.address
             elif self.num_cpus:
                 kwargs["num_cpus"] = self.num_cpus
             ray.init(**kwargs)
         return ray
+
+    def connect(self) -> None:
+        """Connect to the cluster (or start the local instance) now; ValueError naming the address if none answers."""
+        self._ray()
 
     def run(self, configs: list[dict], imports=()) -> Iterator[tuple[dict, object]]:
         if not configs:

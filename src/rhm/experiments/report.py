@@ -245,6 +245,21 @@ def write_report(store, out_dir, title: str = "rhm results") -> dict:
         store = ResultStore(path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with store.snapshot():  # one consistent state even while a sweep writes the store
+        blocks, summary, fails = _store_blocks(store, out_dir, title)
+    if fails:
+        blocks.append(("h2", "Failed runs"))
+        blocks.append(("p", "Runs that raised (not stored as results; a rerun retries them):"))
+        blocks.append(("table", ["key", "sweep", "error"], [[f["key"], f["sweep"], f["error"].splitlines()[0][:200]]
+                                                             for f in fails[-30:]]))
+    with atomic_path(out_dir / "index.md") as tmp:
+        tmp.write_text(render_md(blocks))
+    with atomic_path(out_dir / "index.html") as tmp:
+        tmp.write_text(render_html(blocks, title))
+    return {"blocks": blocks, "paths": [out_dir / "index.md", out_dir / "index.html"], "summary": summary}
+
+
+def _store_blocks(store, out_dir: Path, title: str):
     blocks = [("h1", title), ("p", f"Store `{store.path}`: {store.count()} finished runs in "
                                    f"{len(store.sweeps())} sweeps.")]
     covered, summary = set(), []
@@ -257,17 +272,7 @@ def write_report(store, out_dir, title: str = "rhm results") -> dict:
     other = [s for s in store.sweeps() if s not in covered]
     for name in other:
         blocks += analyze_sweep(store, name, out_dir)
-    fails = store.failures()
-    if fails:
-        blocks.append(("h2", "Failed runs"))
-        blocks.append(("p", "Runs that raised (not stored as results; a rerun retries them):"))
-        blocks.append(("table", ["key", "sweep", "error"], [[f["key"], f["sweep"], f["error"].splitlines()[0][:200]]
-                                                             for f in fails[-30:]]))
-    with atomic_path(out_dir / "index.md") as tmp:
-        tmp.write_text(render_md(blocks))
-    with atomic_path(out_dir / "index.html") as tmp:
-        tmp.write_text(render_html(blocks, title))
-    return {"blocks": blocks, "paths": [out_dir / "index.md", out_dir / "index.html"], "summary": summary}
+    return blocks, summary, store.failures()
 
 
 def analyze_sweep(store, name: str, out_dir: Path) -> list:
