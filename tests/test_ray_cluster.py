@@ -13,6 +13,7 @@ through the environment the nodes are started with; the reference rows are compu
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -343,3 +344,68 @@ def test_driver_sigkilled_mid_sweep_resumes_without_lost_or_duplicated_rows(clus
     assert len(rows) == N_RUNS == len({r["key"] for r in rows})  # none lost, none twice
     assert all(r["finished_at"] == kept[r["key"]] for r in rows if r["key"] in kept)  # old rows untouched
     assert canon(rows) == canon(reference_rows)
+
+
+# ------------------------------------------------------------------------------------------ dry-run estimate
+def test_estimate_times_one_run_per_size_within_budget_and_extrapolates_the_rest(sweep_file):
+    from rhm.experiments import estimate, planned_configs
+
+    configs = planned_configs(Sweep.from_toml(sweep_file))
+    assert sorted({c.train_size for c in configs}) == [13, 38, 77, 115] and len(configs) == N_RUNS
+    now, calls = [0.0], []
+
+    def run(cost):  # a fake run costing cost(P) seconds of a fake clock: no timing in this test
+        def go(cfg):
+            calls.append(cfg["train_size"])
+            now[0] += cost(cfg["train_size"])
+        return go
+
+    quadratic = lambda p: 1e-3 * p ** 2  # noqa: E731
+    est = estimate(configs, budget_s=1.0, run=run(quadratic), clock=lambda: now[0])
+    # warm-up 13, timed 13 (0.34 s spent), timed 38 (1.78 s: over budget, nothing more)
+    assert calls == [13, 13, 38]
+    by_size = {g["train_size"]: g for g in est.groups}
+    assert [by_size[p]["source"] for p in (13, 38)] == ["timed", "timed"]
+    assert all(by_size[p]["source"].startswith("extrapolated") for p in (77, 115))
+    for p, g in by_size.items():  # the exponent 2 is recovered from the two timed sizes
+        assert g["runs"] == 2 and g["seconds"] == pytest.approx(quadratic(p), rel=1e-9)
+    assert est.runs == N_RUNS and est.untimed_runs == 0
+    assert est.cpu_hours == pytest.approx(2 * sum(map(quadratic, (13, 38, 77, 115))) / 3600)
+    # fixed costs only: never extrapolated below linear (conservative); nothing timed: a stated lower bound
+    calls.clear()
+    flat = estimate(configs, budget_s=1.0, run=run(lambda p: 0.3), clock=lambda: now[0])
+    assert calls == [13, 13, 38, 77]  # 1.2 s spent
+    assert {g["train_size"]: g["seconds"] for g in flat.groups}[115] == pytest.approx(0.3 * 115 / 77)
+    none = estimate(configs, budget_s=0)
+    assert none.untimed_runs == N_RUNS and none.cpu_hours == 0 and "lower bound" in none.lines()[-1]
+    with pytest.raises(ValueError, match="budget_s"):
+        estimate(configs, budget_s=-1)
+
+
+def test_sweep_dry_run_lists_runs_and_estimates_without_writing(sweep_file, tmp_path):
+    res = subprocess.run(rhm_cmd("sweep", sweep_file, "--dry-run", "--time-budget", "30"), cwd=tmp_path,
+                         env=driver_env(RHM_TEST_SLEEP="0.2"), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    keys = [ln.split()[0] for ln in res.stdout.splitlines()]
+    assert sorted(keys) == sorted(r.key for r in Sweep.from_toml(sweep_file).expand())
+    total = res.stderr.strip().splitlines()[-1]
+    assert total.startswith(f"{N_RUNS} runs, about ") and "lower bound" not in total, res.stderr
+    # every timed run sleeps 0.2 s, so the estimate is at least 8 x 0.2 s (a sleep is never shorter)
+    assert float(total.split("about ")[1].split(" CPU-hours")[0]) >= N_RUNS * 0.2 / 3600
+    assert list(tmp_path.iterdir()) == []  # no store, nothing
+
+
+def test_reproduce_full_dry_run_counts_every_section_and_writes_nothing(tmp_path):
+    from rhm.experiments import reproduce_configs
+
+    res = subprocess.run(rhm_cmd("reproduce", "--full", "--dry-run", "--time-budget", "0", "--json",
+                                 "--out", tmp_path / "out"), env=driver_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    plan = reproduce_configs("full")
+    assert {rid: v["runs"] for rid, v in got["sections"].items()} == {rid: len(c) for rid, c in plan.items()}
+    assert got["runs"] == len({c.key for cs in plan.values() for c in cs}) > 1000
+    assert got["sections"]["R7"]["runs"] == 0  # R7 reads R4's runs: counted once
+    assert got["untimed_runs"] == got["runs"] and "lower bound" in res.stderr  # nothing timed with budget 0
+    assert not (tmp_path / "out").exists()

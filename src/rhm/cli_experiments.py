@@ -37,7 +37,9 @@ def _err(msg: str):
 def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schema in rhm.experiments.sweep)"),
           store: Path = typer.Option(Path("results.sqlite"), "--store", help="SQLite results store (created)"),
           executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
-          dry_run: bool = typer.Option(False, "--dry-run", help="only list the runs (keys) and exit"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="list the runs, estimate CPU-hours, run nothing"),
+          time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one run "
+                                            "per learner and size (0: count only)"),
           csv: Optional[Path] = typer.Option(None, "--csv", help="also export the sweep's rows to this CSV"),
           parquet: Optional[Path] = typer.Option(None, "--parquet", help="also export to Parquet (needs pyarrow)"),
           no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar")):
@@ -47,12 +49,15 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
     def go():
         sw = Sweep.from_toml(config)
         if dry_run:
-            if sw.adaptive is not None:
-                raise CliError("--dry-run: an adaptive sweep chooses its sizes while running")
-            runs = sw.expand()
+            from .experiments.estimate import estimate, planned_configs
+
+            runs = planned_configs(sw)
             for r in runs:
                 typer.echo(f"{r.key} {r.label} {r.grammar} P={r.train_size} test={r.test_size} seed={r.seed}")
-            _err(f"{len(runs)} runs")
+            if sw.adaptive is not None:
+                _err("adaptive sweep: the runs and cost below are its upper bound (every search takes max_steps)")
+            for line in estimate(runs, budget_s=time_budget, imports=sw.imports).lines():
+                _err(line)
             return
         ex = _executor(executor, address, workers)
         with ResultStore(store) as st:
@@ -97,6 +102,9 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
               executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
               section: List[str] = typer.Option([], "--section", help="run only these sections (R1..R8; repeatable)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="count the runs, estimate CPU-hours, run nothing"),
+              time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one "
+                                                "run per learner and size (0: count only)"),
               no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars")):
     """Run the headline experiments R1-R8 (literature §7) and write the report to OUT."""
     from .experiments import reproduce as rep
@@ -105,6 +113,8 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
         if quick and full:
             raise CliError("--quick and --full exclude each other")
         mode = "full" if full else "quick"
+        if dry_run:
+            return _reproduce_dry_run(mode, section or None, time_budget, as_json)
         ex = _executor(executor, address, workers)
         res = rep.reproduce(out, mode=mode, executor=ex, store_path=store, sections=section or None,
                             progress=not no_progress, log=_err)
@@ -123,3 +133,28 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
             _err(f"report: {res['report']}  store: {res['store']}")
 
     _run(go)
+
+
+def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool):
+    """Runs and CPU-hours per section of `rhm reproduce --<mode>` (adaptive sections at their upper bound)."""
+    from .experiments import reproduce as rep
+    from .experiments.estimate import estimate, reproduce_configs
+
+    plan = reproduce_configs(mode, sections)
+    per = max(0.0, time_budget) / max(1, len(plan))  # the timing budget is shared by the sections
+    out = {}
+    for rid, cfgs in plan.items():
+        why = rep.missing_requirements(rid)
+        est = estimate(cfgs, budget_s=0 if why else per)
+        out[rid] = {"runs": est.runs, "cpu_hours": est.cpu_hours, "untimed_runs": est.untimed_runs,
+                    "skipped": why}
+        _err(f"{rid} {rep.SECTIONS[rid][0]}" + (f" (cannot run here: {why})" if why else ""))
+        for line in est.lines(top=5):
+            _err("  " + line)
+    total = {"runs": sum(v["runs"] for v in out.values()), "cpu_hours": sum(v["cpu_hours"] for v in out.values()),
+             "untimed_runs": sum(v["untimed_runs"] for v in out.values())}
+    bound = f" (a lower bound: {total['untimed_runs']} runs not timed)" if total["untimed_runs"] else ""
+    _err(f"rhm reproduce --{mode}: {total['runs']} runs, about {total['cpu_hours']:.3g} CPU-hours{bound}; "
+         "adaptive sections (R3, R9) counted at their upper bound")
+    if as_json:
+        typer.echo(json.dumps({"mode": mode, "sections": out, **total}))

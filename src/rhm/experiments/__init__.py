@@ -14,12 +14,13 @@ Nothing here imports Ray unless the Ray executor is used.
 
 from .complexity import (AdaptiveSearch, PStar, ScalingFit, adaptive_pstar, crossing, error_threshold,
                          estimate_pstar, fit_power_law)
+from .estimate import Estimate, estimate, planned_configs, reproduce_configs
 from .executors import LocalExecutor, RayExecutor, make_executor, run_configs, run_sweep
 from .store import ResultStore
 from .sweep import (Adaptive, GrammarGrid, LearnerSpec, RunConfig, Sizes, Sweep, SweepError, execute, nc_m_L,
                     p_max)
 
-__all__ = ["Adaptive", "AdaptiveSearch", "GrammarGrid", "LearnerSpec", "LocalExecutor", "PStar", "RayExecutor",
-           "ResultStore", "RunConfig", "ScalingFit", "Sizes", "Sweep", "SweepError", "adaptive_pstar", "crossing",
-           "error_threshold", "estimate_pstar", "execute", "fit_power_law", "make_executor", "nc_m_L", "p_max",
-           "run_configs", "run_sweep"]
+__all__ = ["Adaptive", "AdaptiveSearch", "Estimate", "GrammarGrid", "LearnerSpec", "LocalExecutor", "PStar",
+           "RayExecutor", "ResultStore", "RunConfig", "ScalingFit", "Sizes", "Sweep", "SweepError", "adaptive_pstar",
+           "crossing", "error_threshold", "estimate", "estimate_pstar", "execute", "fit_power_law", "make_executor",
+           "nc_m_L", "p_max", "planned_configs", "reproduce_configs", "run_configs", "run_sweep"]
