@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import rhm
-from rhm.experiments import LocalExecutor, ResultStore, Sweep, run_sweep
+from rhm.experiments import GrammarGrid, LocalExecutor, ResultStore, Sweep, run_sweep
 from rhm.learners import Learner, register
 
 HERE = Path(__file__).resolve().parent
@@ -376,6 +376,16 @@ def test_estimate_times_one_run_per_size_within_budget_and_extrapolates_the_rest
     flat = estimate(configs, budget_s=1.0, run=run(lambda p: 0.3), clock=lambda: now[0])
     assert calls == [13, 13, 38, 77]  # 1.2 s spent
     assert {g["train_size"]: g["seconds"] for g in flat.groups}[115] == pytest.approx(0.3 * 115 / 77)
+    # a grammar with nothing timed: scaled from the same learner on another grammar, and labelled rough
+    two = Sweep.from_toml(sweep_file)
+    two.grammars = [GrammarGrid(v=4, m="v", L=[2, 3])]
+    calls.clear()
+    rough = estimate(planned_configs(two.validate()), budget_s=1.5, run=run(lambda p: 1.0), clock=lambda: now[0])
+    assert calls == [13, 13]  # warm-up and one timed run (L = 2, P = 13), then the budget is spent
+    for g in rough.groups:
+        if g["grammar"]["L"] == 3:  # 1 s x (P / 13) x (input length 8 / 4)
+            assert g["source"].startswith("rough") and g["seconds"] == pytest.approx(g["train_size"] / 13 * 2)
+    assert rough.untimed_runs == 0
     none = estimate(configs, budget_s=0)
     assert none.untimed_runs == N_RUNS and none.cpu_hours == 0 and "lower bound" in none.lines()[-1]
     with pytest.raises(ValueError, match="budget_s"):

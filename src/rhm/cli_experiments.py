@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,14 +17,16 @@ from .cli import CliError, app, _run
 
 EXECUTOR_OPT = typer.Option("local", "--executor", help="local (process pool over the available cores) | ray")
 ADDRESS_OPT = typer.Option(None, "--address", help="Ray cluster: auto | HOST:PORT (default: start a local Ray)")
+GPUS_OPT = typer.Option(0.0, "--gpus-per-run", help="ray: GPUs each run reserves (torch learners use it; "
+                        "0.5 = two runs per GPU; default 0 = CPU only)")
 WORKERS_OPT = typer.Option(None, "--workers", help="local: worker processes (default: available cores; "
                            "0 = in this process); ray: CPUs of a local instance")
 
 
-def _executor(executor: str, address: Optional[str], workers: Optional[int]):
+def _executor(executor: str, address: Optional[str], workers: Optional[int], gpus_per_run: float = 0.0):
     from .experiments import make_executor
 
-    ex = make_executor(executor, address=address, workers=workers)
+    ex = make_executor(executor, address=address, workers=workers, gpus_per_run=gpus_per_run)
     if hasattr(ex, "connect"):  # Ray: fail within seconds, naming --address, before any store file is created
         ex.connect()
     return ex
@@ -37,6 +40,7 @@ def _err(msg: str):
 def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schema in rhm.experiments.sweep)"),
           store: Path = typer.Option(Path("results.sqlite"), "--store", help="SQLite results store (created)"),
           executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
+          gpus_per_run: float = GPUS_OPT,
           dry_run: bool = typer.Option(False, "--dry-run", help="list the runs, estimate CPU-hours, run nothing"),
           time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one run "
                                             "per learner and size (0: count only)"),
@@ -59,7 +63,7 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
             for line in estimate(runs, budget_s=time_budget, imports=sw.imports).lines():
                 _err(line)
             return
-        ex = _executor(executor, address, workers)
+        ex = _executor(executor, address, workers, gpus_per_run)
         with ResultStore(store) as st:
             out = run_sweep(sw, st, executor=ex, progress=not no_progress)
             _err(f"sweep {sw.name}: {out.done} runs done, {out.skipped} already in {store}, {len(out.failed)} failed")
@@ -100,6 +104,7 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
               out: Path = typer.Option(Path("report"), "--out", help="output directory (report + results.sqlite)"),
               store: Optional[Path] = typer.Option(None, "--store", help="results store (default OUT/results.sqlite)"),
               executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
+              gpus_per_run: float = GPUS_OPT,
               section: List[str] = typer.Option([], "--section", help="run only these sections (R1..R8; repeatable)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
               dry_run: bool = typer.Option(False, "--dry-run", help="count the runs, estimate CPU-hours, run nothing"),
@@ -115,7 +120,7 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
         mode = "full" if full else "quick"
         if dry_run:
             return _reproduce_dry_run(mode, section or None, time_budget, as_json)
-        ex = _executor(executor, address, workers)
+        ex = _executor(executor, address, workers, gpus_per_run)
         res = rep.reproduce(out, mode=mode, executor=ex, store_path=store, sections=section or None,
                             progress=not no_progress, log=_err)
         if as_json:
@@ -141,10 +146,10 @@ def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool):
     from .experiments.estimate import estimate, reproduce_configs
 
     plan = reproduce_configs(mode, sections)
-    per = max(0.0, time_budget) / max(1, len(plan))  # the timing budget is shared by the sections
-    out = {}
-    for rid, cfgs in plan.items():
+    out, t_end = {}, time.perf_counter() + max(0.0, time_budget)
+    for i, (rid, cfgs) in enumerate(plan.items()):
         why = rep.missing_requirements(rid)
+        per = max(0.0, t_end - time.perf_counter()) / (len(plan) - i)  # what a section leaves goes to the next
         est = estimate(cfgs, budget_s=0 if why else per)
         out[rid] = {"runs": est.runs, "cpu_hours": est.cpu_hours, "untimed_runs": est.untimed_runs,
                     "skipped": why}

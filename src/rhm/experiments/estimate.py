@@ -7,7 +7,9 @@ one run per group is timed here, in this process on one thread (like a sweep's w
 and round-robin over the families (same learner and grammar, any size) until ``budget_s`` is spent. A group
 left untimed takes a power law in P from its family's two largest timed sizes (exponent clamped to [1, 3],
 so conservative where fixed costs dominate; linear from one size); the first run of each learner is a warm-up,
-not timed; a family with nothing timed stays "not timed" and the total says it is a lower bound.
+not timed. A family with nothing timed is scaled from the same learner on another grammar (linear in P and
+in the input length s^L, labelled "rough"); with nothing timed at all it stays "not timed" and the total says
+it is a lower bound.
 CPU-hours = sum over runs of the seconds of one run on one CPU / 3600. Nothing is written to any store.
 """
 
@@ -128,6 +130,7 @@ def estimate(configs, budget_s: float = 60.0, imports=(), run=execute, clock=tim
             _one_thread(threads)
     for grps in families.values():
         _extrapolate([groups[k] for k in grps])
+    _from_other_grammars(list(groups.values()))
     return Estimate([{k: v for k, v in g.items() if k != "_cfg"} for g in groups.values()])
 
 
@@ -143,6 +146,25 @@ def _extrapolate(family: list[dict]) -> None:
     for g in family:
         if g["seconds"] is None and g["train_size"] > 0:
             g["seconds"], g["source"] = s0 * (g["train_size"] / p0) ** a, f"extrapolated (P^{a:.2g})"
+
+
+def _from_other_grammars(groups: list[dict]) -> None:
+    """A learner never timed on a grammar: scale its nearest-P timed group on another grammar by P and by the
+    input length s^L (both linearly; a rough figure, labelled so)."""
+    def length(g):
+        gr = g["grammar"]
+        return gr["s"] ** gr["L"] if "s" in gr and "L" in gr else 1
+
+    for g in groups:
+        if g["seconds"] is not None or g["train_size"] <= 0:
+            continue
+        same = [h for h in groups if h["source"] == "timed" and h["label"] == g["label"] and h["task"] == g["task"]
+                and h["train_size"] > 0]
+        if same:
+            h = min(same, key=lambda h: abs(math.log(h["train_size"] / g["train_size"])))
+            g["seconds"] = h["seconds"] * g["train_size"] / h["train_size"] * length(g) / length(h)
+            gr = h["grammar"]
+            g["source"] = f"rough: scaled from m={gr.get('m')} L={gr.get('L')}"
 
 
 def _one_thread(restore: int | None = None) -> int | None:

@@ -206,14 +206,19 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def make_executor(name: str = "local", address: str | None = None, workers: int | None = None):
+def make_executor(name: str = "local", address: str | None = None, workers: int | None = None,
+                  gpus_per_run: float = 0):
     """``local`` or ``ray``; ValueError naming the option otherwise."""
+    if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, (int, float)) or not 0 <= gpus_per_run < 1e6:
+        raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a number >= 0 (a fraction shares a GPU)")
     if name == "local":
         if address is not None:
             raise ValueError("--address applies only to --executor ray")
+        if gpus_per_run:
+            raise ValueError("--gpus-per-run applies only to --executor ray")
         return LocalExecutor(workers)
     if name == "ray":
-        return RayExecutor(address=address, num_cpus=workers or None)
+        return RayExecutor(address=address, num_cpus=workers or None, num_gpus_per_task=gpus_per_run)
     raise ValueError(f"executor={name!r} must be 'local' or 'ray'")
 
 
