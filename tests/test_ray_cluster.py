@@ -5,9 +5,11 @@ The cluster is Ray's own test helper (``ray.cluster_utils.Cluster``): a head nod
 machine, each with its own raylet, worker processes and temp directory, one CPU each. Sweeps run through the
 public command ``rhm sweep CONFIG --executor ray --address ADDR`` in a subprocess, like a user's driver.
 A small learner ("toy_slow", registered here) gives deterministic results that do not depend on where or how
-often it runs; it sleeps RHM_TEST_SLEEP seconds in fit and drops a marker file (run identity, Ray node, pid) in
-RHM_TEST_MARKERS when set, so the test knows which node runs what. Both variables reach the cluster's workers
-through the environment the nodes are started with; the reference rows are computed in-process without them.
+often it runs; it sleeps RHM_TEST_SLEEP seconds in fit (RHM_TEST_HOLD seconds where that is set: on the worker
+node that the test kills, so the run there is surely in flight when its node dies) and drops a marker file
+(run identity, Ray node, pid) in RHM_TEST_MARKERS when set, so the test knows which node runs what. These
+variables reach the cluster's workers through the environment their node is started with; the reference rows
+are computed in-process without them.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class ToySlow(Learner):
             if "ray" in sys.modules and sys.modules["ray"].is_initialized():
                 node = sys.modules["ray"].get_runtime_context().get_node_id()
             Path(marks, f"{self.seed}_{len(x)}.{node}.{os.getpid()}").touch()
-        time.sleep(float(os.environ.get("RHM_TEST_SLEEP", "0")))
+        time.sleep(float(os.environ.get("RHM_TEST_HOLD") or os.environ.get("RHM_TEST_SLEEP", "0")))
         self.frac_ = min(1.0, 2 * len(x) / self.grammar_.num_inputs)
         self.info_ = {"frac": self.frac_, "n_train": int(len(x))}
 
@@ -81,7 +83,7 @@ values = [0.05, 0.15, 0.3, 0.45]
 N_RUNS = 8
 RESULT_FIELDS = ("key", "task", "sweep", "learner", "label", "v", "m", "s", "L", "n_classes", "train_size",
                  "test_size", "seed", "test_accuracy", "test_error", "config", "metrics", "info", "version")
-SLEEP = 1.5  # seconds per run on the cluster: a run is surely still going when the test reacts to its marker
+SLEEP = 0.7  # seconds per run on the cluster: the driver-kill test surely kills the sweep mid-way
 
 
 def canon(rows):
@@ -282,7 +284,8 @@ def test_report_while_a_sweep_writes_sees_consistent_rows(sweep_file, tmp_path):
 # ------------------------------------------------------------------------------------------ on the cluster
 @pytest.mark.slow
 def test_node_lost_mid_sweep_runs_are_retried_and_land_exactly_once(cluster, sweep_file, reference_rows, tmp_path):
-    worker = cluster.add_node(num_cpus=1, temp_dir=f"{cluster.tmp}/worker")
+    # the worker node's runs are held until the node dies: one is surely in flight when it is killed
+    worker = cluster.add_node(num_cpus=1, temp_dir=f"{cluster.tmp}/worker", env_vars={"RHM_TEST_HOLD": "120"})
     for p in cluster.marks.iterdir():
         p.unlink()
     store = tmp_path / "s.sqlite"
@@ -290,7 +293,7 @@ def test_node_lost_mid_sweep_runs_are_retried_and_land_exactly_once(cluster, swe
                                     "--store", store, "--no-progress"), env=driver_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        # kill the worker node as soon as a run is going on it (each run sleeps SLEEP s after its marker)
+        # kill the worker node as soon as a run is going on it
         on_worker = wait_for(lambda: [m for m in markers(cluster) if m[1] == worker.node_id], 120,
                              "a run on the worker node")
         cluster.remove_node(worker, allow_graceful=False)  # SIGKILL: raylet, object store, its workers
