@@ -14,7 +14,6 @@ are computed in-process without them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -26,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import rhm
 from rhm.experiments import GrammarGrid, LocalExecutor, ResultStore, Sweep, run_sweep
-from rhm.learners import Learner, register
+from rhm.learners import register
+from test_experiments import ToyOracle, canon  # tests/ is on the path (pytest's rootdir; the workers get sys.path)
 
 HERE = Path(__file__).resolve().parent
 MODULE = Path(__file__).stem
@@ -39,13 +38,11 @@ SRC = Path(rhm.__file__).resolve().parent.parent
 
 
 @register
-class ToySlow(Learner):
-    """Right on a hashed fraction min(1, 2P/P_max) of inputs; sleeps and leaves a marker when told to (env)."""
+class ToySlow(ToyOracle):
+    """test_experiments' toy learner (right on a hashed fraction min(1, 2P/P_max) of inputs) that sleeps and leaves
+    a marker when told to by its environment."""
 
     name = "toy_slow"
-
-    def __init__(self, seed=0):
-        self.seed = seed
 
     def _fit(self, x, y):
         marks = os.environ.get("RHM_TEST_MARKERS")
@@ -55,14 +52,7 @@ class ToySlow(Learner):
                 node = sys.modules["ray"].get_runtime_context().get_node_id()
             Path(marks, f"{self.seed}_{len(x)}.{node}.{os.getpid()}").touch()
         time.sleep(float(os.environ.get("RHM_TEST_HOLD") or os.environ.get("RHM_TEST_SLEEP", "0")))
-        self.frac_ = min(1.0, 2 * len(x) / self.grammar_.num_inputs)
-        self.info_ = {"frac": self.frac_, "n_train": int(len(x))}
-
-    def _predict(self, x):
-        y = self.grammar_.parse(x)
-        u = np.array([int.from_bytes(hashlib.sha256(bytes([self.seed]) + r.tobytes()).digest()[:4], "little") / 2**32
-                      for r in np.ascontiguousarray(x)])
-        return np.where(u < self.frac_, y, (y + 1) % self.n_classes_)
+        super()._fit(x, y)
 
 
 SWEEP_TOML = f"""
@@ -81,13 +71,7 @@ unit = "pmax"
 values = [0.05, 0.15, 0.3, 0.45]
 """
 N_RUNS = 8
-RESULT_FIELDS = ("key", "task", "sweep", "learner", "label", "v", "m", "s", "L", "n_classes", "train_size",
-                 "test_size", "seed", "test_accuracy", "test_error", "config", "metrics", "info", "version")
 SLEEP = 0.7  # seconds per run on the cluster: the driver-kill test surely kills the sweep mid-way
-
-
-def canon(rows):
-    return sorted(tuple(str(r[f]) for f in RESULT_FIELDS) for r in rows)
 
 
 @pytest.fixture(scope="module")
