@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -84,7 +85,9 @@ def sweep_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference_rows(sweep_file, tmp_path_factory):
     """The local executor's rows for the same sweep (in-process, no sleep, no markers)."""
-    with ResultStore(tmp_path_factory.mktemp("ref") / "ref.sqlite") as st:
+    with pytest.MonkeyPatch.context() as mp, ResultStore(tmp_path_factory.mktemp("ref") / "ref.sqlite") as st:
+        for k in ("RHM_TEST_MARKERS", "RHM_TEST_SLEEP", "RHM_TEST_HOLD"):
+            mp.delenv(k, raising=False)
         out = run_sweep(Sweep.from_toml(sweep_file), st, executor=LocalExecutor(0), progress=False)
         assert (out.done, out.failed) == (N_RUNS, [])
         return st.rows()
@@ -149,6 +152,7 @@ def cluster():
     it started (checked through /proc). Tests add their own worker node."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'rhm[ray]')")
     cluster_utils = pytest.importorskip("ray.cluster_utils")
+    import ray._common.utils as ray_common
     import ray._private.utils as ray_utils
 
     tmp = tempfile.mkdtemp(prefix="rhm18-", dir="/tmp")  # short: Ray's socket paths live under it
@@ -157,9 +161,9 @@ def cluster():
     saved = {k: os.environ.get(k) for k in ("RHM_TEST_MARKERS", "RHM_TEST_SLEEP")}
     os.environ.update(RHM_TEST_MARKERS=str(marks), RHM_TEST_SLEEP=str(SLEEP))  # inherited by the nodes' workers
     # Cluster() records its address in /tmp/ray/ray_current_cluster, where any ray.init() on this machine would
-    # find it: keep that file untouched (the driver gets --address explicitly).
-    write_address = ray_utils.write_ray_address
-    ray_utils.write_ray_address = lambda *a, **k: None
+    # find it, and its shutdown deletes that file, whoever wrote it: leave it alone (the driver gets --address).
+    saved_fns = ray_utils.write_ray_address, ray_common.reset_ray_address
+    ray_utils.write_ray_address = ray_common.reset_ray_address = lambda *a, **k: None
     c = None
     try:
         # node death is noticed within ~1.5 s instead of the default ~30 s
@@ -170,7 +174,6 @@ def cluster():
         c.marks, c.tmp = marks, tmp
         yield c
     finally:
-        ray_utils.write_ray_address = write_address
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -178,8 +181,10 @@ def cluster():
                 os.environ[k] = v
         if c is not None:
             c.shutdown()
+        ray_utils.write_ray_address, ray_common.reset_ray_address = saved_fns
         left = wait_for_exit(str(marks), 15)
         ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
         assert not left, f"Ray processes left running after the cluster's shutdown: {left}"
 
 
@@ -232,6 +237,10 @@ def test_unreachable_address_fails_fast_naming_it_and_writes_nothing(sweep_file,
     assert "Traceback" not in res.stderr
     assert elapsed < 30, f"took {elapsed:.1f} s (Ray alone waits minutes)"  # seconds: imports + a 5 s probe
     assert list(tmp_path.iterdir()) == []  # no store file, no WAL, nothing
+    res = subprocess.run(rhm_cmd("reproduce", "--full", "--executor", "ray", "--address", address, "--out",
+                                 tmp_path / "out"), env=driver_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and address in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert list(tmp_path.iterdir()) == []  # no report directory, no store
 
 
 def test_report_while_a_sweep_writes_sees_consistent_rows(sweep_file, tmp_path):
@@ -263,74 +272,6 @@ def test_report_while_a_sweep_writes_sees_consistent_rows(sweep_file, tmp_path):
     assert reports == 1 and seen == sorted(seen) and seen[0] < N_RUNS  # read mid-run, never a row lost
     with ResultStore(store) as st:
         assert {r["key"] for r in st.rows()} == expected and st.count() == N_RUNS
-
-
-# ------------------------------------------------------------------------------------------ on the cluster
-@pytest.mark.slow
-def test_node_lost_mid_sweep_runs_are_retried_and_land_exactly_once(cluster, sweep_file, reference_rows, tmp_path):
-    # the worker node's runs are held until the node dies: one is surely in flight when it is killed
-    worker = cluster.add_node(num_cpus=1, temp_dir=f"{cluster.tmp}/worker", env_vars={"RHM_TEST_HOLD": "120"})
-    for p in cluster.marks.iterdir():
-        p.unlink()
-    store = tmp_path / "s.sqlite"
-    proc = subprocess.Popen(rhm_cmd("sweep", sweep_file, "--executor", "ray", "--address", cluster.address,
-                                    "--store", store, "--no-progress"), env=driver_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        # kill the worker node as soon as a run is going on it
-        on_worker = wait_for(lambda: [m for m in markers(cluster) if m[1] == worker.node_id], 120,
-                             "a run on the worker node")
-        cluster.remove_node(worker, allow_graceful=False)  # SIGKILL: raylet, object store, its workers
-        victim, _, victim_pid = on_worker[0]
-        wait_for(lambda: not pid_alive(victim_pid), 15, "the victim run's worker process to die")
-        with ResultStore(store) as st:  # the driver created it before submitting
-            stored_at_kill = {f"{r['seed']}_{r['train_size']}" for r in st.rows()}
-        assert victim not in stored_at_kill, "the victim run had finished before its node was killed"
-        assert proc.wait(180) == 0, proc.stderr.read()
-    finally:
-        kill_group(proc)
-        if worker in cluster.worker_nodes:
-            cluster.remove_node(worker)
-    runs = markers(cluster)
-    retried = [m for m in runs if m[0] == victim and m[1] != worker.node_id]
-    assert retried and all(m[1] == cluster.head_node.node_id for m in retried)  # retried on the surviving node
-    with ResultStore(store) as st:
-        rows = st.rows()
-        assert st.failures() == []
-    assert len(rows) == N_RUNS == len({r["key"] for r in rows})  # every run exactly once
-    assert canon(rows) == canon(reference_rows)  # the same numbers as the local executor
-
-
-@pytest.mark.slow
-def test_driver_sigkilled_mid_sweep_resumes_without_lost_or_duplicated_rows(cluster, sweep_file, reference_rows,
-                                                                           tmp_path):
-    worker = cluster.add_node(num_cpus=1, temp_dir=f"{cluster.tmp}/worker2")
-    store = tmp_path / "s.sqlite"
-    cmd = rhm_cmd("sweep", sweep_file, "--executor", "ray", "--address", cluster.address, "--store", store,
-                  "--no-progress")
-    try:
-        proc = subprocess.Popen(cmd, env=driver_env(), start_new_session=True, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            wait_for(lambda: count_rows(store) >= 2, 120, "two rows")
-            os.kill(proc.pid, signal.SIGKILL)  # the driver only: the cluster keeps running
-            proc.wait(10)
-        finally:
-            kill_group(proc)
-        with ResultStore(store) as st:
-            kept = {r["key"]: r["finished_at"] for r in st.rows()}
-        assert 2 <= len(kept) < N_RUNS, "the driver should have been killed mid-sweep"
-        assert cluster.remaining_processes_alive()
-        rerun = subprocess.run(cmd, env=driver_env(), capture_output=True, text=True, timeout=180)
-        assert rerun.returncode == 0, rerun.stderr
-    finally:
-        cluster.remove_node(worker)
-    assert f"{N_RUNS - len(kept)} runs done, {len(kept)} already in" in rerun.stderr
-    with ResultStore(store) as st:
-        rows = st.rows()
-    assert len(rows) == N_RUNS == len({r["key"] for r in rows})  # none lost, none twice
-    assert all(r["finished_at"] == kept[r["key"]] for r in rows if r["key"] in kept)  # old rows untouched
-    assert canon(rows) == canon(reference_rows)
 
 
 # ------------------------------------------------------------------------------------------ dry-run estimate
@@ -406,3 +347,71 @@ def test_reproduce_full_dry_run_counts_every_section_and_writes_nothing(tmp_path
     assert got["sections"]["R7"]["runs"] == 0  # R7 reads R4's runs: counted once
     assert got["untimed_runs"] == got["runs"] and "lower bound" in res.stderr  # nothing timed with budget 0
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------ on the cluster
+@pytest.mark.slow
+def test_node_lost_mid_sweep_runs_are_retried_and_land_exactly_once(cluster, sweep_file, reference_rows, tmp_path):
+    # the worker node's runs are held until the node dies: one is surely in flight when it is killed
+    worker = cluster.add_node(num_cpus=1, temp_dir=f"{cluster.tmp}/worker", env_vars={"RHM_TEST_HOLD": "120"})
+    for p in cluster.marks.iterdir():
+        p.unlink()
+    store = tmp_path / "s.sqlite"
+    proc = subprocess.Popen(rhm_cmd("sweep", sweep_file, "--executor", "ray", "--address", cluster.address,
+                                    "--store", store, "--no-progress"), env=driver_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # kill the worker node as soon as a run is going on it
+        on_worker = wait_for(lambda: [m for m in markers(cluster) if m[1] == worker.node_id], 120,
+                             "a run on the worker node")
+        cluster.remove_node(worker, allow_graceful=False)  # SIGKILL: raylet, object store, its workers
+        victim, _, victim_pid = on_worker[0]
+        wait_for(lambda: not pid_alive(victim_pid), 15, "the victim run's worker process to die")
+        with ResultStore(store) as st:  # the driver created it before submitting
+            stored_at_kill = {f"{r['seed']}_{r['train_size']}" for r in st.rows()}
+        assert victim not in stored_at_kill, "the victim run had finished before its node was killed"
+        assert proc.wait(180) == 0, proc.stderr.read()
+    finally:
+        kill_group(proc)
+        if worker in cluster.worker_nodes:
+            cluster.remove_node(worker)
+    runs = markers(cluster)
+    retried = [m for m in runs if m[0] == victim and m[1] != worker.node_id]
+    assert retried and all(m[1] == cluster.head_node.node_id for m in retried)  # retried on the surviving node
+    with ResultStore(store) as st:
+        rows = st.rows()
+        assert st.failures() == []
+    assert len(rows) == N_RUNS == len({r["key"] for r in rows})  # every run exactly once
+    assert canon(rows) == canon(reference_rows)  # the same numbers as the local executor
+
+
+@pytest.mark.slow
+def test_driver_sigkilled_mid_sweep_resumes_without_lost_or_duplicated_rows(cluster, sweep_file, reference_rows,
+                                                                           tmp_path):
+    worker = cluster.add_node(num_cpus=1, temp_dir=f"{cluster.tmp}/worker2")
+    store = tmp_path / "s.sqlite"
+    cmd = rhm_cmd("sweep", sweep_file, "--executor", "ray", "--address", cluster.address, "--store", store,
+                  "--no-progress")
+    try:
+        proc = subprocess.Popen(cmd, env=driver_env(), start_new_session=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: count_rows(store) >= 2, 120, "two rows")
+            os.kill(proc.pid, signal.SIGKILL)  # the driver only: the cluster keeps running
+            proc.wait(10)
+        finally:
+            kill_group(proc)
+        with ResultStore(store) as st:
+            kept = {r["key"]: r["finished_at"] for r in st.rows()}
+        assert 2 <= len(kept) < N_RUNS, "the driver should have been killed mid-sweep"
+        assert cluster.remaining_processes_alive()
+        rerun = subprocess.run(cmd, env=driver_env(), capture_output=True, text=True, timeout=180)
+        assert rerun.returncode == 0, rerun.stderr
+    finally:
+        cluster.remove_node(worker)
+    assert f"{N_RUNS - len(kept)} runs done, {len(kept)} already in" in rerun.stderr
+    with ResultStore(store) as st:
+        rows = st.rows()
+    assert len(rows) == N_RUNS == len({r["key"] for r in rows})  # none lost, none twice
+    assert all(r["finished_at"] == kept[r["key"]] for r in rows if r["key"] in kept)  # old rows untouched
+    assert canon(rows) == canon(reference_rows)
