@@ -415,3 +415,14 @@ def test_driver_sigkilled_mid_sweep_resumes_without_lost_or_duplicated_rows(clus
     assert len(rows) == N_RUNS == len({r["key"] for r in rows})  # none lost, none twice
     assert all(r["finished_at"] == kept[r["key"]] for r in rows if r["key"] in kept)  # old rows untouched
     assert canon(rows) == canon(reference_rows)
+
+
+@pytest.mark.slow
+def test_more_gpus_per_run_than_the_cluster_has_fails_before_writing(cluster, sweep_file, tmp_path):
+    store = tmp_path / "s.sqlite"
+    res = subprocess.run(rhm_cmd("sweep", sweep_file, "--executor", "ray", "--address", cluster.address,
+                                 "--gpus-per-run", "1", "--store", store), env=driver_env(), capture_output=True,
+                         text=True, timeout=120)  # the head node has no GPU: Ray alone would wait forever
+    assert res.returncode == 1 and "gpus_per_run=1" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not store.exists()
+

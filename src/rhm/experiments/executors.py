@@ -178,6 +178,9 @@ class RayExecutor:
             elif self.num_cpus:
                 kwargs["num_cpus"] = self.num_cpus
             ray.init(**kwargs)
+        gpus = ray.cluster_resources().get("GPU", 0) if self.num_gpus_per_task else 0
+        if self.num_gpus_per_task > gpus:  # Ray would wait forever for a GPU that no node has
+            raise ValueError(f"gpus_per_run={self.num_gpus_per_task:g} but the Ray cluster has {gpus:g} GPUs")
         return ray
 
     def connect(self) -> None:
