@@ -3,10 +3,10 @@
 Target: random deep quadratic boolean function (Definition 31), full tree, Rademacher coefficients. For each d,
 `rhm.boolean.samples_needed` scans n on a geometric grid (ratio 2^(1/4)) and returns the first n whose median
 relative test MSE (MSE / Var f) over `--repeats` independent instances and draws is ≤ `--threshold`.
-Learners: "layerwise" (LayerwiseQuadratic, one layer per level, one pass as in the paper) and "shallow" (ridge-less regression
-on all monomials of degree ≤ 2^levels of the raw input, via the exact hypercube kernel). The growth exponent is
-the least-squares slope of log(samples) vs log(d). A second table runs the layerwise learner alone on 3-level
-targets (the shallow baseline would need all ~d^8/8! monomials of degree ≤ 8).
+Learners: "layerwise" (LayerwiseQuadratic, one layer per level, one pass as in the paper) and "shallow"
+(ridge-less regression on all monomials of degree ≤ 2^levels of the raw input, via the exact hypercube
+kernel). The growth exponent is the least-squares slope of log(samples) vs log(d). A second table runs the
+layerwise learner alone on 3-level targets (the shallow baseline would need all ~d^8/8! monomials of degree ≤ 8).
 
 Run (about 3 minutes on one core):
     OMP_NUM_THREADS=1 python benchmarks/boolean.py [--quick] [--threshold 1e-3] [--repeats 3]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,14 +17,19 @@ from ._common import CliError, _run, app
 
 EXECUTOR_OPT = typer.Option("local", "--executor", help="local (process pool over the available cores) | ray")
 ADDRESS_OPT = typer.Option(None, "--address", help="Ray cluster: auto | HOST:PORT (default: start a local Ray)")
+GPUS_OPT = typer.Option(0.0, "--gpus-per-run", help="ray: GPUs each run reserves (torch learners use it; "
+                        "0.5 = two runs per GPU; default 0 = CPU only)")
 WORKERS_OPT = typer.Option(None, "--workers", help="local: worker processes (default: available cores; "
                            "0 = in this process); ray: CPUs of a local instance")
 
 
-def _executor(executor: str, address: Optional[str], workers: Optional[int]):
+def _executor(executor: str, address: Optional[str], workers: Optional[int], gpus_per_run: float = 0.0):
     from ..experiments import make_executor
 
-    return make_executor(executor, address=address, workers=workers)
+    ex = make_executor(executor, address=address, workers=workers, gpus_per_run=gpus_per_run)
+    if hasattr(ex, "connect"):  # Ray: fail within seconds, naming --address, before any store file is created
+        ex.connect()
+    return ex
 
 
 def _err(msg: str):
@@ -34,7 +40,10 @@ def _err(msg: str):
 def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schema in rhm.experiments.sweep)"),
           store: Path = typer.Option(Path("results.sqlite"), "--store", help="SQLite results store (created)"),
           executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
-          dry_run: bool = typer.Option(False, "--dry-run", help="only list the runs (keys) and exit"),
+          gpus_per_run: float = GPUS_OPT,
+          dry_run: bool = typer.Option(False, "--dry-run", help="list the runs, estimate CPU-hours, run nothing"),
+          time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one run "
+                                            "per learner and size (0: count only)"),
           csv: Optional[Path] = typer.Option(None, "--csv", help="also export the sweep's rows to this CSV"),
           parquet: Optional[Path] = typer.Option(None, "--parquet", help="also export to Parquet (needs pyarrow)"),
           no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar")):
@@ -44,14 +53,17 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
     def go():
         sw = Sweep.from_toml(config)
         if dry_run:
-            if sw.adaptive is not None:
-                raise CliError("--dry-run: an adaptive sweep chooses its sizes while running")
-            runs = sw.expand()
+            from ..experiments.estimate import estimate, planned_configs
+
+            runs = planned_configs(sw)
             for r in runs:
                 typer.echo(f"{r.key} {r.label} {r.grammar} P={r.train_size} test={r.test_size} seed={r.seed}")
-            _err(f"{len(runs)} runs")
+            if sw.adaptive is not None:
+                _err("adaptive sweep: the runs and cost below are its upper bound (every search takes max_steps)")
+            for line in estimate(runs, budget_s=time_budget, imports=sw.imports).lines():
+                _err(line)
             return
-        ex = _executor(executor, address, workers)
+        ex = _executor(executor, address, workers, gpus_per_run)
         with ResultStore(store) as st:
             out = run_sweep(sw, st, executor=ex, progress=not no_progress)
             _err(f"sweep {sw.name}: {out.done} runs done, {out.skipped} already in {store}, {len(out.failed)} failed")
@@ -92,9 +104,13 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
               out: Path = typer.Option(Path("report"), "--out", help="output directory (report + results.sqlite)"),
               store: Optional[Path] = typer.Option(None, "--store", help="results store (default OUT/results.sqlite)"),
               executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
+              gpus_per_run: float = GPUS_OPT,
               section: List[str] = typer.Option([], "--section",
                                                 help="run only these experiments (R1..R9; repeatable)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="count the runs, estimate CPU-hours, run nothing"),
+              time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one "
+                                                "run per learner and size (0: count only)"),
               no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars")):
     """Run the headline experiments R1-R9 (rhm.experiments.registry) and write the report to OUT."""
     from ..experiments import reproduce as rep
@@ -103,7 +119,9 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
         if quick and full:
             raise CliError("--quick and --full exclude each other")
         mode = "full" if full else "quick"
-        ex = _executor(executor, address, workers)
+        if dry_run:
+            return _reproduce_dry_run(mode, section or None, time_budget, as_json)
+        ex = _executor(executor, address, workers, gpus_per_run)
         res = rep.reproduce(out, mode=mode, executor=ex, store_path=store, sections=section or None,
                             progress=not no_progress, log=_err)
         if as_json:
@@ -121,3 +139,28 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
             _err(f"report: {res['report']}  store: {res['store']}")
 
     _run(go)
+
+
+def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool):
+    """Runs and CPU-hours per section of `rhm reproduce --<mode>` (adaptive sections at their upper bound)."""
+    from ..experiments.estimate import estimate, reproduce_configs
+    from ..experiments.registry import EXPERIMENTS
+
+    plan = reproduce_configs(mode, sections)
+    out, t_end = {}, time.perf_counter() + max(0.0, time_budget)
+    for i, (rid, cfgs) in enumerate(plan.items()):
+        why = EXPERIMENTS[rid].missing()
+        per = max(0.0, t_end - time.perf_counter()) / (len(plan) - i)  # what a section leaves goes to the next
+        est = estimate(cfgs, budget_s=0 if why else per)
+        out[rid] = {"runs": est.runs, "cpu_hours": est.cpu_hours, "untimed_runs": est.untimed_runs,
+                    "skipped": why}
+        _err(f"{rid} {EXPERIMENTS[rid].title}" + (f" (cannot run here: {why})" if why else ""))
+        for line in est.lines(top=5):
+            _err("  " + line)
+    total = {"runs": sum(v["runs"] for v in out.values()), "cpu_hours": sum(v["cpu_hours"] for v in out.values()),
+             "untimed_runs": sum(v["untimed_runs"] for v in out.values())}
+    bound = f" (a lower bound: {total['untimed_runs']} runs not timed)" if total["untimed_runs"] else ""
+    _err(f"rhm reproduce --{mode}: {total['runs']} runs, about {total['cpu_hours']:.3g} CPU-hours{bound}; "
+         "adaptive sections (R3, R9) counted at their upper bound")
+    if as_json:
+        typer.echo(json.dumps({"mode": mode, "sections": out, **total}))

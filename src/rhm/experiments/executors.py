@@ -3,7 +3,9 @@
 - :class:`LocalExecutor` (default): a process pool over the available cores (spawned workers, 1 torch thread
   each). ``workers=0`` runs in the calling process (debugging).
 - :class:`RayExecutor`: Ray tasks (``address`` = None for a local instance, ``"auto"`` or ``"HOST:PORT"`` for a
-  cluster), retried ``max_retries`` times when a worker dies. Ray is imported only here, only when used.
+  cluster), retried ``max_retries`` times when a worker or its node dies. Ray is imported only here, only when
+  used. ``connect()`` fails within seconds, naming the address, when no cluster answers there (Ray itself would
+  wait minutes), so a command can connect before it creates its store (docs/cluster.md).
 
 Both yield ``(config_dict, result_or_exception)`` as runs finish; the runner (:mod:`rhm.experiments.runner`)
 stores each result as it arrives (one transaction per row), so killing the parent loses at most the runs in flight.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import socket
 import sys
 import traceback
 from typing import Iterator
@@ -119,8 +122,39 @@ def _ray_task(config: dict, imports, sys_path):
     return _guarded(config)
 
 
+def check_ray_address(address: str | None, timeout: float = 5.0) -> None:
+    """ValueError naming `address` unless something listens there (HOST:PORT, or the cluster "auto" finds).
+
+    ``ray.init(address=...)`` on a dead address retries for minutes; a TCP connect answers in <= `timeout` s.
+    """
+    if address is None or address == "local":
+        return
+    where = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+        except ImportError:  # pragma: no cover - a Ray without this helper: let ray.init decide
+            return
+        try:
+            where = canonicalize_bootstrap_address("auto")
+        except ConnectionError as err:
+            raise ValueError(f"address='auto': no Ray cluster found on this machine ({err})") from None
+        if where is None:
+            raise ValueError("address='auto': no Ray cluster found on this machine")
+    host, _, port = where.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address={address!r} must be 'auto' or HOST:PORT of a Ray cluster's head")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ValueError(f"address={address!r}: no Ray cluster answers at {where} within {timeout:g} s ({err}); "
+                         "start one with `ray start --head` or fix --address") from None
+
+
 class RayExecutor:
-    """Ray tasks, one CPU each; a task whose worker dies is retried up to `max_retries` times."""
+    """Ray tasks, one CPU (and `num_gpus_per_task` GPUs) each; a task whose worker or node dies is retried on
+    another node up to `max_retries` times (results are written by the driver only, so a retry never duplicates
+    a row)."""
 
     name = "ray"
 
@@ -136,12 +170,20 @@ class RayExecutor:
             raise RuntimeError("--executor ray needs Ray, which is not installed: pip install 'rhm[ray]'") from None
         if not ray.is_initialized():
             kwargs = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
+            check_ray_address(self.address)
             if self.address:
                 kwargs["address"] = self.address
             elif self.num_cpus:
                 kwargs["num_cpus"] = self.num_cpus
             ray.init(**kwargs)
+        gpus = ray.cluster_resources().get("GPU", 0) if self.num_gpus_per_task else 0
+        if self.num_gpus_per_task > gpus:  # Ray would wait forever for a GPU that no node has
+            raise ValueError(f"gpus_per_run={self.num_gpus_per_task:g} but the Ray cluster has {gpus:g} GPUs")
         return ray
+
+    def connect(self) -> None:
+        """Connect to the cluster (or start the local instance) now; ValueError naming the address if none answers."""
+        self._ray()
 
     def run(self, configs: list[dict], imports=()) -> Iterator[tuple[dict, object]]:
         if not configs:
@@ -165,12 +207,17 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
 
-def make_executor(name: str = "local", address: str | None = None, workers: int | None = None):
+def make_executor(name: str = "local", address: str | None = None, workers: int | None = None,
+                  gpus_per_run: float = 0):
     """``local`` or ``ray``; ValueError naming the option otherwise."""
+    if isinstance(gpus_per_run, bool) or not isinstance(gpus_per_run, (int, float)) or not 0 <= gpus_per_run < 1e6:
+        raise ValueError(f"gpus_per_run={gpus_per_run!r} must be a number >= 0 (a fraction shares a GPU)")
     if name == "local":
         if address is not None:
             raise ValueError("--address applies only to --executor ray")
+        if gpus_per_run:
+            raise ValueError("--gpus-per-run applies only to --executor ray")
         return LocalExecutor(workers)
     if name == "ray":
-        return RayExecutor(address=address, num_cpus=workers or None)
+        return RayExecutor(address=address, num_cpus=workers or None, num_gpus_per_task=gpus_per_run)
     raise ValueError(f"executor={name!r} must be 'local' or 'ray'")

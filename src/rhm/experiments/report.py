@@ -70,16 +70,8 @@ def write_report(store, out_dir, title: str = "rhm results", experiments=None) -
             return write_report(opened, out_dir, title, experiments)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    blocks = [("h1", title), ("p", f"Store `{store.path}`: {store.count()} finished runs in "
-                                   f"{len(store.sweeps())} sweeps.")]
-    covered, summary = set(), []
-    rep = store.get_meta("reproduce")
-    if rep:
-        rblocks, covered, summary = reproduce_blocks(store, rep, out_dir, experiments)
-        blocks += rblocks
-    for name in [s for s in store.sweeps() if s not in covered]:
-        blocks += analyze_sweep(store, name, out_dir)
-    fails = store.failures()
+    with store.snapshot():  # one consistent state even while a sweep writes the store
+        blocks, summary, fails = _store_blocks(store, out_dir, title, experiments)
     if fails:
         blocks.append(("h2", "Failed runs"))
         blocks.append(("p", "Runs that raised (not stored as results; a rerun retries them):"))
@@ -90,3 +82,17 @@ def write_report(store, out_dir, title: str = "rhm results", experiments=None) -
     with atomic_path(out_dir / "index.html") as tmp:
         tmp.write_text(render_html(blocks, title))
     return {"blocks": blocks, "paths": [out_dir / "index.md", out_dir / "index.html"], "summary": summary}
+
+
+def _store_blocks(store, out_dir: Path, title: str, experiments=None):
+    """The report's blocks, its summary rows and the failed runs, read from `store` as it is now."""
+    blocks = [("h1", title), ("p", f"Store `{store.path}`: {store.count()} finished runs in "
+                                   f"{len(store.sweeps())} sweeps.")]
+    covered, summary = set(), []
+    rep = store.get_meta("reproduce")
+    if rep:
+        rblocks, covered, summary = reproduce_blocks(store, rep, out_dir, experiments)
+        blocks += rblocks
+    for name in [s for s in store.sweeps() if s not in covered]:
+        blocks += analyze_sweep(store, name, out_dir)
+    return blocks, summary, store.failures()

@@ -4,6 +4,8 @@ Crash safety: the run key is the PRIMARY KEY and every row is written in its own
 synchronous=FULL) by the parent process only, so a sweep killed at any moment (SIGKILL included) leaves every
 finished row intact and no partial one; rerunning skips the finished keys (no duplicate, no lost row).
 Failed runs are logged in a separate ``failures`` table and retried on the next run.
+Readers (``rhm report``) may open the store while a sweep writes it: WAL lets both proceed, and reads inside
+``with store.snapshot():`` all see one committed state (one read transaction).
 
 Tables: ``runs`` (results), ``sweep_keys`` (which keys belong to which sweep), ``failures``, ``meta``
 (name -> JSON, e.g. the summary of ``rhm reproduce``).
@@ -11,6 +13,7 @@ Tables: ``runs`` (results), ``sweep_keys`` (which keys belong to which sweep), `
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import json
@@ -163,6 +166,15 @@ class ResultStore:
         self._tx([("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, canonical_json(value)))])
 
     # ------------------------------------------------------------------------------------------- reads
+    @contextlib.contextmanager
+    def snapshot(self):
+        """Reads inside see one committed state of the store, even while another process writes it."""
+        self.conn.execute("BEGIN")  # deferred: the first SELECT pins the WAL snapshot until COMMIT
+        try:
+            yield self
+        finally:
+            self.conn.execute("COMMIT")
+
     def get_meta(self, name: str, default=None):
         row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return json.loads(row[0]) if row else default

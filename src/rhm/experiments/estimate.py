@@ -1,0 +1,180 @@
+"""What a sweep will cost before it runs (``rhm sweep --dry-run``, ``rhm reproduce --full --dry-run``).
+
+The runs are counted exactly for grids; an adaptive sweep chooses its sizes while running, so it is costed at
+its upper bound: every search takes ``max_steps`` sizes going up by ``factor`` (as if never crossing the
+threshold), capped at P_max. Runs that differ only by seed form a group (one learner variant, grammar, size);
+one run per group is timed here, in this process on one thread (like a sweep's worker), smallest sizes first
+and round-robin over the families (same learner and grammar, any size) until ``budget_s`` is spent. A group
+left untimed takes a power law in P from its family's two largest timed sizes (exponent clamped to [1, 3],
+so conservative where fixed costs dominate; linear from one size); the first run of each learner is a warm-up,
+not timed. A family with nothing timed is scaled from the same learner on another grammar (linear in P and
+in the input length s^L, labelled "rough"); with nothing timed at all it stays "not timed" and the total says
+it is a lower bound.
+CPU-hours = sum over runs of the seconds of one run on one CPU / 3600. Nothing is written to any store.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from .config import RunConfig, canonical_json, p_max
+from .sweep import Sweep, import_modules
+from .tasks import execute
+
+
+def planned_configs(sweep: Sweep) -> list[RunConfig]:
+    """Every run of a grid sweep; for an adaptive one, the most runs its searches can take (see module doc)."""
+    if sweep.adaptive is None:
+        return sweep.expand()
+    from .complexity import AdaptiveSearch, error_threshold
+
+    a, out = sweep.adaptive, []
+    for g in sweep.grammar_points():
+        test, unit = sweep.resolved_test_size(g), sweep.sizes.unit_size(g)
+        for var in sweep.variants():
+            s = AdaptiveSearch(error_threshold(g["n_classes"]), start=max(1, round(a.start * unit)), p_min=1,
+                               p_max=p_max(g) - test, factor=a.factor, rel_tol=a.rel_tol, max_steps=a.max_steps)
+            while (p := s.next_size()) is not None:
+                s.update(p, 1.0)  # never below the threshold: the search keeps going up
+                out.extend(sweep.run_for(g, var, p, seed) for seed in sweep.seeds)
+    return out
+
+
+def reproduce_configs(mode: str, sections=None) -> dict[str, list[RunConfig]]:
+    """The planned runs of `rhm reproduce --<mode>`, per section (a run shared by two sections counts once)."""
+    from .registry import EXPERIMENTS
+
+    out, seen = {}, set()
+    for rid in sections or EXPERIMENTS:
+        if rid not in EXPERIMENTS:
+            raise ValueError(f"section {rid!r} is not one of {list(EXPERIMENTS)}")
+        cfgs = [c for job in EXPERIMENTS[rid].runs(mode)
+                for c in (planned_configs(job.validate()) if isinstance(job, Sweep) else job)]
+        out[rid] = [c for c in cfgs if not (c.key in seen or seen.add(c.key))]
+    return out
+
+
+def _group(c: RunConfig) -> tuple[str, str, int]:
+    """(family, group): the family ignores size and seed, the group only the seed."""
+    d = c.identity()
+    d.pop("seed")
+    d["hyperparameters"] = {k: v for k, v in d["hyperparameters"].items() if k != "seed"}
+    size = d.pop("train_size")
+    return canonical_json(d), canonical_json({**d, "train_size": size}), size
+
+
+@dataclass
+class Estimate:
+    """Per group: label, task, grammar, train_size, runs, seconds (of one run; None if not timed), source."""
+
+    groups: list = field(default_factory=list)
+
+    @property
+    def runs(self) -> int:
+        return sum(g["runs"] for g in self.groups)
+
+    @property
+    def untimed_runs(self) -> int:
+        return sum(g["runs"] for g in self.groups if g["seconds"] is None)
+
+    @property
+    def cpu_hours(self) -> float:
+        return sum(g["runs"] * g["seconds"] for g in self.groups if g["seconds"] is not None) / 3600
+
+    def lines(self, top: int = 12) -> list[str]:
+        """A short table (the `top` costliest groups) and the total, for a terminal."""
+        out = [f"{'learner':<16}{'grammar':<24}{'P':>9}{'runs':>6}{'s/run':>10}  source"]
+        for g in sorted(self.groups, key=lambda g: -(g["seconds"] or 0) * g["runs"])[:top]:
+            gr = g["grammar"]
+            gtxt = f"v={gr.get('v')} m={gr.get('m')} s={gr.get('s')} L={gr.get('L')}" if gr else "-"
+            sec = "?" if g["seconds"] is None else f"{g['seconds']:.3g}"
+            out.append(f"{g['label'][:15]:<16}{gtxt:<24}{g['train_size']:>9}{g['runs']:>6}{sec:>10}  {g['source']}")
+        if len(self.groups) > top:
+            out.append(f"... {len(self.groups) - top} cheaper groups")
+        bound = f" (a lower bound: {self.untimed_runs} runs not timed)" if self.untimed_runs else ""
+        out.append(f"{self.runs} runs, about {self.cpu_hours:.3g} CPU-hours{bound}")
+        return out
+
+
+def estimate(configs, budget_s: float = 60.0, imports=(), run=execute, clock=time.perf_counter) -> Estimate:
+    """Count `configs` by group and time one run per group within `budget_s` seconds (0: time nothing)."""
+    if not (isinstance(budget_s, (int, float)) and budget_s >= 0 and math.isfinite(budget_s)):
+        raise ValueError(f"budget_s={budget_s!r} must be a finite number of seconds >= 0")
+    groups, families = {}, {}
+    for c in configs:
+        fam, grp, size = _group(c)
+        if grp not in groups:
+            groups[grp] = {"label": c.label or c.learner or c.task, "task": c.task, "grammar": c.grammar,
+                           "train_size": size, "runs": 0, "seconds": None, "source": "not timed", "_cfg": c}
+            families.setdefault(fam, []).append(grp)
+        groups[grp]["runs"] += 1
+    queues = [sorted(grps, key=lambda k: groups[k]["train_size"]) for grps in families.values()]
+    if budget_s > 0 and groups:
+        import_modules(imports)
+        threads = _one_thread()
+        t_end, warm = clock() + budget_s, set()
+        try:
+            while any(queues) and clock() < t_end:  # round-robin: each family's next-smallest size
+                for q in queues:
+                    if q and clock() < t_end:
+                        g = groups[q.pop(0)]
+                        kind = (g["task"], g["_cfg"].learner)
+                        if kind not in warm:  # the first run of a learner pays imports and set-up once
+                            warm.add(kind)
+                            run(g["_cfg"].to_dict())
+                        t0 = clock()
+                        run(g["_cfg"].to_dict())
+                        g["seconds"], g["source"] = clock() - t0, "timed"
+        finally:
+            _one_thread(threads)
+    for grps in families.values():
+        _extrapolate([groups[k] for k in grps])
+    _from_other_grammars(list(groups.values()))
+    return Estimate([{k: v for k, v in g.items() if k != "_cfg"} for g in groups.values()])
+
+
+def _extrapolate(family: list[dict]) -> None:
+    """Fill untimed sizes of one family from its timed ones: seconds ∝ P^a, a fitted in log-log, in [1, 3]."""
+    timed = [(g["train_size"], g["seconds"]) for g in family if g["seconds"] is not None and g["train_size"] > 0]
+    if not timed:
+        return
+    timed.sort()
+    (p1, s1), (p0, s0) = timed[-2] if len(timed) > 1 else timed[-1], timed[-1]
+    # the exponent between the two largest timed sizes (fixed costs matter least there), at least linear
+    a = 1.0 if p1 == p0 else min(3.0, max(1.0, math.log(max(s0, 1e-6) / max(s1, 1e-6)) / math.log(p0 / p1)))
+    for g in family:
+        if g["seconds"] is None and g["train_size"] > 0:
+            g["seconds"], g["source"] = s0 * (g["train_size"] / p0) ** a, f"extrapolated (P^{a:.2g})"
+
+
+def _from_other_grammars(groups: list[dict]) -> None:
+    """A learner never timed on a grammar: scale its nearest-P timed group on another grammar by P and by the
+    input length s^L (both linearly; a rough figure, labelled so)."""
+    def length(g):
+        gr = g["grammar"]
+        return gr["s"] ** gr["L"] if "s" in gr and "L" in gr else 1
+
+    for g in groups:
+        if g["seconds"] is not None or g["train_size"] <= 0:
+            continue
+        same = [h for h in groups if h["source"] == "timed" and h["label"] == g["label"] and h["task"] == g["task"]
+                and h["train_size"] > 0]
+        if same:
+            h = min(same, key=lambda h: abs(math.log(h["train_size"] / g["train_size"])))
+            g["seconds"] = h["seconds"] * g["train_size"] / h["train_size"] * length(g) / length(h)
+            gr = h["grammar"]
+            g["source"] = f"rough: scaled from m={gr.get('m')} L={gr.get('L')}"
+
+
+def _one_thread(restore: int | None = None) -> int | None:
+    """Time runs on one torch thread, as a sweep's workers do; returns the previous count to restore."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return None
+    prev = torch.get_num_threads()
+    torch.set_num_threads(restore or 1)
+    return prev
+
