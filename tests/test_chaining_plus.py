@@ -64,7 +64,7 @@ def test_reuse_off_splits_the_samples_into_disjoint_stages():
 
 def test_refinement_raises_the_training_likelihood_and_repairs_the_maximal_case():
     # m = v, L = 2: every pair is a rule, the plain sibling context carries no signal
-    base = dict(restarts=1, denoise=False, label_context=False, remeasure=False, structure=False, **HARD)
+    base = dict(restarts=1, label_context=False, remeasure=False, structure=False, **HARD)
     plain, refined = fits(800, m=8, L=2, refine=False, **base), fits(800, m=8, L=2, **base)
     for (p, _), (r, _) in zip(plain, refined):
         assert r.info_["train_loglik"] >= p.info_["train_loglik"] - 1e-9
@@ -203,7 +203,7 @@ def test_deep_and_wide_grammars():
 
 @pytest.mark.parametrize("m, P, seed", [(4, 8, 0), (2, 16, 0), (4, 32, 0), (8, 8, 1), (8, 16, 2)])
 def test_tiny_training_sets_fit_without_warnings(m, P, seed):
-    # a few samples: absent classes, statistics rows that coincide, blocks without measurable reliability
+    # a few samples: absent classes, statistics rows that coincide
     g = RHM(8, m, 2, 3, seed=seed)
     x, y = g.sample(P, seed=seed)
     with warnings.catch_warnings():

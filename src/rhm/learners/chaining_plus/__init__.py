@@ -16,8 +16,6 @@ paper is a method switch (all on by default):
 - ``label_context``: in those passes also P(sibling's symbol, label | patch) per parent position: the pair fixes
   the parent symbol, so these blocks carry the label signal of the level above (what a dense grammar, m = v,
   needs: there the siblings are independent and P(label | patch) alone is near noise).
-- ``denoise``: every block of statistics is shrunk by its split-half reliability r = S / (S + N) before
-  k-means (a Wiener filter per block: blocks without signal stop adding noise to the distances).
 - ``refine``: top-down refinement sweeps after the bottom-up pass (hard EM: each distinct patch moves to the
   symbol that maximises the training label likelihood, the rest of the network fixed).
 - ``structure``: on sparse levels (at most half of the possible tuples seen; at level 2 the (class, tuple)
@@ -35,7 +33,7 @@ paper is a method switch (all on by default):
   bottom from its bottom symbols / redo the whole fit from context statistics measured on its refined symbols,
   round after round, each kept where the score rises.
 
-Modules: statistics (blocks, denoising, clustering), structure (the Gibbs structure search), network (the hard
+Modules: statistics (blocks, clustering), structure (the Gibbs structure search), network (the hard
 maps and top model: `FitState`), refine, search (one fit, restarts, re-fits), estimator (`ChainingPlus`).
 """
 

@@ -14,7 +14,7 @@ from ..base import Learner, check_seed, distinct_patches, fresh_stage_sizes
 from .network import FitState
 from .search import restart_search
 
-SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "denoise", "refine", "structure",
+SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure",
             "alternate_search", "generative", "exclusive", "upper_refit", "remeasure")
 BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "upper_rounds": 1,
            "remeasure_rounds": 1, "em_iters": 1, "n_init": 1}  # name -> minimum
@@ -25,7 +25,7 @@ class ChainingPlus(Learner):
     """Layerwise, bottom-up learner with quantised synonym-invariant patch statistics (see the package docstring).
 
     Method switches (True/False; a switch that cannot act with the others raises a ValueError naming both):
-    quantize, all_patches, reuse, context, label_context, denoise, refine, structure, alternate_search,
+    quantize, all_patches, reuse, context, label_context, refine, structure, alternate_search,
     generative, exclusive, upper_refit, remeasure (each described in the package docstring).
 
     Search budgets:
@@ -47,7 +47,7 @@ class ChainingPlus(Learner):
     name = "chaining+"
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
-                 context_passes=1, label_context=True, denoise=True, refine=True, refine_sweeps=20, structure=True,
+                 context_passes=1, label_context=True, refine=True, refine_sweeps=20, structure=True,
                  alternate_search=True, generative=True, exclusive=True, em_iters=50, restarts=10, confirm=2,
                  upper_refit=True, upper_rounds=3, remeasure=True, remeasure_rounds=10, prior=2.0, n_init=10,
                  seed=0):
@@ -59,7 +59,6 @@ class ChainingPlus(Learner):
         self.context = context
         self.context_passes = context_passes
         self.label_context = label_context
-        self.denoise = denoise
         self.refine = refine
         self.refine_sweeps = refine_sweeps
         self.structure = structure

@@ -16,7 +16,7 @@ import numpy as np
 from ...patches import patch_ids
 from .network import FitState
 from .refine import refine
-from .statistics import Blocks, cluster, n_clusters, reliability, statistics
+from .statistics import Blocks, cluster, n_clusters, statistics
 from .structure import SiblingStructure, is_sparse
 
 
@@ -50,12 +50,6 @@ def bottom_up(est, state: FitState, tokens, y, prev, prev_vocab, rng, search=0) 
         K = U if prev is None else prev_vocab[level - 1]
         labelled = est.label_context and prev is not None  # siblings are symbols: (sibling, label) blocks
         feats = statistics(cfg, inv, sib, K, y, rows, U, labelled)
-        # Wiener shrinkage of every block toward its mean (k-means is shift-invariant); below 4 samples there
-        # are no two halves, and when no block shows any reliability the blocks stay as they are
-        if est.denoise and len(rows) >= 4:
-            rel = reliability(cfg, inv, sib, K, y, rows, U, rng, labelled)
-            if max(rel) > 1e-9:
-                feats = [f * r for f, r in zip(feats, rel)]
         F = np.concatenate(feats, axis=1)  # (U, features)
         weight = np.bincount(inv[rows].ravel(), minlength=U).astype(np.float64)
         if est.quantize:

@@ -1,4 +1,4 @@
-"""Synonym-invariant statistics of a level's distinct patches, their split-half denoising, and their clustering.
+"""Synonym-invariant statistics of a level's distinct patches, and their clustering.
 
 Every block is a conditional distribution given the patch (and its slot / position), equal for synonyms under
 the RHM, in the Hellinger embedding: sqrt of the Dirichlet-smoothed conditional, whose sampling noise has
@@ -67,24 +67,6 @@ def statistics(cfg: Blocks, inv, sib, K, y, rows, U, labelled=False) -> list[np.
                 cnt = np.bincount(idx, minlength=U * K * n_c).reshape(U, K * n_c).astype(np.float64)
                 feats.append(hellinger(cnt, cnt.sum(0) / max(cnt.sum(), 1), cfg.prior))
     return feats
-
-
-def reliability(cfg: Blocks, inv, sib, K, y, rows, U, rng, labelled=False) -> list[float]:
-    """Per block, the fraction of its variance across patches that is signal, r = S / (S + N): the correlation of
-    the block measured on two random halves of `rows` (noise independent between halves, signal shared),
-    Spearman-Brown corrected to the full sample, 2 r_half / (1 + r_half)."""
-    perm = rng.permutation(rows)
-    half = len(perm) // 2
-    halves = [statistics(cfg, inv, sib, K, y, h, U, labelled) for h in (perm[:half], perm[half:])]
-    w = np.bincount(inv[rows].ravel(), minlength=U).astype(np.float64)
-    w = (w / w.sum())[:, None]  # patch weights (U, 1)
-    out = []
-    for f1, f2 in zip(*halves):
-        a, b = f1 - (w * f1).sum(0), f2 - (w * f2).sum(0)
-        cross, var = float((w * a * b).sum()), np.sqrt(float((w * a * a).sum()) * float((w * b * b).sum()))
-        r = min(max(cross, 0.0) / var, 1.0) if var > 0 else 0.0
-        out.append(2 * r / (1 + r))
-    return out
 
 
 def estimate_clusters(points: np.ndarray, max_clusters: int) -> int:
