@@ -46,8 +46,8 @@ def rule_counts(symbols, sizes, s: int) -> list[np.ndarray]:
     for level in range(len(symbols) - 1):
         child = symbols[level + 1].reshape(n, -1, s)
         ok = (child >= 0).all(-1) & (symbols[level] >= 0)
-        idx = symbols[level][ok].astype(np.int64) * sizes[level + 1] ** s + codes(np.maximum(child, 0), sizes[level + 1])[ok]
         K = sizes[level + 1] ** s
+        idx = symbols[level][ok].astype(np.int64) * K + codes(np.maximum(child, 0), sizes[level + 1])[ok]
         out.append(np.bincount(idx, minlength=sizes[level] * K).reshape(sizes[level], K).astype(np.float64))
     return out
 

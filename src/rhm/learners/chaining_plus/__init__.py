@@ -21,17 +21,12 @@ paper is a method switch (all on by default):
 - ``structure``: on sparse levels (at most half of the possible tuples seen; at level 2 the (class, tuple)
   pairs, sparse even for a dense grammar) the k-means map is polished by an annealed Gibbs search on the
   likelihood of the level's sibling groups (true synonyms explain them with the fewest distinct tuples).
-- ``alternate_search``: odd restarts run that search on level 2 only, so that a map the search overfit on a
-  lower level has a competitor the joint likelihood can prefer.
 - ``generative``: after the discriminative fit, EM on the RHM as a probabilistic grammar on its tree
   (rhm.pcfg: inside-outside from the hard-decoded rule counts, Dirichlet prior ``prior``) and prediction by
   its exact class posterior, which sums over every latent symbol. Restarts are then compared by the joint
   likelihood log P(x, y) of their hard-decoded grammar (else by the training label likelihood).
-- ``exclusive``: the prediction tables use the RHM's rule structure (m rules per symbol, no tuple shared): a
-  tuple never seen in training gets the missing-rule mass of the symbols that lack rules.
-- ``upper_refit`` / ``remeasure``: when the restarts did not confirm their best, re-fit the levels above the
-  bottom from its bottom symbols / redo the whole fit from context statistics measured on its refined symbols,
-  round after round, each kept where the score rises.
+- ``remeasure``: when the restarts did not confirm their best, redo the whole fit from context statistics
+  measured on its refined symbols, round after round, each kept where the score rises.
 
 Modules: statistics (blocks, clustering), structure (the Gibbs structure search), network (the hard
 maps and top model: `FitState`), refine, search (one fit, restarts, re-fits), estimator (`ChainingPlus`).

@@ -14,10 +14,10 @@ from ..base import Learner, check_seed, distinct_patches, fresh_stage_sizes
 from .network import FitState
 from .search import restart_search
 
-SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure",
-            "alternate_search", "generative", "exclusive", "upper_refit", "remeasure")
-BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "upper_rounds": 1,
-           "remeasure_rounds": 1, "em_iters": 1, "n_init": 1}  # name -> minimum
+SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "generative",
+            "remeasure")
+BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "remeasure_rounds": 1,
+           "em_iters": 1, "n_init": 1}  # name -> minimum
 
 
 @register
@@ -25,8 +25,8 @@ class ChainingPlus(Learner):
     """Layerwise, bottom-up learner with quantised synonym-invariant patch statistics (see the package docstring).
 
     Method switches (True/False; a switch that cannot act with the others raises a ValueError naming both):
-    quantize, all_patches, reuse, context, label_context, refine, structure, alternate_search,
-    generative, exclusive, upper_refit, remeasure (each described in the package docstring).
+    quantize, all_patches, reuse, context, label_context, refine, structure, generative, remeasure (each
+    described in the package docstring).
 
     Search budgets:
     context_passes: extra bottom-up passes with the sibling context measured on the previous pass's symbols
@@ -34,7 +34,7 @@ class ChainingPlus(Learner):
     refine_sweeps: at most this many top-down refinement sweeps (stops at a fixed point).
     restarts: at most this many independent fits (k-means seeds); confirm: stop once this many reached the best
         score (easy problems stop after `confirm` restarts, hard ones use up to `restarts`).
-    upper_rounds, remeasure_rounds: at most this many re-fits of each kind (each stops at a fixed point).
+    remeasure_rounds: at most this many remeasure rounds (stops at a fixed point).
     em_iters: at most this many EM iterations (stops when the MAP objective gains < 1e-6 relative).
     n_init: k-means initialisations per clustering.
 
@@ -48,9 +48,8 @@ class ChainingPlus(Learner):
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
                  context_passes=1, label_context=True, refine=True, refine_sweeps=20, structure=True,
-                 alternate_search=True, generative=True, exclusive=True, em_iters=50, restarts=10, confirm=2,
-                 upper_refit=True, upper_rounds=3, remeasure=True, remeasure_rounds=10, prior=2.0, n_init=10,
-                 seed=0):
+                 generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True, remeasure_rounds=10,
+                 prior=2.0, n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -62,14 +61,10 @@ class ChainingPlus(Learner):
         self.refine = refine
         self.refine_sweeps = refine_sweeps
         self.structure = structure
-        self.alternate_search = alternate_search
         self.generative = generative
-        self.exclusive = exclusive
         self.em_iters = em_iters
         self.restarts = restarts
         self.confirm = confirm
-        self.upper_refit = upper_refit
-        self.upper_rounds = upper_rounds
         self.remeasure = remeasure
         self.remeasure_rounds = remeasure_rounds
         self.prior = prior
@@ -87,14 +82,11 @@ class ChainingPlus(Learner):
         check_float("prior", self.prior, 0.0, strict=True)
         check_seed(self.seed)
         # (switch, what it needs, whether that holds): a switch that cannot act is an error, never dropped
-        needs = [("generative", "quantize=True", self.quantize), ("exclusive", "generative=True", self.generative),
-                 ("refine", "quantize=True", self.quantize), ("structure", "quantize=True", self.quantize),
-                 ("upper_refit", "quantize=True", self.quantize), ("remeasure", "quantize=True", self.quantize),
+        needs = [("generative", "quantize=True", self.quantize), ("refine", "quantize=True", self.quantize),
+                 ("structure", "quantize=True", self.quantize), ("remeasure", "quantize=True", self.quantize),
                  ("remeasure", "context=True", self.context), ("label_context", "context=True", self.context),
                  ("label_context", "context_passes >= 1 or remeasure=True",
-                  self.context_passes >= 1 or self.remeasure),
-                 ("alternate_search", "structure=True", self.structure),
-                 ("alternate_search", "generative=True", self.generative)]
+                  self.context_passes >= 1 or self.remeasure)]
         for switch, need, holds in needs:
             if getattr(self, switch) and not holds:
                 raise ValueError(f"{switch}=True needs {need}: without it {switch} cannot act (set {switch}=False)")
@@ -144,13 +136,7 @@ class ChainingPlus(Learner):
     def _fit_generative(self, x, y):
         """EM on the grammar's rule tables from the hard-decoded counts (rhm.pcfg), then the prediction tables."""
         counts, em_info = pcfg.em(self.state_.rule_counts(x, y), x, y, self.s_, self.prior, self.em_iters)
-        if self.exclusive:  # m estimated as the distinct input patches per bottom symbol, rounded up
-            parents = self.state_.vocab.get(self.L_ - 1, self.n_classes_)  # L = 1: the parent is the class
-            m_hat = int(np.ceil(len(self.state_.codes[self.L_]) / parents))
-            self.tables_ = pcfg.exclusive_tables(counts, max(m_hat, 1), self.prior)
-            self.info_["m_hat"] = m_hat
-        else:
-            self.tables_ = pcfg.dirichlet_tables(counts, self.prior)
+        self.tables_ = pcfg.dirichlet_tables(counts, self.prior)
         # joint_loglik: sum log P(x | y) under the last E-step's tables; em_objective: the MAP objective EM
         # increases, at the hard-decoded start and at the end
         self.info_.update(em_info)

@@ -1,12 +1,11 @@
-"""The fit as a search: bottom-up passes, restarts, and the two re-fits of a best state that was not confirmed.
+"""The fit as a search: bottom-up passes, restarts, and the re-fits of a best state that was not confirmed.
 
 One fit (`descend`) runs the bottom-up passes (statistics -> k-means -> structure search, level by level), the
 top model and the top-down refinement. The restart search keeps the best `FitState` by its score (the joint
 likelihood of the hard-decoded grammar when the grammar predicts, else the training label likelihood) and stops
-once `confirm` restarts reached it. Unless the best was confirmed, it is then re-fitted, each re-fit kept where
-the score rises: `upper_refit` re-fits the levels above the bottom from its bottom symbols (a right bottom map
-under a wrong upper level is a failure of dense grammars), `remeasure` redoes the whole fit from context
-statistics measured on its refined symbols, round after round (an outer EM loop over the statistics).
+once `confirm` restarts reached it. Unless the best was confirmed, `remeasure` then redoes the whole fit from
+context statistics measured on its refined symbols, round after round (an outer EM loop over the statistics),
+each round kept where the score rises.
 """
 
 from __future__ import annotations
@@ -74,10 +73,7 @@ def descend(est, state: FitState, x, y, tokens, rng, restart, joint, prev=None) 
     passes = 1 + (est.context_passes if est.context else 0)
     prev_vocab = dict(state.vocab)
     for i in range(0 if prev is None or passes == 1 else 1, passes):
-        # the search levels: all sparse ones, or (alternate_search, odd restarts) level 2 only, so that the
-        # joint likelihood can reject a search that overfit a lower level
-        last = est.structure and i == passes - 1
-        search = 0 if not last else 2 if est.alternate_search and restart % 2 else L
+        search = L if est.structure and i == passes - 1 else 0  # the structure search: last pass only
         prev = bottom_up(est, state, dict(tokens), y, prev, prev_vocab, rng, search=search)
         prev_vocab = dict(state.vocab)
     state.fit_top(prev[1], y, est.stage_rows_[1])
@@ -100,30 +96,23 @@ def restart_search(est, x, y, rng, joint) -> tuple[FitState, dict]:
         if hits >= est.confirm:
             break  # the best has been found `confirm` times: most likely the optimum
     restart_best, confirmed = best.score, hits >= est.confirm
-    upper_n = est.upper_rounds if est.upper_refit and not confirmed and L >= 3 else 0
-    remeasure_n = est.remeasure_rounds if est.remeasure and not confirmed else 0
-    best, refits = improve(est, best, upper_n, x, y, rng, joint, upper=True)
-    upper_best = best.score
-    best, remeasured = improve(est, best, remeasure_n, x, y, rng, joint, upper=False)
+    rounds = est.remeasure_rounds if est.remeasure and not confirmed else 0
+    best, remeasured = remeasure(est, best, rounds, x, y, rng, joint)
     info = {"train_loglik": best.loglik, "restart_criterion": "joint" if joint else "label",
             "restart_score": best.score, "chosen_restart": best.restart, "refine_sweeps": best.sweeps,
-            "restarts_confirmed": confirmed, "upper_refits": refits, "upper_score_gain": upper_best - restart_best,
-            "remeasure_rounds": remeasured, "remeasure_score_gain": best.score - upper_best}
+            "restarts_confirmed": confirmed, "remeasure_rounds": remeasured,
+            "remeasure_score_gain": best.score - restart_best}
     return best, info
 
 
-def improve(est, best: FitState, rounds, x, y, rng, joint, upper) -> tuple[FitState, int]:
-    """Up to `rounds` re-fits from `best`, each kept if it raises the score with the same symbol counts; stops
-    at a fixed point (a re-fit that reaches the best score again). `upper`: the levels above the bottom from
-    its bottom symbols; else the whole fit with the context measured on its symbols. (best, rounds run)."""
+def remeasure(est, best: FitState, rounds, x, y, rng, joint) -> tuple[FitState, int]:
+    """Up to `rounds` re-fits of the whole fit from context statistics measured on the symbols of `best`, each
+    kept if it raises the score with the same symbol counts; stops at a fixed point (a re-fit that reaches the
+    best score again). (best, rounds run)."""
     L, done = est.L_, 0
     for done in range(1, rounds + 1):
         state = best.copy()
-        sym = state.symbols(x)
-        if upper:
-            cand = descend(est, state, x, y, {L - 1: sym[L - 1]}, rng, best.restart, joint)
-        else:
-            cand = descend(est, state, x, y, {L: x.astype(np.int64)}, rng, best.restart, joint, prev=sym)
+        cand = descend(est, state, x, y, {L: x.astype(np.int64)}, rng, best.restart, joint, prev=state.symbols(x))
         if cand.vocab != best.vocab:
             continue  # n_symbols="auto" chose other symbol counts: likelihoods not comparable
         if compare(cand.score, best.score) > 0:
