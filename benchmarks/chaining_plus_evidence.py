@@ -85,19 +85,27 @@ def crossing(sizes, errs, thr):
     return math.inf
 
 
+def curves(rows, lab):
+    """(sizes, grammars, errors (grammars, sizes)) of one learner label."""
+    sizes = sorted({r["train_size"] for r in rows if r["label"] == lab})
+    table = {P: per_grammar(rows, lab, P) for P in sizes}
+    grammars = sorted(set.intersection(*(set(t) for t in table.values())))
+    return sizes, grammars, np.array([[table[P][g] for P in sizes] for g in grammars])
+
+
 def pstar(rows):
-    rng = np.random.default_rng(0)
     g0 = rows[0]
     n_c, m = g0["n_classes"], g0["m"]
     thr = 0.1 * (1 - 1 / n_c)
     floor = n_c * m * math.log(10)
-    for lab in sorted({r["label"] for r in rows}):
-        sizes = sorted({r["train_size"] for r in rows if r["label"] == lab})
-        table = {P: per_grammar(rows, lab, P) for P in sizes}
-        grammars = sorted(set.intersection(*(set(t) for t in table.values())))
-        E = np.array([[table[P][g] for P in sizes] for g in grammars])  # (grammars, sizes)
+    labels = sorted({r["label"] for r in rows}, key=lambda lab: (lab != "defaults", lab))
+    base = curves(rows, "defaults") if "defaults" in labels else None
+    for lab in labels:
+        rng = np.random.default_rng(0)
+        sizes, grammars, E = curves(rows, lab)
         value = crossing(sizes, E.mean(0), thr)
-        reps = [crossing(sizes, E[rng.integers(0, len(E), len(E))].mean(0), thr) for _ in range(BOOT)]
+        boot = rng.integers(0, len(E), (BOOT, len(E)))
+        reps = np.array([crossing(sizes, E[i].mean(0), thr) for i in boot])
         lo, hi = np.percentile(reps, 2.5), np.percentile(reps, 97.5)
         secs = {P: np.mean([r["fit_seconds"] for r in rows if r["label"] == lab and r["train_size"] == P])
                 for P in sizes}
@@ -108,6 +116,13 @@ def pstar(rows):
         print("  fit s:      " + " ".join(f"{secs[P]:7.2f}" for P in sizes))
         print(f"  P* = {value:.0f} [95% CI {lo:.0f}, {hi:.0f}], P*/P_floor = {value / floor:.2f} "
               f"[{lo / floor:.2f}, {hi / floor:.2f}]")
+        if lab != "defaults" and base is not None and base[0] == sizes and base[1] == grammars:
+            # paired: the same resampled grammars for both curves
+            d = reps - np.array([crossing(sizes, base[2][i].mean(0), thr) for i in boot])
+            d = d[np.isfinite(d)]
+            print(f"  P*({lab}) - P*(defaults) = {value - crossing(sizes, base[2].mean(0), thr):+.0f} "
+                  f"[95% CI {np.percentile(d, 2.5):+.0f}, {np.percentile(d, 97.5):+.0f}] "
+                  f"({len(d)} of {BOOT} resamples finite)")
 
 
 def main():
