@@ -234,6 +234,7 @@ def test_krawtchouk_kernel_is_the_monomial_kernel():
     np.testing.assert_array_equal(table[h], mons @ mons.T)
 
 
+@pytest.mark.slow
 def test_polynomial_ridge_needs_about_n_monomials():
     f = DeepQuadratic.random(10, 2, seed=0)
     N = n_monomials(10, 4)  # 386
@@ -258,6 +259,7 @@ def test_two_layer_net_is_seeded_and_learns_a_small_instance():
 
 
 # ------------------------------------------------------------------------------------------- experiments
+@pytest.mark.slow
 def test_sample_complexity_rows_and_separation():
     rows = sample_complexity(ds=(8, 12), train_sizes=(100, 400, 1000), test_size=500, seed=1)
     assert len(rows) == 2 * 3 * 2
@@ -274,6 +276,7 @@ def test_sample_complexity_rows_and_separation():
     assert [r["rel_mse"] for r in again] == [r["rel_mse"] for r in rows]
 
 
+@pytest.mark.slow
 def test_samples_needed_and_growth():
     lay = samples_needed("layerwise", 12, threshold=1e-3)  # the paper's one pass: test MSE ~ 1/n
     joint = samples_needed("layerwise", 12, threshold=1e-3, refit=True)
