@@ -30,12 +30,12 @@ import time
 
 import numpy as np
 import torch
-from scipy.sparse.csgraph import minimum_spanning_tree
 
 from .. import theory
 from ..validation import check_choice, check_float, check_int
 from . import register
 from .base import Learner, distinct_patches, fresh_stage_sizes, resolve_device, resolve_dtype
+from .linkage import mst_edges
 
 SIGMA_MODES = ("data", "oracle", "theory", "validate")
 SOLVERS = ("closed", "gd")
@@ -64,13 +64,9 @@ def separation_from_data(points: np.ndarray, n_clusters: int, rng: np.random.Gen
     are present, an intra-cluster edge is cut and rho~ is underestimated, which errs on the safe side (a smaller
     sigma keeps clusters apart; paper.md §5: too large a sigma merges them). Returns (rho~, clusters cut).
     """
-    pts = np.unique(np.round(points.astype(np.float64), 9), axis=0)
-    if len(pts) > max_points:
-        pts = pts[rng.choice(len(pts), max_points, replace=False)]
-    if len(pts) < 2:
-        return math.nan, len(pts)
-    dist = np.sqrt(np.maximum(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1), 0))
-    edges = np.sort(minimum_spanning_tree(dist).data)[::-1]  # longest first (zero-length edges are dropped)
+    n_pts, edges = mst_edges(points.astype(np.float64), rng, max_points)
+    if n_pts < 2:
+        return math.nan, n_pts
     if len(edges) == 0:
         return math.nan, 1
     cut = min(max(1, n_clusters - 1), len(edges))

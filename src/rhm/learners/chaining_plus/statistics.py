@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse.csgraph import minimum_spanning_tree
 from sklearn.cluster import KMeans
+
+from ..linkage import mst_edges
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,9 @@ def statistics(cfg: Blocks, inv, sib, K, y, rows, U, labelled=False) -> list[np.
 
 def estimate_clusters(points: np.ndarray, max_clusters: int) -> int:
     """Number of clusters at the largest ratio gap of the single-linkage (MST) edge lengths."""
-    pts = np.unique(np.round(points, 9), axis=0)
-    if len(pts) <= 2:
-        return len(pts)
-    dist = np.sqrt(np.maximum(((pts[:, None] - pts[None]) ** 2).sum(-1), 0))
-    edges = np.sort(minimum_spanning_tree(dist).data)[::-1]
+    n_pts, edges = mst_edges(points)
+    if n_pts <= 2:
+        return n_pts
     kmax = min(max_clusters - 1, len(edges) - 1)
     if kmax < 1:
         return 1
