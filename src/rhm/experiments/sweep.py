@@ -428,6 +428,8 @@ class Sweep:
         pm = p_max(grammar)
         if self.test_size == "auto":
             return max(1, min(pm // 5, AUTO_TEST_CAP))
+        if is_variant(grammar):  # i.i.d. test draws (Zipf, noise): no distinct-input cap
+            return int(self.test_size)
         return max(1, min(int(self.test_size), pm // 2))
 
     def run_for(self, grammar: dict, variant, train_size: int, seed: int) -> RunConfig:
