@@ -51,6 +51,14 @@ def test_variant_sweep_runs_and_records_the_bayes_error(tmp_path):
         out = run_sweep(sweep, store, executor=LocalExecutor(workers=0), progress=False)
         rows = store.rows(sweep="variants")
     assert out.done == 6
+    import pandas as pd
+
+    from rhm.experiments import plots
+
+    df = pd.DataFrame(rows)
+    _, panels = plots._learner_panels(df)
+    assert len(panels[0][2]) == 3                      # noise 0, noise 0.2 and Zipf are separate curves
+    assert plots.learning_curves(df, tmp_path / "c.png", "variants").exists()
     for r in rows:
         metrics = r["metrics"] if isinstance(r["metrics"], dict) else json.loads(r["metrics"])
         g = (r["config"] if isinstance(r["config"], dict) else json.loads(r["config"]))["grammar"]
