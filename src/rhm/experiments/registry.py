@@ -694,7 +694,8 @@ R9 = Experiment(
 
 
 # ============================================================================================ the registry
-EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, *(Experiment(**spec) for spec in VARIANT_SPECS))}
+VARIANTS = [Experiment(**spec) for spec in VARIANT_SPECS]  # V1, V2 (rhm.experiments.exp_variants)
+EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, *VARIANTS)}
 
 
 def get(rid: str) -> Experiment:
