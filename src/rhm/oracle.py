@@ -123,21 +123,43 @@ class PatchStats:
     n_rule_patches: int
 
 
+def _check_tree_grammar(g, what: str) -> None:
+    """The first-patch statistics are defined on the RHM tree (s children per node); a sparse RHM is refused."""
+    if hasattr(g, "s0"):
+        raise ValueError(f"{what} is defined for the RHM (Zipf and noise included), not for a SparseRHM "
+                         f"(s0={g.s0}): use rhm.inference for its exact posteriors, or pass g.base")
+
+
 def first_token_transition(g, k: int) -> np.ndarray:
-    """P_k[a, b] = P(first child at level k+1 is b | parent at level k is a) = #{rules of a starting with b}/m."""
+    """P_k[a, b] = P(first child at level k+1 is b | parent at level k is a): the summed probabilities of a's
+    rules starting with b (#{such rules}/m for uniform rules; ``g.rule_probs[k]`` for a Zipf grammar).
+
+    Token noise does not enter: this and the statistics below are of the clean latent tree."""
+    _check_tree_grammar(g, "first_token_transition")
     table = g.rules[k]
     n_sym = table.shape[0]
     counts = np.zeros((n_sym, g.v))
-    np.add.at(counts, (np.repeat(np.arange(n_sym), g.m), table[:, :, 0].ravel()), 1.0)
-    return counts / g.m
+    w, scale = _rule_weights(g, k)
+    np.add.at(counts, (np.repeat(np.arange(n_sym), g.m), table[:, :, 0].ravel()), w.ravel())
+    return counts / scale
+
+
+def _rule_weights(g, k: int) -> tuple[np.ndarray, float]:
+    """(weights (n_sym, m), scale): the probability of each rule at level k is weights / scale; uniform rules
+    give (ones, m) so that the plain RHM's numbers stay bit for bit as they were, Zipf (g.rule_probs[k], 1)."""
+    if getattr(g, "zipf", None) is None:
+        return np.ones(g.rules[k].shape[:2]), float(g.m)
+    return np.asarray(g.rule_probs[k], dtype=np.float64), 1.0
 
 
 def patch_stats(g, level: int) -> PatchStats:
     """Exact first-patch statistics at `level` in 1..L by Bayes on the tree (uniform label prior).
 
     A[zeta, nu] = P(first level-(l-1) symbol = nu | zeta) = (P_0 ... P_{l-2})[zeta, nu]; a patch mu with
-    parent nu(mu) then has P(mu | zeta) = A[zeta, nu]/m, so q_mu = A[:, nu] / sum_zeta A[zeta, nu].
+    parent nu(mu) then has P(mu | zeta) = A[zeta, nu] f_mu (f_mu = 1/m, or its Zipf probability), so
+    q_mu = A[:, nu] / sum_zeta A[zeta, nu] (f_mu cancels: synonyms share q). Exact for Zipf grammars too.
     """
+    _check_tree_grammar(g, "patch_stats")
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 1 <= level <= g.L:
         raise ValueError(f"level={level!r} must be an integer in [1, L={g.L}]")
     level = int(level)
@@ -147,8 +169,9 @@ def patch_stats(g, level: int) -> PatchStats:
     table = g.rules[level - 1]
     n_sym = table.shape[0]
     parents = np.repeat(np.arange(n_sym), g.m)
-    weight = A[:, parents]  # (n_classes, n_sym*m): P(mu | zeta) * m
-    p = weight.sum(axis=0) / (g.n_classes * g.m)
+    w, scale = _rule_weights(g, level - 1)
+    weight = A[:, parents] * w.ravel()  # (n_classes, n_sym*m): P(mu | zeta) * scale
+    p = weight.sum(axis=0) / (g.n_classes * scale)
     keep = p > 0
     w = weight[:, keep]
     return PatchStats(level=level, patches=table.reshape(-1, g.s)[keep], parents=parents[keep], p=p[keep],

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..validation import check_int
-from ._common import (GRAMMAR_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, RULES_OPT, S_OPT,
-                      V_OPT_OR_FILE, CliError, _emit, _grammar, _run, app)
+from ._common import (GRAMMAR_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT,
+                      S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar, _run, app)
 
 
 def _coerce(value: str, default):
@@ -76,8 +76,11 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
           train_size: int = typer.Option(..., "--train-size", help="number of training samples P"),
           test_size: int = typer.Option(10000, "--test-size", help="number of test samples (disjoint from train)"),
           seed: int = typer.Option(0, "--seed", help="seed of the data draw and of the learner"),
-          sampling: str = typer.Option("distinct", "--sampling", help="distinct (P distinct training inputs, the "
-                                       "P* protocol) | iid (P i.i.d. draws, the paper's; P may exceed P_max)"),
+          sampling: Optional[str] = typer.Option(None, "--sampling", help="distinct (P distinct training inputs, "
+                                                 "the P* protocol; the default) | iid (P i.i.d. draws, the paper's; "
+                                                 "P may exceed P_max; the default and the only choice with "
+                                                 "--zipf or --noise, whose test set is i.i.d. too)"),
+          zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
           device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
           solver: Optional[str] = typer.Option(None, "--solver", help="chaining: gd | closed"),
           samples: Optional[str] = typer.Option(None, "--samples", help="chaining: fresh | reuse"),
@@ -102,22 +105,28 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         kwargs = learner_kwargs(cls, hp, named)
         if "seed" in cls.defaults():
             kwargs.setdefault("seed", seed)
-        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file)
+        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
+        variant = getattr(g, "zipf", None) is not None or g.noise > 0
+        sampling_ = sampling if sampling is not None else ("iid" if variant else "distinct")
         check_int("--train-size", train_size, 1)
         check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
-        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling)
+        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
         out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
-               "seed": seed, "sampling": sampling, "test_accuracy": acc, "test_error": 1 - acc,
+               "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,
                "fit_seconds": fit_seconds,
                "params": {k: (list(val) if isinstance(val, (tuple, list)) else val if isinstance(
                    val, (int, float, str, bool, type(None))) else str(val)) for k, val in model.get_params().items()},
                **jsonable(res["info"])}
-        if sampling != "distinct":
+        if sampling_ != "distinct":
             out["n_distinct_train"] = res["n_distinct_train"]
         human = (f"{learner} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
                  f"(fit {fit_seconds:.2f} s)")
+        if "bayes_test_error" in res:  # noisy grammar: the Bayes classifier on the same test set
+            out["bayes_test_error"] = res["bayes_test_error"]
+            out["bayes_error_expected"] = res["bayes_error_expected"]
+            human += f"; Bayes error on this test set {res['bayes_test_error']:.4f}"
         _emit(out, as_json, human)
 
     _run(go)

@@ -66,10 +66,17 @@ def nc_m_L(grammar: dict) -> int:
 
 
 def p_max(grammar: dict) -> int:
-    """Number of distinct inputs n_c * m**((s**L - 1)/(s - 1)) of a grammar dict (a Python int)."""
+    """Number of distinct inputs n_c * m**((s**L - 1)/(s - 1)) of a grammar dict (a Python int); a sparse RHM
+    (field s0) has (s0+1)**(s (s**L - 1)/(s - 1)) times more (one position per informative node)."""
     n_c = grammar["n_classes"] if grammar.get("n_classes") is not None else grammar["v"]
     s, L = int(grammar["s"]), int(grammar["L"])
-    return int(n_c) * int(grammar["m"]) ** ((s**L - 1) // (s - 1))
+    s0 = int(grammar.get("s0", 0))
+    return int(n_c) * int(grammar["m"]) ** ((s**L - 1) // (s - 1)) * (s0 + 1) ** (s * (s**L - 1) // (s - 1))
+
+
+def is_variant(grammar: dict) -> bool:
+    """True for a Zipf or noisy grammar dict: no uniform distinct-input protocol, sampling must be "iid"."""
+    return grammar.get("zipf") is not None or float(grammar.get("noise", 0.0)) > 0
 
 
 @dataclass(frozen=True)

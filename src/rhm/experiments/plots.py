@@ -32,7 +32,25 @@ def _log_ticks(ax, axes="x"):
 
 
 def _grammar_label(r) -> str:
-    return f"v={r['v']}, m={r['m']}, L={r['L']}, n_c={r['n_classes']}"
+    return f"v={r['v']}, m={r['m']}, L={r['L']}, n_c={r['n_classes']}" + _variant_tag(r)
+
+
+def _variant_tag(r) -> str:
+    """", zipf=1, noise=0.1, s0=1" for the variant fields of a row's grammar ("" for the plain RHM)."""
+    cfg = r.get("config") if hasattr(r, "get") else None
+    g = cfg.get("grammar", {}) if isinstance(cfg, dict) else {}
+    return "".join(f", {k}={g[k]}" for k in ("zipf", "zipf_levels", "noise", "s0") if k in g)
+
+
+def _bayes_curve(gdf):
+    """Mean Bayes error of the test sets per training size (noisy grammars), or None."""
+    if "metrics" not in gdf:
+        return None
+    b = gdf["metrics"].map(lambda mt: mt.get("bayes_test_error") if isinstance(mt, dict) else None)
+    if b.isna().all():
+        return None
+    m = b.groupby(gdf["train_size"]).mean()
+    return m.index.to_numpy(float), m.to_numpy(float)
 
 
 def _save(fig, path) -> Path:
@@ -58,8 +76,10 @@ def _learner_panels(df):
     panels = []
     for ax, lab in zip(axes[0], labels):
         sub = df[df["label"] == lab]
+        variant = sub.apply(_variant_tag, axis=1) if len(sub) else sub["label"]  # zipf / noise / s0 grids
         curves = [(gdf.iloc[0], *_curve(gdf))
-                  for _, gdf in sub.groupby(["v", "m", "s", "L", "n_classes", "grammar_seed"])]
+                  for _, gdf in sub.assign(_variant=variant).groupby(["v", "m", "s", "L", "n_classes", "grammar_seed",
+                                                                       "_variant"])]
         panels.append((ax, lab, curves))
     return fig, panels
 
@@ -82,10 +102,22 @@ def learning_curves(df, path, title: str) -> Path:
             line, = ax.plot(P, mu, "o-", ms=3, label=_grammar_label(r))
             ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=line.get_color(), alpha=0.15)
             ax.axhline(0.1 * (1 - 1 / r["n_classes"]), color=line.get_color(), ls=":", lw=0.8)
+            bayes = _bayes_curve(_rows_of(df, lab, r))
+            if bayes is not None:  # noisy grammar: the excess over the Bayes error is the gap to this line
+                ax.plot(*bayes, "--", color=line.get_color(), lw=1.0)
         _finish_panel(ax, "training set size P", f"{lab}", 1.0)
     panels[0][0].set_ylabel("test error (mean ± sd over seeds)")
-    fig.suptitle(title + "  (dotted: P* threshold 0.1·(1−1/n_c))", fontsize=10)
+    fig.suptitle(title + "  (dotted: P* threshold 0.1·(1−1/n_c); dashed: Bayes error, noisy grammars)", fontsize=10)
     return _save(fig, path)
+
+
+def _rows_of(df, label, r):
+    """The rows of learner `label` on the grammar (and variant) of row r."""
+    same = (df["label"] == label) & (df["grammar_seed"] == r["grammar_seed"])
+    for k in ("v", "m", "s", "L", "n_classes"):
+        same &= df[k] == r[k]
+    sub = df[same]
+    return sub[sub.apply(_variant_tag, axis=1) == _variant_tag(r)] if len(sub) else sub
 
 
 def collapse(df, path, title: str) -> Path:

@@ -25,6 +25,10 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     L = 2
     rules = "uniform"               # uniform | balanced
     seed = 0                        # grammar (rules) seed(s)
+    zipf = 1.0                      # variants (docs/variants.md), all optional: Zipf exponent a (default none),
+    zipf_levels = [0]               #   the levels it applies to (one list, not a grid; default all),
+    noise = 0.1                     #   token noise eps (default 0), s0 = 1 for the sparse RHM (default 0 = RHM).
+    s0 = 0                          #   Zipf / noise need sampling = "iid" (test set: i.i.d. draws).
 
     [[learners]]                    # task = "train" only
     name = "cnn"
@@ -63,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, nc_m_L, p_max
+from .config import DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, is_variant, nc_m_L, p_max
 from .config import jsonable as _jsonable
 
 if sys.version_info >= (3, 11):
@@ -72,7 +76,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 UNITS = ("samples", "ncmL", "pmax")
-GRAMMAR_FIELDS = ("v", "m", "s", "L", "n_classes", "rules", "seed")
+GRAMMAR_FIELDS = ("v", "m", "s", "L", "n_classes", "rules", "seed", "zipf", "zipf_levels", "noise", "s0")
+#: variant fields and their defaults: a default is left out of the grammar dict (and so of the run key), so the
+#: keys of plain-RHM runs stored before these fields existed are unchanged
+VARIANT_DEFAULTS = {"zipf": None, "zipf_levels": None, "noise": 0.0, "s0": 0}
 AUTO_TEST_CAP = 20000
 
 
@@ -102,11 +109,16 @@ class GrammarGrid:
     n_classes: Any = None
     rules: Any = "uniform"
     seed: Any = 0
+    zipf: Any = None
+    zipf_levels: Any = None   # one set of levels (a list is not a grid here)
+    noise: Any = 0.0
+    s0: Any = 0
 
     def points(self, where: str) -> list[dict]:
         from ..grammar import check_params
 
-        fields = {f: _as_list(getattr(self, f)) for f in GRAMMAR_FIELDS}
+        fields = {f: ([self.zipf_levels] if f == "zipf_levels" else _as_list(getattr(self, f)))
+                  for f in GRAMMAR_FIELDS}
         for f, vals in fields.items():
             if not vals:
                 raise SweepError(f"{where}.{f}: empty list")
@@ -126,9 +138,27 @@ class GrammarGrid:
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
                 raise SweepError(f"{where}.seed={seed!r} must be a non-negative integer")
             point = dict(v=v, m=m, s=s, L=L, n_classes=n_c, rules=rules, seed=int(seed))
+            point.update(_variant_fields(g, where))
             if point not in out:
                 out.append(point)
         return out
+
+
+def _variant_fields(g: dict, where: str) -> dict:
+    """The non-default variant fields of one grid point, validated by building the grammar's parameters."""
+    from ..grammar import check_variant, check_zipf_levels
+
+    try:
+        zipf, noise = check_variant(g["zipf"], g["noise"])
+        levels = check_zipf_levels(g["zipf_levels"], zipf, g["L"])
+        s0 = g["s0"]
+        if isinstance(s0, bool) or not isinstance(s0, numbers.Integral) or s0 < 0:
+            raise ValueError(f"s0={s0!r} must be a non-negative integer (0: the RHM, >= 1: the sparse RHM)")
+    except ValueError as err:
+        raise SweepError(f"{where}: {err}") from None
+    out = {"zipf": zipf, "zipf_levels": list(levels) if levels is not None else None, "noise": noise,
+           "s0": int(s0)}
+    return {k: val for k, val in out.items() if val != VARIANT_DEFAULTS[k]}
 
 
 @dataclass
@@ -333,6 +363,13 @@ class Sweep:
             raise SweepError(f"test_size={self.test_size!r} must be a positive integer or \"auto\"")
         if self.sampling not in SAMPLING:
             raise SweepError(f"sampling={self.sampling!r} must be one of {SAMPLING}")
+        if self.task == "train" and self.sampling == DEFAULT_SAMPLING and any(
+                is_variant(g) for g in self.grammar_points()):
+            raise SweepError("sampling='distinct' draws distinct inputs uniformly, which is not the distribution "
+                             "of a Zipf or noisy grammar: set sampling = \"iid\" for these grammars")
+        if self.task != "train" and any(set(g) - set(GRAMMAR_FIELDS[:7]) for g in self.grammar_points()):
+            raise SweepError(f"task={self.task!r} runs on the plain RHM only; the variant fields zipf, "
+                             "zipf_levels, noise and s0 are for task 'train'")
         if not isinstance(self.extras, dict):
             raise SweepError("extras must be a table")
         specs = []
@@ -391,6 +428,8 @@ class Sweep:
         pm = p_max(grammar)
         if self.test_size == "auto":
             return max(1, min(pm // 5, AUTO_TEST_CAP))
+        if is_variant(grammar):  # i.i.d. test draws (Zipf, noise): no distinct-input cap
+            return int(self.test_size)
         return max(1, min(int(self.test_size), pm // 2))
 
     def run_for(self, grammar: dict, variant, train_size: int, seed: int) -> RunConfig:

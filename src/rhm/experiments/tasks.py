@@ -19,11 +19,26 @@ from .config import SAMPLING, TASKS, RunConfig, jsonable, nc_m_L
 
 
 def grammar_of(grammar: dict):
-    """The RHM of a grammar dict (v, m, s, L, n_classes, rules, seed)."""
+    """The grammar of a grammar dict (v, m, s, L, n_classes, rules, seed; optional zipf, zipf_levels, noise, s0):
+    an RHM, or a SparseRHM when s0 >= 1."""
     from ..grammar import RHM
 
     g = grammar
-    return RHM(g["v"], g["m"], g["s"], g["L"], n_classes=g["n_classes"], rules=g["rules"], seed=g["seed"])
+    variant = dict(zipf=g.get("zipf"), noise=g.get("noise", 0.0))
+    if g.get("s0", 0):
+        from ..sparse import SparseRHM
+
+        if g.get("zipf_levels") is not None:
+            raise ValueError("zipf_levels is not available for the sparse RHM (s0 >= 1): its Zipf law applies "
+                             "at every level")
+        return SparseRHM(g["v"], g["m"], g["s"], g["L"], s0=g["s0"], n_classes=g["n_classes"], rules=g["rules"],
+                         seed=g["seed"], **variant)
+    return RHM(g["v"], g["m"], g["s"], g["L"], n_classes=g["n_classes"], rules=g["rules"], seed=g["seed"],
+               zipf_levels=g.get("zipf_levels"), **variant)
+
+
+def _is_variant_grammar(g) -> bool:
+    return getattr(g, "zipf", None) is not None or getattr(g, "noise", 0.0) > 0
 
 
 def _row_ids(x: np.ndarray) -> np.ndarray:
@@ -38,10 +53,21 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
     sampling="distinct": P + T distinct inputs, the first P to train (the literature's P* protocol; needs
     P + T <= P_max). sampling="iid": P i.i.d. training inputs (repeats allowed, so P may exceed P_max) and T
     distinct test inputs drawn uniformly from those not in the training set.
+
+    A Zipf or noisy grammar has no uniform distinct-input protocol: it needs sampling="iid", and then its test
+    set is T fresh i.i.d. draws too (the population error; they may repeat or meet training inputs).
     """
     check_choice("sampling", sampling, SAMPLING)
     P = check_int("train_size", train_size, 1)
     T = check_int("test_size", test_size, 1)
+    if _is_variant_grammar(g):
+        if sampling != "iid":
+            raise ValueError(f"sampling={sampling!r} draws distinct inputs uniformly, which is not the distribution "
+                             f"of {g!r}: use sampling='iid' for Zipf or noisy grammars")
+        train_seed, test_seed = np.random.SeedSequence(seed).spawn(2)
+        x, y = g.sample(P, seed=train_seed)
+        xt, yt = g.sample(T, seed=test_seed)
+        return x, y, xt, yt
     if sampling == "distinct":
         if P + T > g.num_inputs:
             raise ValueError(f"train_size + test_size = {P + T} exceeds the {g.num_inputs} distinct inputs of "
@@ -75,9 +101,22 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     model.fit(xtr, ytr, grammar=g)
     fit_seconds = time.perf_counter() - t0
     acc = float(model.score(xte, yte))
-    return model, {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
-                   "n_distinct_train": int(len(np.unique(_row_ids(xtr)))),
-                   "info": dict(getattr(model, "info_", {}) or {})}
+    out = {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
+           "n_distinct_train": int(len(np.unique(_row_ids(xtr)))), "info": dict(getattr(model, "info_", {}) or {})}
+    if getattr(g, "noise", 0.0) > 0:
+        out.update(bayes_test_error(g, xte, yte))
+    return model, out
+
+
+def bayes_test_error(g, x, y) -> dict:
+    """The Bayes classifier on the test set of a noisy grammar (exact posteriors, rhm.inference):
+    {"bayes_test_error": its 0/1 error on (x, y) (paired with the learner's error on the same inputs),
+    "bayes_error_expected": the mean of 1 - max_c P(c | x) over x (the same in expectation, lower variance)}."""
+    from .. import inference
+
+    post = inference.class_posterior(g, x)
+    return {"bayes_test_error": float((post.argmax(1) != y).mean()),
+            "bayes_error_expected": float((1 - post.max(1)).mean())}
 
 
 # --------------------------------------------------------------------------------------------- execution
@@ -100,6 +139,9 @@ def _execute_train(cfg: RunConfig) -> dict:
     g = grammar_of(cfg.grammar)
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling)
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
+    for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
+        if key in res:
+            metrics[key] = res[key]
     if cfg.sampling != "distinct":
         metrics["n_distinct_train"] = res["n_distinct_train"]
     levels = cfg.extras.get("sensitivity_levels")

@@ -100,7 +100,9 @@ class Learner(BaseEstimator):
     def _tree_shape(self, s, d: int) -> tuple[int, int]:
         """(s, L) for inputs of length d: `s` as given, else the grammar's; never guessed from d (d = 16 is both
         2**4 and 4**2). The one patch-size rule of every learner that needs s."""
-        s = s if s is not None else getattr(self.grammar_, "s", None)
+        g = self.grammar_
+        # a sparse RHM's rules own s (s0+1) positions (its `patch`); every other grammar's own s
+        s = s if s is not None else getattr(g, "patch", getattr(g, "s", None))
         if s is None:
             raise ValueError(f"s (the patch size) is unknown: pass {type(self).__name__}(s=...) "
                              "or fit(x, y, grammar=g)")
@@ -119,7 +121,9 @@ class Learner(BaseEstimator):
     def fit(self, x, y, v: int | None = None, n_classes: int | None = None, grammar=None):
         """Fit on tokens x (n, d) and labels y (n,).
 
-        v / n_classes default to the grammar's when `grammar` is given, else to max+1 of the data. The grammar
+        v / n_classes default to the grammar's when `grammar` is given (v: its input vocabulary
+        ``grammar.vocab_size``, v + 1 for a sparse RHM whose blank is token v), else to max+1 of the data. Every
+        variant (Zipf, noise, sparse) is accepted: the learners see tokens and labels only. The grammar
         is never used to fit: only for oracle diagnostics and for options that say they use it (e.g. the
         chaining learner's sigma="oracle").
         """
@@ -127,7 +131,7 @@ class Learner(BaseEstimator):
         if grammar is not None:
             if x.shape[1] != grammar.d:
                 raise ValueError(f"x has d={x.shape[1]} tokens per input but the grammar has d={grammar.d}")
-            v = grammar.v if v is None else v
+            v = getattr(grammar, "vocab_size", grammar.v) if v is None else v
             n_classes = grammar.n_classes if n_classes is None else n_classes
         self.v_ = self._size("v", v, int(x.max()) + 1, int(x.max()))
         self.n_classes_ = self._size("n_classes", n_classes, max(2, int(y.max()) + 1), int(y.max()))

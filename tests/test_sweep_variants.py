@@ -1,0 +1,101 @@
+"""Variant grammars (zipf, zipf_levels, noise, s0) in sweeps, the train task and `rhm train`."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rhm.cli import app
+from rhm.experiments import GrammarGrid, LearnerSpec, LocalExecutor, ResultStore, Sizes, Sweep, run_sweep
+from rhm.experiments.sweep import SweepError
+
+TOML = """
+name = "variants"
+sampling = "iid"
+seeds = [0, 1]
+test_size = 300
+[[grammars]]
+v = 4
+m = 2
+L = 2
+noise = [0.0, 0.2]
+[[grammars]]
+v = 4
+m = 2
+L = 2
+zipf = 1.0
+zipf_levels = [0]
+[[learners]]
+name = "kmeans"
+[sizes]
+values = [12]
+"""
+
+
+def test_plain_keys_unchanged_by_the_variant_fields():
+    """A grid that gives the variant defaults explicitly expands to the same run keys as one that omits them."""
+    base = dict(name="k", grammars=[GrammarGrid(v=4, m=2, L=2)], learners=[LearnerSpec("kmeans")],
+                sizes=Sizes(values=[10]), seeds=[0])
+    explicit = dict(base, grammars=[GrammarGrid(v=4, m=2, L=2, zipf=None, noise=0.0, s0=0)])
+    keys = [c.key for c in Sweep(**base).validate().expand()]
+    assert keys == [c.key for c in Sweep(**explicit).validate().expand()]
+    assert set(Sweep(**base).validate().grammar_points()[0]) == {"v", "m", "s", "L", "n_classes", "rules", "seed"}
+
+
+def test_variant_sweep_runs_and_records_the_bayes_error(tmp_path):
+    sweep = Sweep.from_toml_string(TOML)
+    points = sweep.grammar_points()
+    assert [p.get("noise", 0.0) for p in points] == [0.0, 0.2, 0.0]
+    assert points[2]["zipf"] == 1.0 and points[2]["zipf_levels"] == [0]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        out = run_sweep(sweep, store, executor=LocalExecutor(workers=0), progress=False)
+        rows = store.rows(sweep="variants")
+    assert out.done == 6
+    import pandas as pd
+
+    from rhm.experiments import plots
+
+    df = pd.DataFrame(rows)
+    _, panels = plots._learner_panels(df)
+    assert len(panels[0][2]) == 3                      # noise 0, noise 0.2 and Zipf are separate curves
+    assert plots.learning_curves(df, tmp_path / "c.png", "variants").exists()
+    for r in rows:
+        metrics = r["metrics"] if isinstance(r["metrics"], dict) else json.loads(r["metrics"])
+        g = (r["config"] if isinstance(r["config"], dict) else json.loads(r["config"]))["grammar"]
+        assert ("bayes_test_error" in metrics) == (g.get("noise", 0) > 0)
+        if "bayes_test_error" in metrics:  # the learner cannot beat the Bayes classifier by more than noise
+            assert 0 < metrics["bayes_test_error"] < r["test_error"] + 0.1
+
+
+def test_variant_sweep_refuses_distinct_sampling_and_bad_fields():
+    with pytest.raises(SweepError, match="sampling"):
+        Sweep.from_toml_string(TOML.replace('sampling = "iid"', ""))
+    with pytest.raises(SweepError, match="noise"):
+        Sweep.from_toml_string(TOML.replace("noise = [0.0, 0.2]", "noise = 1.5"))
+    with pytest.raises(SweepError, match="s0"):
+        Sweep.from_toml_string(TOML.replace("noise = [0.0, 0.2]", "s0 = -1"))
+    with pytest.raises(SweepError, match="zipf_levels"):
+        Sweep.from_toml_string(TOML.replace("zipf = 1.0\n", ""))
+
+
+def test_sparse_sweep_counts_its_inputs():
+    sweep = Sweep(name="sp", grammars=[GrammarGrid(v=4, m=2, L=2, s0=1)], learners=[LearnerSpec("kmeans")],
+                  sizes=Sizes(unit="pmax", values=[0.5]), seeds=[0]).validate()
+    (cfg,) = sweep.expand()
+    from rhm import SparseRHM
+    assert cfg.grammar["s0"] == 1
+    assert cfg.train_size == round(0.5 * SparseRHM(4, 2, 2, 2, s0=1).num_inputs)
+
+
+def test_cli_train_on_each_variant():
+    runner = CliRunner()
+    common = ["train", "--learner", "kmeans", "--v", "4", "--m", "2", "--L", "2", "--train-size", "200",
+              "--test-size", "100", "--json"]
+    for flags in (["--zipf", "1"], ["--noise", "0.2"], ["--s0", "1"], ["--s0", "1", "--noise", "0.1"]):
+        res = runner.invoke(app, common + flags)
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert ("bayes_test_error" in out) == ("--noise" in flags)
+        assert out["sampling"] == ("distinct" if flags == ["--s0", "1"] else "iid")
+    res = runner.invoke(app, common + ["--noise", "0.2", "--sampling", "distinct"])
+    assert res.exit_code != 0 and "sampling='iid'" in res.output
