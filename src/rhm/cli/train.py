@@ -78,6 +78,9 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
           seed: int = typer.Option(0, "--seed", help="seed of the data draw and of the learner"),
           sampling: str = typer.Option("distinct", "--sampling", help="distinct (P distinct training inputs, the "
                                        "P* protocol) | iid (P i.i.d. draws, the paper's; P may exceed P_max)"),
+          task: str = typer.Option("classify", "--task", help="classify | next-token (the last token) | "
+                                   "next-token-all (every position) | masked (see docs/lm_tasks.md)"),
+          mask_rate: float = typer.Option(0.15, "--mask-rate", help="masked task: probability of hiding a token"),
           device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
           solver: Optional[str] = typer.Option(None, "--solver", help="chaining: gd | closed"),
           samples: Optional[str] = typer.Option(None, "--samples", help="chaining: fresh | reuse"),
@@ -106,7 +109,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         check_int("--train-size", train_size, 1)
         check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
-        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling)
+        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling, task, mask_rate)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
         out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling, "test_accuracy": acc, "test_error": 1 - acc,
@@ -116,8 +119,14 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                **jsonable(res["info"])}
         if sampling != "distinct":
             out["n_distinct_train"] = res["n_distinct_train"]
+        if task != "classify":
+            out.update({"task": task, **res["lm"]})
         human = (f"{learner} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
                  f"(fit {fit_seconds:.2f} s)")
+        if task != "classify":
+            lm = res["lm"]
+            human += (f"\n{task}: cross-entropy {lm['cross_entropy']:.4f} nats, Bayes {lm['bayes_cross_entropy']:.4f}, "
+                      f"excess {lm['excess_cross_entropy']:.4f}")
         _emit(out, as_json, human)
 
     _run(go)
