@@ -694,6 +694,7 @@ R9 = Experiment(
 
 # ============================================================================================ the registry
 EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9)}
+EXPERIMENTS.update(__import__("rhm.experiments.exp_lm", fromlist=["make_records"]).make_records(Experiment))
 
 
 def get(rid: str) -> Experiment:

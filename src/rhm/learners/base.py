@@ -96,8 +96,8 @@ class Learner(BaseEstimator):
         per_position = getattr(self, "task_", "classify") not in _PER_INPUT
         want = x.shape if per_position else (x.shape[0],)
         if y.shape != want:
-            raise ValueError(f"y must have shape {want} for task={getattr(self, 'task_', 'classify')!r}, "
-                             f"got {y.shape}")
+            form = f"(n, d)={want} for task={self.task_!r}" if per_position else f"(n,)=({x.shape[0]},)"
+            raise ValueError(f"y must have shape {form}, got {y.shape}")
         if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"y must hold integer labels, got dtype {y.dtype}")
         if y.min() < (-1 if per_position else 0):  # -1: no target at that position
