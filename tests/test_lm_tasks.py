@@ -171,3 +171,20 @@ def test_train_once_reports_bayes_excess():
     lm = res["lm"]
     assert lm["n_targets"] == 12 and lm["bayes_cross_entropy"] <= lm["cross_entropy"] + 0.2
     assert abs(lm["excess_cross_entropy"] - (lm["cross_entropy"] - lm["bayes_cross_entropy"])) < 1e-12
+
+
+def test_cli_train_task():
+    import json
+
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
+    runner = CliRunner()
+    args = ["train", "--v", "4", "--m", "2", "--L", "3", "--train-size", "40", "--test-size", "20", "--json"]
+    res = runner.invoke(app, args + ["--learner", "lcn", "--task", "next-token", "--width", "16", "--hp", "epochs=2"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["task"] == "next-token" and out["n_targets"] == 20 and "excess_cross_entropy" in out
+    res = runner.invoke(app, args + ["--learner", "chaining", "--task", "masked"])
+    assert res.exit_code != 0 and "learner 'chaining' does not support task='masked'" in res.output

@@ -87,9 +87,10 @@ class Learner(BaseEstimator):
             self._check_fitted()
             if x.shape[1] != self.d_:
                 raise ValueError(f"x has d={x.shape[1]} tokens per input, the model was fit on d={self.d_}")
-            v_in = self.v_ + (getattr(self, "task_", "classify") in _MASKED_INPUT)  # + the MASK token
-            if x.max() >= v_in:
-                raise ValueError(f"x has tokens >= {v_in}, outside the vocabulary seen in fit")
+            masked = getattr(self, "task_", "classify") in _MASKED_INPUT  # the MASK token v is allowed
+            if x.max() >= self.v_ + masked:
+                raise ValueError(f"x has tokens >= v={self.v_}{' (other than the MASK token v)' if masked else ''}"
+                                 ", outside the vocabulary seen in fit")
         if y is None:
             return x
         y = np.asarray(y)
