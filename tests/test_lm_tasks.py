@@ -188,3 +188,11 @@ def test_cli_train_task():
     assert out["task"] == "next-token" and out["n_targets"] == 20 and "excess_cross_entropy" in out
     res = runner.invoke(app, args + ["--learner", "chaining", "--task", "masked"])
     assert res.exit_code != 0 and "learner 'chaining' does not support task='masked'" in res.output
+
+
+def test_transformer_is_seeded_with_dropout():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    data = lm_tasks.sample(g, "masked", 100, seed=0, mask_rate=0.3)
+    fit = [get("transformer")(width=16, heads=2, dropout=0.2, epochs=2, seed=s).fit(
+        data.x, data.y, grammar=g, task="masked").predict_proba(data.x) for s in (3, 3, 4)]
+    assert np.array_equal(fit[0], fit[1]) and not np.allclose(fit[0], fit[2])

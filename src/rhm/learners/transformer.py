@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from ..validation import check_float, check_int
 from . import register
 from ._torch import TorchNetLearner
+from .base import check_seed, resolve_device
 
 CAUSAL = ("next-token", "next-token-all")
 
@@ -139,6 +140,13 @@ class Transformer(TorchNetLearner):
 
     def _encode(self, xb):
         return xb
+
+    def _fit(self, x, y):
+        # dropout draws from torch's global generator: seed it from `seed` inside a fork (caller's state kept)
+        cuda = torch.cuda.is_available() and resolve_device(self.device).type == "cuda"
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+            torch.manual_seed(check_seed(self.seed))
+            super()._fit(x, y)
 
     def _build(self, gen, dtype):
         return TransformerNet(self.v_, self.n_classes_, self.d_, self.width, self.depth, self.heads, self.dropout,
