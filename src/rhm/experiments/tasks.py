@@ -78,7 +78,6 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
         raise lm_tasks.unsupported(learner, objective, cls.tasks)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
     n_distinct = int(len(np.unique(_row_ids(xtr))))
-    lm = None
     if objective != "classify":
         mask_tr, mask_te = np.random.SeedSequence([seed, 17]).spawn(2)
         tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=mask_rate, seed=np.random.default_rng(mask_tr))
