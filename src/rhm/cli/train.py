@@ -81,6 +81,9 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                                                  "P may exceed P_max; the default and the only choice with "
                                                  "--zipf or --noise, whose test set is i.i.d. too)"),
           zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
+          task: str = typer.Option("classify", "--task", help="classify | next-token (the last token) | "
+                                   "next-token-all (every position) | masked (see docs/lm_tasks.md)"),
+          mask_rate: float = typer.Option(0.15, "--mask-rate", help="masked task: probability of hiding a token"),
           device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
           solver: Optional[str] = typer.Option(None, "--solver", help="chaining: gd | closed"),
           samples: Optional[str] = typer.Option(None, "--samples", help="chaining: fresh | reuse"),
@@ -111,7 +114,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         check_int("--train-size", train_size, 1)
         check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
-        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_)
+        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_, task, mask_rate)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
         out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,
@@ -121,12 +124,18 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                **jsonable(res["info"])}
         if sampling_ != "distinct":
             out["n_distinct_train"] = res["n_distinct_train"]
+        if task != "classify":
+            out.update({"task": task, **res["lm"]})
         human = (f"{learner} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
                  f"(fit {fit_seconds:.2f} s)")
         if "bayes_test_error" in res:  # noisy grammar: the Bayes classifier on the same test set
             out["bayes_test_error"] = res["bayes_test_error"]
             out["bayes_error_expected"] = res["bayes_error_expected"]
             human += f"; Bayes error on this test set {res['bayes_test_error']:.4f}"
+        if task != "classify":
+            lm = res["lm"]
+            human += (f"\n{task}: cross-entropy {lm['cross_entropy']:.4f} nats, Bayes {lm['bayes_cross_entropy']:.4f}, "
+                      f"excess {lm['excess_cross_entropy']:.4f}")
         _emit(out, as_json, human)
 
     _run(go)

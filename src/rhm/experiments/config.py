@@ -23,6 +23,7 @@ TASKS = ("train", "parse", "gaps", "boolean")
 #: (the paper's), repeats allowed; in both the test inputs are distinct and disjoint from the training inputs
 SAMPLING = ("distinct", "iid")
 DEFAULT_SAMPLING = "distinct"
+DEFAULT_OBJECTIVE = "classify"
 KEY_LENGTH = 24
 
 
@@ -95,6 +96,8 @@ class RunConfig:
     sweep: str = ""
     label: str = ""
     sampling: str = DEFAULT_SAMPLING
+    #: what a "train" run predicts (rhm.lm_tasks.TASKS); the mask rate of "masked" is extras["mask_rate"]
+    objective: str = DEFAULT_OBJECTIVE
 
     def identity(self) -> dict:
         ident = {"task": self.task, "grammar": self.grammar, "learner": self.learner,
@@ -102,6 +105,8 @@ class RunConfig:
                  "seed": self.seed, "extras": self.extras}
         if self.sampling != DEFAULT_SAMPLING:  # keeps the keys of runs stored before the field existed
             ident["sampling"] = self.sampling
+        if self.objective != DEFAULT_OBJECTIVE:  # likewise: classify runs keep their keys
+            ident["objective"] = self.objective
         return ident
 
     @property

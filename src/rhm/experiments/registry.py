@@ -23,6 +23,7 @@ from .analysis import (FIT_HEADERS, PARSE_HEADERS, PSTAR_HEADERS, fit_rows, fmt,
                        pstar_rows, pstar_table, scaling_fits)
 from .complexity import fit_power_law
 from .config import RunConfig
+from .exp_lm import SPECS as LM_SPECS  # LM1: last-token prediction
 from .exp_variants import SPECS as VARIANT_SPECS  # V1, V2: Zipf and noise
 from .sweep import Adaptive, GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import HELD, INCONCLUSIVE, NOT_HELD, Section, combine, exact_verdict, interval_verdict
@@ -695,7 +696,8 @@ R9 = Experiment(
 
 # ============================================================================================ the registry
 VARIANTS = [Experiment(**spec) for spec in VARIANT_SPECS]  # V1, V2 (rhm.experiments.exp_variants)
-EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, *VARIANTS)}
+LM = [Experiment(**spec) for spec in LM_SPECS]  # LM1 (rhm.experiments.exp_lm)
+EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, *VARIANTS, *LM)}
 
 
 def get(rid: str) -> Experiment:

@@ -15,6 +15,8 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     seeds = [0, 1, 2]               # data + learner seeds (one run per seed)
     test_size = "auto"              # int, or "auto" = min(P_max // 5, 20000); capped at P_max // 2
     sampling = "distinct"           # distinct (P distinct inputs, the P* protocol) | iid (P i.i.d. draws)
+    objective = "classify"          # train: classify | next-token | next-token-all | masked (rhm.lm_tasks);
+                                    # extras.mask_rate sets the masked task's rate (default 0.15)
     imports = ["mypkg.learners"]    # modules imported first (e.g. to register extra learners)
 
     [[grammars]]                    # one or more grids; values are scalars or lists (cartesian product)
@@ -67,7 +69,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, is_variant, nc_m_L, p_max
+from .. import learners
+from ..lm_tasks import TASKS as LM_TASKS
+from ..lm_tasks import unsupported
+from .config import DEFAULT_OBJECTIVE, DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, is_variant, nc_m_L, p_max
 from .config import jsonable as _jsonable
 
 if sys.version_info >= (3, 11):
@@ -282,6 +287,7 @@ class Sweep:
     adaptive: Adaptive | dict | None = None
     imports: list = field(default_factory=list)
     sampling: str = DEFAULT_SAMPLING
+    objective: str = DEFAULT_OBJECTIVE
 
     # ------------------------------------------------------------------ construction and validation
     @classmethod
@@ -361,6 +367,10 @@ class Sweep:
         if not (self.test_size == "auto" or (isinstance(self.test_size, int) and not isinstance(self.test_size, bool)
                                              and self.test_size >= 1)):
             raise SweepError(f"test_size={self.test_size!r} must be a positive integer or \"auto\"")
+        if self.objective not in LM_TASKS:
+            raise SweepError(f"objective={self.objective!r} must be one of {LM_TASKS}")
+        if self.objective != DEFAULT_OBJECTIVE and self.task != "train":
+            raise SweepError(f"objective={self.objective!r}: only for task 'train'")
         if self.sampling not in SAMPLING:
             raise SweepError(f"sampling={self.sampling!r} must be one of {SAMPLING}")
         if self.task == "train" and self.sampling == DEFAULT_SAMPLING and any(
@@ -394,6 +404,9 @@ class Sweep:
                     if not isinstance(getattr(spec, part), dict):
                         raise SweepError(f"learners[{i}].{part} must be a table")
                 spec.variants(f"learners[{i}]")  # validates the name and hyperparameters
+                tasks = learners.get(spec.name).tasks
+                if self.objective not in tasks:  # refused before any run starts
+                    raise SweepError(f"learners[{i}]: {unsupported(spec.name, self.objective, tasks)}")
                 specs.append(spec)
             if self.sizes is None:
                 raise SweepError("sizes: task 'train' needs a [sizes] table")
@@ -441,7 +454,8 @@ class Sweep:
             full["seed"] = int(seed)
         return RunConfig(task="train", grammar=grammar, learner=name, params=explicit, resolved=full,
                          train_size=int(train_size), test_size=self.resolved_test_size(grammar), seed=int(seed),
-                         extras=_jsonable(self.extras), sweep=self.name, label=label, sampling=self.sampling)
+                         extras=_jsonable(self.extras), sweep=self.name, label=label, sampling=self.sampling,
+                         objective=self.objective)
 
     def variants(self) -> list[tuple[str, str, dict, dict]]:
         """[(learner name, label, explicit params, resolved params)] over every learner and grid point."""

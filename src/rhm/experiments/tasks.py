@@ -87,23 +87,38 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
 
 
 def train_once(g, learner: str, params: dict, train_size: int, test_size: int, seed: int,
-               sampling: str = "distinct"):
+               sampling: str = "distinct", objective: str = "classify", mask_rate: float = 0.15):
     """Fit learner `learner` (registry name, constructor kwargs `params`) on a draw of g and score it.
 
-    Returns (model, result) with result = {"test_accuracy", "test_error", "fit_seconds", "n_distinct_train",
-    "info"}; info is the model's ``info_`` as recorded (Python keys; JSON-ify with ``config.jsonable``).
+    `objective` is the task of :mod:`rhm.lm_tasks` (classify, next-token, next-token-all, masked): the same
+    input draw, turned into that task's inputs and targets (masks drawn from `seed`). Returns (model, result)
+    with result = {"test_accuracy", "test_error", "fit_seconds", "n_distinct_train", "info"} and, for the
+    language-model tasks, "lm": the test metrics against the Bayes predictor (lm_tasks.evaluate); info is the
+    model's ``info_`` as recorded (Python keys; JSON-ify with ``config.jsonable``).
     """
-    from .. import learners
+    from .. import learners, lm_tasks
 
+    lm_tasks.check_task(objective)
+    cls = learners.get(learner)
+    if objective not in cls.tasks:
+        raise lm_tasks.unsupported(learner, objective, cls.tasks)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
-    model = learners.get(learner)(**params)
+    n_distinct = int(len(np.unique(_row_ids(xtr))))
+    if objective != "classify":
+        mask_tr, mask_te = np.random.SeedSequence([seed, 17]).spawn(2)
+        tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=mask_rate, seed=np.random.default_rng(mask_tr))
+        te = lm_tasks.make(g, objective, xte, yte, mask_rate=mask_rate, seed=np.random.default_rng(mask_te))
+        xtr, ytr, xte, yte = tr.x, tr.y, te.x, te.y
+    model = cls(**params)
     t0 = time.perf_counter()
-    model.fit(xtr, ytr, grammar=g)
+    model.fit(xtr, ytr, grammar=g, task=objective)
     fit_seconds = time.perf_counter() - t0
     acc = float(model.score(xte, yte))
     out = {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
-           "n_distinct_train": int(len(np.unique(_row_ids(xtr)))), "info": dict(getattr(model, "info_", {}) or {})}
-    if getattr(g, "noise", 0.0) > 0:
+           "n_distinct_train": n_distinct, "info": dict(getattr(model, "info_", {}) or {})}
+    if objective != "classify":
+        out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
+    elif getattr(g, "noise", 0.0) > 0:
         out.update(bayes_test_error(g, xte, yte))
     return model, out
 
@@ -137,11 +152,14 @@ def execute(config: dict) -> dict:
 
 def _execute_train(cfg: RunConfig) -> dict:
     g = grammar_of(cfg.grammar)
-    model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling)
+    model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
+                            cfg.objective, float(cfg.extras.get("mask_rate", 0.15)))
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
         if key in res:
             metrics[key] = res[key]
+    if "lm" in res:  # accuracy, cross-entropy, the Bayes predictor's and the excess (rhm.lm_tasks)
+        metrics.update({"objective": cfg.objective, **res["lm"]})
     if cfg.sampling != "distinct":
         metrics["n_distinct_train"] = res["n_distinct_train"]
     levels = cfg.extras.get("sensitivity_levels")

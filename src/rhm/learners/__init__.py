@@ -17,6 +17,8 @@ _MODULES = {
     "kmeans": "rhm.learners.kmeans",
     "fcn": "rhm.learners.shallow",
     "kernel": "rhm.learners.shallow",
+    "lcn": "rhm.learners.lcn",
+    "transformer": "rhm.learners.transformer",
 }
 _REGISTRY: dict[str, type] = {}
 

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from ..validation import check_bool, check_choice, check_float, check_int
+from .base import _MASKED_INPUT as MASKED_INPUT
 from .base import Learner, check_seed, resolve_device, resolve_dtype
 
 PARAMETRIZATIONS = ("mf", "standard")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "constant")
 COLLAPSE_STEPS = 1000  # fewer SGD steps than this are too short a run to call a flat loss a collapse
 _PREDICT_BATCH = 8192
@@ -45,6 +46,9 @@ class TorchNetLearner(Learner):
         check_float("loss_threshold", self.loss_threshold, 0.0)
         check_int("patience", self.patience, 1)
         check_float("val_fraction", self.val_fraction, 0.0, maximum=1.0)
+        check_float("warmup", getattr(self, "warmup", 0.0), 0.0, maximum=1.0)
+        check_int("val_patience", getattr(self, "val_patience", None), 1, none_ok=True)
+        check_bool("progress", getattr(self, "progress", False))
         check_bool("bias", self.bias)
         check_seed(self.seed)
         resolve_dtype(self.dtype)
@@ -56,11 +60,17 @@ class TorchNetLearner(Learner):
 
         Written channels-first and contiguous (what conv1d wants) with one scatter, no int64 one-hot temporary.
         """
-        out = torch.zeros(xb.shape[0], self.v_, xb.shape[1], dtype=self.dtype_, device=xb.device)
-        return out.scatter_(1, xb.long().unsqueeze(1), 1.0)
+        masked = self.task_ in MASKED_INPUT  # the MASK token (id v) becomes the zero vector
+        out = torch.zeros(xb.shape[0], self.v_ + masked, xb.shape[1], dtype=self.dtype_, device=xb.device)
+        out.scatter_(1, xb.long().unsqueeze(1), 1.0)
+        return out[:, :self.v_].contiguous() if masked else out
+
+    def _encode(self, xb):
+        """What the network takes: one-hot (B, v, d) here; the transformer takes the token ids."""
+        return self._onehot(xb)
 
     def _tokens(self, x):
-        dt = torch.uint8 if self.v_ <= 256 else torch.int32
+        dt = torch.uint8 if self.v_ < 255 else torch.int32
         return torch.as_tensor(np.ascontiguousarray(x), dtype=dt).to(self.device_)
 
     def _fit(self, x, y):
@@ -90,10 +100,15 @@ class TorchNetLearner(Learner):
         params = list(net.parameters())
         if self.optimizer == "sgd":
             opt = torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        else:
+        elif self.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
+        val_patience = getattr(self, "val_patience", None)
+        autocast = self.device_.type == "cuda" and getattr(self, "autocast_cuda", False)
 
         xt, yt = self._tokens(x), torch.as_tensor(y.astype(np.int64)).to(self.device_)
+        best_epoch = 0
         bs = min(self.batch_size, n)
         steps_per_epoch = math.ceil(n / bs)
         epochs = self.epochs
@@ -101,6 +116,8 @@ class TorchNetLearner(Learner):
             epochs = min(epochs, max(1, math.ceil(self.max_steps / steps_per_epoch)))
         total_steps = max(1, epochs * steps_per_epoch)
         base_lrs = [grp["lr"] for grp in opt.param_groups]
+        warmup_steps = int(getattr(self, "warmup", 0.0) * total_steps)
+        bar = _progress_bar(self.name, epochs) if getattr(self, "progress", False) else None
         losses, val_hist = [], []
         best_val, best_state = -1.0, None
         below, step, epoch = 0, 0, 0
@@ -111,12 +128,17 @@ class TorchNetLearner(Learner):
             total = torch.zeros((), dtype=torch.float64, device=self.device_)
             for i in range(steps_per_epoch):
                 idx = perm[i * bs:(i + 1) * bs]
-                if self.schedule == "cosine":
-                    f = 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                f = 1.0
+                if step < warmup_steps:  # linear warmup, then the schedule over the remaining steps
+                    f = (step + 1) / warmup_steps
+                elif self.schedule == "cosine":
+                    f = 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+                if warmup_steps or self.schedule == "cosine":
                     for grp, b in zip(opt.param_groups, base_lrs):
                         grp["lr"] = b * f
-                logits = net(self._onehot(xt[idx]))
-                loss = F.cross_entropy(logits, yt[idx])
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                    logits = net(self._encode(xt[idx]))
+                loss = F.cross_entropy(logits.float() if autocast else logits, yt[idx], ignore_index=-1)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -128,16 +150,24 @@ class TorchNetLearner(Learner):
                 stopped = "diverged"
                 break
             losses.append(epoch_loss)
+            if bar is not None:
+                bar[0].update(bar[1], advance=1, description=f"{self.name} loss {epoch_loss:.4f}")
             if n_val:
-                acc = float((self._predict_tokens(x_val) == y_val).mean())
+                keep = y_val >= 0
+                acc = float((self._predict_tokens(x_val)[keep] == y_val[keep]).mean())
                 val_hist.append(acc)
                 if acc > best_val:
-                    best_val, best_state = acc, copy.deepcopy(net.state_dict())
+                    best_val, best_state, best_epoch = acc, copy.deepcopy(net.state_dict()), epoch
                 net.train()
+                if val_patience is not None and epoch - best_epoch >= val_patience:
+                    stopped = "val_patience"
+                    break
             below = below + 1 if epoch_loss < self.loss_threshold else 0
             if below >= self.patience:
                 stopped = "loss_threshold"
                 break
+        if bar is not None:
+            bar[0].stop()
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
@@ -145,7 +175,8 @@ class TorchNetLearner(Learner):
         # last epoch's, or the best validation epoch's) is near that of predicting the label frequencies, i.e. the
         # network learnt nothing even on its training set (the CNN with weight decay at m = 8, L = 3 never leaves
         # it; without, at m = 4, L = 4 it falls, then returns to it)
-        freq = np.bincount(y, minlength=self.n_classes_) / n
+        yy = y[y >= 0]
+        freq = np.bincount(yy, minlength=self.n_classes_) / max(1, len(yy))
         chance = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
         kept = losses[int(np.argmax(val_hist))] if best_state is not None else (losses[-1] if losses else None)
         collapsed = bool(step >= COLLAPSE_STEPS and kept is not None and chance > 0 and kept >= 0.9 * chance)
@@ -174,7 +205,7 @@ class TorchNetLearner(Learner):
         out = []
         for i in range(0, len(x), _PREDICT_BATCH):
             xb = self._tokens(x[i:i + _PREDICT_BATCH])
-            out.append(self.net_(self._onehot(xb)).argmax(1).cpu())
+            out.append(self.net_(self._encode(xb)).argmax(1).cpu())
         return torch.cat(out).numpy()
 
     def _predict(self, x):
@@ -185,9 +216,15 @@ class TorchNetLearner(Learner):
         """Logits (n, n_classes) as float64."""
         x = self._check_xy(x, fitting=False)
         self.net_.eval()
-        out = [self.net_(self._onehot(self._tokens(x[i:i + _PREDICT_BATCH]))).double().cpu()
+        out = [self.net_(self._encode(self._tokens(x[i:i + _PREDICT_BATCH]))).double().cpu()
                for i in range(0, len(x), _PREDICT_BATCH)]
         return torch.cat(out).numpy()
+
+    def predict_proba(self, x) -> np.ndarray:
+        """Predictive probabilities (float64): (n, n_classes), or (n, d, v) for the per-position tasks."""
+        logits = torch.from_numpy(self.decision_function(x))
+        p = torch.softmax(logits, dim=1)
+        return (p.transpose(1, 2) if p.ndim == 3 else p).numpy()
 
     @torch.no_grad()
     def hidden(self, x) -> list[np.ndarray]:
@@ -199,7 +236,16 @@ class TorchNetLearner(Learner):
         self.net_.eval()
         parts = None
         for i in range(0, len(x), _PREDICT_BATCH):
-            feats = self._layer_features(self.net_, self._onehot(self._tokens(x[i:i + _PREDICT_BATCH])))
+            feats = self._layer_features(self.net_, self._encode(self._tokens(x[i:i + _PREDICT_BATCH])))
             feats = [f.flatten(1).double().cpu() for f in feats]
             parts = [[f] for f in feats] if parts is None else [p + [f] for p, f in zip(parts, feats)]
         return [torch.cat(p).numpy() for p in parts]
+
+
+def _progress_bar(name: str, epochs: int):
+    """(rich Progress, task id): one bar over the epochs of a fit (opt in with progress=True)."""
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    return bar, bar.add_task(name, total=epochs)

@@ -19,6 +19,9 @@ from sklearn.base import BaseEstimator
 
 from ..validation import check_choice, check_int
 
+_MASKED_INPUT = ("next-token", "masked")  # rhm.lm_tasks.MASKED_INPUT / PER_INPUT (no import cycle at load)
+_PER_INPUT = ("classify", "next-token")
+
 
 def resolve_device(device) -> torch.device:
     """'auto' -> cuda if available else cpu; anything else must name an available torch device."""
@@ -53,6 +56,8 @@ class Learner(BaseEstimator):
     """
 
     name = "base"
+    #: the tasks of rhm.lm_tasks this learner serves; fit(..., task=t) refuses any other
+    tasks = ("classify",)
 
     # ------------------------------------------- hyperparameters (get_params / set_params: BaseEstimator's)
     @classmethod
@@ -82,16 +87,21 @@ class Learner(BaseEstimator):
             self._check_fitted()
             if x.shape[1] != self.d_:
                 raise ValueError(f"x has d={x.shape[1]} tokens per input, the model was fit on d={self.d_}")
-            if x.max() >= self.v_:
-                raise ValueError(f"x has tokens >= v={self.v_}, outside the vocabulary seen in fit")
+            masked = getattr(self, "task_", "classify") in _MASKED_INPUT  # the MASK token v is allowed
+            if x.max() >= self.v_ + masked:
+                raise ValueError(f"x has tokens >= v={self.v_}{' (other than the MASK token v)' if masked else ''}"
+                                 ", outside the vocabulary seen in fit")
         if y is None:
             return x
         y = np.asarray(y)
-        if y.shape != (x.shape[0],):
-            raise ValueError(f"y must have shape (n,)=({x.shape[0]},), got {y.shape}")
+        per_position = getattr(self, "task_", "classify") not in _PER_INPUT
+        want = x.shape if per_position else (x.shape[0],)
+        if y.shape != want:
+            form = f"(n, d)={want} for task={self.task_!r}" if per_position else f"(n,)=({x.shape[0]},)"
+            raise ValueError(f"y must have shape {form}, got {y.shape}")
         if y.dtype == bool or not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"y must hold integer labels, got dtype {y.dtype}")
-        if y.min() < 0:
+        if y.min() < (-1 if per_position else 0):  # -1: no target at that position
             raise ValueError("y has negative labels")
         if not fitting and y.max() >= self.n_classes_:
             raise ValueError(f"y has labels >= n_classes={self.n_classes_} seen in fit")
@@ -118,23 +128,41 @@ class Learner(BaseEstimator):
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(x, y) first")
 
     # ------------------------------------------------------------------------------------ public API
-    def fit(self, x, y, v: int | None = None, n_classes: int | None = None, grammar=None):
-        """Fit on tokens x (n, d) and labels y (n,).
+    def fit(self, x, y, v: int | None = None, n_classes: int | None = None, grammar=None, task: str = "classify"):
+        """Fit on tokens x (n, d) and targets y of `task` (rhm.lm_tasks: labels (n,) for classify).
 
         v / n_classes default to the grammar's when `grammar` is given (v: its input vocabulary
         ``grammar.vocab_size``, v + 1 for a sparse RHM whose blank is token v), else to max+1 of the data. Every
         variant (Zipf, noise, sparse) is accepted: the learners see tokens and labels only. The grammar
         is never used to fit: only for oracle diagnostics and for options that say they use it (e.g. the
-        chaining learner's sigma="oracle").
+        chaining learner's sigma="oracle"). For the language-model tasks v is the token alphabet, the targets'
+        classes are the v tokens, and the inputs may hold the MASK token v.
         """
+        from ..lm_tasks import check_task, unsupported, vocab
+
+        if check_task(task) not in self.tasks:
+            raise unsupported(self.name, task, self.tasks)
+        self.task_ = task
         x, y = self._check_xy(x, y, fitting=True)
+        lm = task != "classify"
         if grammar is not None:
             if x.shape[1] != grammar.d:
                 raise ValueError(f"x has d={x.shape[1]} tokens per input but the grammar has d={grammar.d}")
-            v = getattr(grammar, "vocab_size", grammar.v) if v is None else v
-            n_classes = grammar.n_classes if n_classes is None else n_classes
-        self.v_ = self._size("v", v, int(x.max()) + 1, int(x.max()))
-        self.n_classes_ = self._size("n_classes", n_classes, max(2, int(y.max()) + 1), int(y.max()))
+            v = (vocab(grammar) if lm else getattr(grammar, "vocab_size", grammar.v)) if v is None else v
+            n_classes = grammar.n_classes if n_classes is None and not lm else n_classes
+        if lm:  # the MASK token (= v) may appear in x; the classes are the tokens
+            tok = y[y >= 0]
+            if v is None:  # no grammar: the MASK token is the largest input id of a masked-input task
+                v = int(x.max()) if task in _MASKED_INPUT else int(max(x.max(), tok.max(initial=0))) + 1
+            v = check_int("v", v, 2)
+            seen = int(max(x[x < v].max(initial=0), tok.max(initial=0)))
+            if x.max() > v or (x.max() == v and task not in _MASKED_INPUT):
+                raise ValueError(f"x holds the token {int(x.max())}, outside 0..{v - 1} and the MASK token")
+            self.v_ = self._size("v", v, seen + 1, seen)
+            self.n_classes_ = self.v_
+        else:
+            self.v_ = self._size("v", v, int(x.max()) + 1, int(x.max()))
+            self.n_classes_ = self._size("n_classes", n_classes, max(2, int(y.max()) + 1), int(y.max()))
         self.d_ = x.shape[1]
         self.grammar_ = grammar
         self.info_ = {}
@@ -156,9 +184,11 @@ class Learner(BaseEstimator):
         return np.asarray(self._predict(x), dtype=np.int64)
 
     def score(self, x, y) -> float:
-        """Test accuracy on (x, y)."""
+        """Test accuracy on (x, y): over the target positions (y >= 0) for the language-model tasks."""
         x, y = self._check_xy(x, y, fitting=False)
-        return float((np.asarray(self._predict(x)) == y).mean())
+        pred = np.asarray(self._predict(x))
+        keep = y >= 0
+        return float((pred[keep] == y[keep]).mean())
 
     def _fit(self, x, y):  # pragma: no cover - abstract
         raise NotImplementedError

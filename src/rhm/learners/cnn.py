@@ -125,6 +125,8 @@ class CNN(TorchNetLearner):
     """
 
     name = "cnn"
+    #: next-token: x_{d-1} from the input with its last position masked (a zero one-hot), as in the literature
+    tasks = ("classify", "next-token")
 
     def __init__(self, width=256, s=None, parametrization="mf", optimizer="sgd", lr=0.2, momentum=0.9,
                  weight_decay=5e-6, batch_size=16, epochs=100, max_steps=20000, schedule="cosine",

@@ -1,0 +1,198 @@
+"""Language-model tasks (rhm.lm_tasks), the transformer and LCN learners, task refusal and the task in runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+import rhm
+from rhm import lm_tasks
+from rhm.experiments import GrammarGrid, LearnerSpec, Sizes, Sweep
+from rhm.experiments.config import RunConfig
+from rhm.experiments.sweep import SweepError
+from rhm.learners import get
+
+SEEDS = (0, 1, 2)
+FAST = {"transformer": dict(width=32, heads=2, depth=2, epochs=40, max_steps=600, batch_size=32, lr=3e-3),
+        "lcn": dict(width=64, epochs=40, max_steps=600),
+        "cnn": dict(width=64, epochs=40, max_steps=600)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_task_data_shapes_and_targets(seed):
+    g = rhm.RHM(6, 2, 2, 3, seed=seed)
+    x, y = g.sample(200, seed=seed)
+    cl = lm_tasks.make(g, "classify", x, y)
+    assert cl.x.shape == (200, 8) and np.array_equal(cl.y, y)
+    nt = lm_tasks.make(g, "next-token", x, y)
+    assert (nt.x[:, -1] == 6).all() and np.array_equal(nt.x[:, :-1], x[:, :-1]) and np.array_equal(nt.y, x[:, -1])
+    al = lm_tasks.make(g, "next-token-all", x, y)
+    assert np.array_equal(al.y, x)
+    ma = lm_tasks.make(g, "masked", x, y, mask_rate=0.3, seed=seed)
+    hidden = ma.x == 6
+    assert 0.2 < hidden.mean() < 0.4  # 1,600 Bernoulli(0.3) draws
+    assert np.array_equal(ma.y[hidden], x[hidden]) and (ma.y[~hidden] == -1).all()
+    assert np.array_equal(ma.x[~hidden], x[~hidden])
+    again = lm_tasks.make(g, "masked", x, y, mask_rate=0.3, seed=seed)
+    assert np.array_equal(again.x, ma.x)  # same seed, same mask
+    with pytest.raises(ValueError, match="task"):
+        lm_tasks.make(g, "next_token", x, y)
+    with pytest.raises(ValueError, match="mask_rate"):
+        lm_tasks.make(g, "masked", x, y, mask_rate=0.0)
+
+
+@pytest.mark.parametrize("task", ["classify", "next-token", "next-token-all", "masked"])
+def test_bayes_predictor_has_zero_excess_and_others_positive(task):
+    for seed in SEEDS:
+        g = rhm.RHM(6, 3, 2, 2, seed=seed, noise=0.05)
+        data = lm_tasks.sample(g, task, 400, seed=seed, mask_rate=0.3)
+        bayes = lm_tasks.bayes_proba(g, data)
+        ev = lm_tasks.evaluate(g, data, bayes)
+        assert ev["excess_cross_entropy"] == 0.0
+        # a uniform predictive is worse than Bayes by a clear margin (>= 0.05 nats on 400 inputs)
+        uniform = np.full_like(bayes, 1.0 / bayes.shape[-1])
+        assert lm_tasks.evaluate(g, data, uniform)["excess_cross_entropy"] > 0.05
+        # a blurred Bayes predictive is worse too (>= 0 up to noise: it is strictly convex-combined)
+        blur = 0.7 * bayes + 0.3 * uniform
+        assert lm_tasks.evaluate(g, data, blur)["excess_cross_entropy"] > 0
+
+
+@pytest.mark.parametrize("name", ["transformer", "lcn", "cnn"])
+@pytest.mark.parametrize("task", ["classify", "next-token"])
+def test_networks_learn_a_tiny_grammar_above_chance(name, task):
+    accs, chance = [], None
+    for seed in SEEDS:
+        g = rhm.RHM(4, 2, 2, 2, seed=seed)  # 32 inputs of 4 tokens; Bayes next-token accuracy >= 1/2
+        tr = lm_tasks.sample(g, task, 400, seed=seed)
+        te = lm_tasks.sample(g, task, 200, seed=seed + 100)
+        model = get(name)(seed=seed, **FAST[name]).fit(tr.x, tr.y, grammar=g, task=task)
+        accs.append(model.score(te.x, te.y))
+        proba = model.predict_proba(te.x)
+        assert proba.shape == (200, 4) and np.allclose(proba.sum(1), 1, atol=1e-5)
+        chance = 1 / 4
+    # chance is 1/4; the margin 0.2 is far above the binomial noise of 200 test inputs (sd <= 0.035)
+    assert np.mean(accs) > chance + 0.2, accs
+
+
+def test_transformer_masked_and_every_position_shapes():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    for task in ("masked", "next-token-all"):
+        tr = lm_tasks.sample(g, task, 300, seed=1, mask_rate=0.3)
+        m = get("transformer")(**{**FAST["transformer"], "epochs": 5}).fit(tr.x, tr.y, grammar=g, task=task)
+        p = m.predict_proba(tr.x)
+        assert p.shape == (300, 4, 4) and np.allclose(p.sum(-1), 1, atol=1e-5)
+        assert m.predict(tr.x).shape == (300, 4)
+        ev = lm_tasks.evaluate(g, tr, p)
+        assert np.isfinite(ev["cross_entropy"]) and ev["n_targets"] > 0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_causal_decoder_never_looks_ahead(seed):
+    g = rhm.RHM(6, 2, 2, 3, seed=seed)
+    tr = lm_tasks.sample(g, "next-token-all", 200, seed=seed)
+    m = get("transformer")(width=32, heads=2, epochs=3, seed=seed).fit(tr.x, tr.y, grammar=g, task="next-token-all")
+    x = tr.x[:50].copy()
+    base = m.predict_proba(x)
+    rng = np.random.default_rng(seed)
+    for t in range(1, 8):
+        changed = x.copy()
+        changed[:, t:] = rng.integers(0, 6, size=changed[:, t:].shape)
+        p = m.predict_proba(changed)
+        assert np.allclose(p[:, :t + 1], base[:, :t + 1], atol=1e-6)  # position t predicts x_t from x_<t
+        assert not np.allclose(p[:, t + 1:], base[:, t + 1:]) if t < 7 else True
+
+
+def test_unsupported_task_refused_with_one_error():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    data = lm_tasks.sample(g, "next-token", 50, seed=0)
+    with pytest.raises(ValueError, match=r"learner 'chaining' does not support task='next-token'; it supports: "
+                                         r"classify"):
+        get("chaining")().fit(data.x, data.y, grammar=g, task="next-token")
+    masked = lm_tasks.sample(g, "masked", 50, seed=0)
+    with pytest.raises(ValueError, match="learner 'cnn' does not support task='masked'; it supports: classify, "
+                                         "next-token"):
+        get("cnn")().fit(masked.x, masked.y, grammar=g, task="masked")
+    with pytest.raises(ValueError, match="task"):
+        get("transformer")().fit(data.x, data.y, grammar=g, task="nexttoken")
+    # a sweep refuses before any run starts
+    with pytest.raises(SweepError, match="learners\\[1\\]: learner 'kmeans' does not support task='masked'"):
+        Sweep(name="x", grammars=[GrammarGrid(v=4, m=2, L=2)], learners=[LearnerSpec("transformer"),
+              LearnerSpec("kmeans")], sizes=Sizes(unit="samples", values=[10]), objective="masked").validate()
+    with pytest.raises(SweepError, match="objective"):
+        Sweep(name="x", grammars=[GrammarGrid(v=4, m=2, L=2)], learners=[LearnerSpec("transformer")],
+              sizes=Sizes(unit="samples", values=[10]), objective="lm").validate()
+
+
+def test_clone_and_params():
+    for name, kw in FAST.items():
+        m = get(name)(**kw)
+        c = clone(m)
+        assert c.get_params() == m.get_params() and c is not m
+    with pytest.raises(ValueError, match="width=30 must be a multiple of heads=4"):
+        g = rhm.RHM(4, 2, 2, 2, seed=0)
+        x, y = g.sample(20, seed=0)
+        get("transformer")(width=30, heads=4).fit(x, y, grammar=g)
+
+
+def test_lcn_has_untied_weights():
+    g = rhm.RHM(4, 2, 2, 3, seed=0)
+    x, y = g.sample(40, seed=0)
+    lcn = get("lcn")(width=16, epochs=0).fit(x, y, grammar=g)
+    cnn = get("cnn")(width=16, epochs=0).fit(x, y, grammar=g)
+    n_lcn = sum(p.numel() for p in lcn.net_.weights)
+    n_cnn = sum(p.numel() for p in cnn.net_.weights)
+    assert n_lcn == 4 * 4 * 2 * 16 + 2 * 16 * 2 * 16 + 16 * 2 * 16 and n_cnn == 4 * 2 * 16 + 2 * 16 * 2 * 16
+    assert [h.shape for h in lcn.hidden(x)] == [h.shape for h in cnn.hidden(x)]
+
+
+def test_objective_in_run_keys():
+    base = dict(task="train", grammar={"v": 4}, learner="cnn", train_size=10, test_size=5)
+    classify = RunConfig(**base)
+    assert "objective" not in classify.identity()  # stores written before the field keep their keys
+    assert RunConfig(**base, objective="classify").key == classify.key
+    assert RunConfig(**base, objective="next-token").key != classify.key
+
+
+def test_train_once_reports_bayes_excess():
+    from rhm.experiments.tasks import train_once
+
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    _, res = train_once(g, "lcn", FAST["lcn"], 20, 12, seed=0, objective="next-token")
+    lm = res["lm"]
+    assert lm["n_targets"] == 12 and lm["bayes_cross_entropy"] <= lm["cross_entropy"] + 0.2
+    assert abs(lm["excess_cross_entropy"] - (lm["cross_entropy"] - lm["bayes_cross_entropy"])) < 1e-12
+
+
+def test_cli_train_task():
+    import json
+
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
+    runner = CliRunner()
+    args = ["train", "--v", "4", "--m", "2", "--L", "3", "--train-size", "40", "--test-size", "20", "--json"]
+    res = runner.invoke(app, args + ["--learner", "lcn", "--task", "next-token", "--width", "16", "--hp", "epochs=2"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["task"] == "next-token" and out["n_targets"] == 20 and "excess_cross_entropy" in out
+    res = runner.invoke(app, args + ["--learner", "chaining", "--task", "masked"])
+    assert res.exit_code != 0 and "learner 'chaining' does not support task='masked'" in res.output
+
+
+def test_transformer_is_seeded_with_dropout():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    data = lm_tasks.sample(g, "masked", 100, seed=0, mask_rate=0.3)
+    fit = [get("transformer")(width=16, heads=2, dropout=0.2, epochs=2, seed=s).fit(
+        data.x, data.y, grammar=g, task="masked").predict_proba(data.x) for s in (3, 3, 4)]
+    assert np.array_equal(fit[0], fit[1]) and not np.allclose(fit[0], fit[2])
