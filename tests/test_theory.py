@@ -109,3 +109,28 @@ def test_info_on_a_degenerate_grammar_reports_instead_of_crashing():
     out = json.loads(CliRunner().invoke(app, args + ["--json"]).stdout)
     assert out["assumption6"]["satisfied"] is False and out["assumption6"]["degenerate_levels"] == [2]
     assert out["rho"]["2"] == 0 and out["theorem7"] is None and out["kappa"] == 1.0
+
+
+@pytest.mark.parametrize("args", [
+    ("--v", 2, "--m", 1, "--L", 1, "--n-classes", 2),            # m = 1, L = 1: finite kappa, no schedule (m >= 2)
+    ("--v", 3, "--m", 1, "--s", 3, "--L", 1),
+    ("--v", 4, "--m", 1, "--L", 3),                               # one parent per symbol: kappa = inf
+    ("--v", 4, "--m", 2, "--L", 1),                               # L = 1: no chaining condition
+    ("--v", 8, "--m", 4, "--L", 3, "--n-classes", 3),             # n_classes != v
+    ("--v", 8, "--m", 4, "--L", 3, "--n-classes", 16),
+    ("--v", 3, "--m", 3, "--s", 3, "--L", 2),
+    ("--v", 4, "--m", 8, "--s", 3, "--L", 2, "--rules", "balanced"),
+    ("--v", 8, "--m", 2, "--L", 5, "--rules", "balanced"),        # degenerate at some level
+    ("--v", 8, "--m", 8, "--L", 2, "--rules", "balanced"),        # m = v
+])
+def test_info_never_crashes_on_a_valid_grammar(args):
+    for extra in ((), ("--json",)):
+        r = CliRunner().invoke(app, ["info", *map(str, args), *extra])
+        assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    sched = out["theorem7"]
+    if sched is not None:  # the schedule carries App. A.3's factor 20 and C >= the smallest valid C
+        assert sched["N_factor"] == 20 and sched["C"] >= sched["C_min"]
+    else:
+        assert out["m"] == 1 or out["n_classes"] != out["v"] or out["assumption6"]["degenerate_levels"] or \
+            out["kappa"] == float("inf") or out["kappa"] is None or not math.isfinite(float(out["kappa"]))

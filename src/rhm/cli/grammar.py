@@ -57,7 +57,7 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
         from .. import theory
 
         sched = None
-        if math.isfinite(gaps.kappa) and g.n_classes == g.v and not flat:
+        if math.isfinite(gaps.kappa) and g.n_classes == g.v and g.m >= 2 and not flat:
             sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho)
         out["theorem7"] = sched.to_dict() if sched else None
         lines = [repr(full), f"d = {full.d}, num_inputs = {full.num_inputs} (~{float(full.num_inputs):.3g}), "
@@ -68,11 +68,13 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
         lines += [f"Assumption 6 fails at level {lv} (rho = 0)" for lv in flat]
         if sched:
             lines.append(f"Theorem 7 schedule, N^(l) = 20 C kappa V^2 m^2 s L log^2(Vm kappa/delta) K_rho^-2 m^l "
-                         f"(App. A.3): smallest C meeting Lemma 11's chaining condition = {sched.C_min:.4g} (used), "
+                         f"(App. A.3): smallest C meeting Lemma 11's chaining condition = {sched.C_min:.4g} "
+                         + ("(used), " if sched.C == sched.C_min else f"(L = 1: no condition; C = {sched.C:g} used), ")
                          + ", ".join(f"N^({lv}) = {sched.N[lv]:.3g}" for lv in sched.N)
                          + f", total N = {sched.total_samples:.3g}")
         else:
-            lines.append("Theorem 7 schedule: n/a (needs n_classes == v, finite kappa and rho^(l) > 0 at every level)")
+            lines.append("Theorem 7 schedule: n/a (needs n_classes == v, m >= 2, finite kappa and rho^(l) > 0 at "
+                         "every level)")
         human = "\n".join(lines)
         _emit(out, as_json, human)
 

@@ -82,8 +82,11 @@ def _check_mode(mode: str) -> str:
 
 # ------------------------------------------------------------------- the deep-learner grid (R4, R5, R6, R7, R9)
 DEEP = {
-    "quick": dict(grammars=[GrammarGrid(v=[4, 5, 6, 8], m="v", s=2, L=2)], values=[0.5, 1, 2, 4],
-                  seeds=[0, 1], test_size="auto", sens_n=256),
+    # On grammar seed 0 of v = 4, 5, 6, 8 (the design grammars) P* lay between 1 and 2.5 n_c·m^L: the sizes
+    # bracket it more finely and stop at 2.5 instead of 4 n_c·m^L (the costliest CNN runs); five held-out grammars
+    # (seed 1) and three seeds for the slope's CI
+    "quick": dict(grammars=[GrammarGrid(v=[4, 5, 6, 7, 8], m="v", s=2, L=2, seed=1)], values=[0.5, 1, 1.5, 2.5],
+                  seeds=[0, 1, 2], test_size="auto", sens_n=256),
     "full": dict(grammars=[GrammarGrid(v=[4, 6, 8, 12, 16], m="v", s=2, L=2),
                            GrammarGrid(v=[4, 6, 8], m="v", s=2, L=3)],
                  values=[0.125, 0.25, 0.5, 1, 2, 4, 8, 16], seeds=[0, 1, 2, 3], test_size="auto", sens_n=1024),
@@ -140,10 +143,11 @@ def _pstar_section(s: Section, df, out_dir, stem, xname="n_c·m^L", xfun=None):
     return pts, fits
 
 
-def theorem7_samples(grammar_key) -> float | None:
-    """Theorem 7's total sample schedule Σ_l N^(l) for a grammar, with its exact κ and K_ρ (oracle).
+def theorem7_schedule(grammar_key):
+    """Theorem 7's sample schedule (rhm.theory.Schedule) for a grammar, with its exact κ and K_ρ (oracle).
 
-    N^(l) carries App. A.3's factor 20 and the smallest C meeting Lemma 11's chaining condition (theory.schedule).
+    N^(l) carries App. A.3's factor 20 and the grammar's smallest C meeting Lemma 11's chaining condition
+    (``schedule.C_min``); None for a grammar without a schedule (ρ^(l) = 0 at some level, κ infinite).
     """
     from .. import oracle, theory
     from ..grammar import RHM
@@ -152,9 +156,15 @@ def theorem7_samples(grammar_key) -> float | None:
     g = RHM(v, m, s_, L, n_classes=n_c, rules=rules, seed=seed)
     gaps = oracle.signal_gaps(g)
     k_rho = gaps.K_rho(m)
-    if not (math.isfinite(gaps.kappa) and math.isfinite(k_rho) and k_rho > 0):
+    if not (math.isfinite(gaps.kappa) and math.isfinite(k_rho) and k_rho > 0) or m < 2 or n_c != v:
         return None
-    return float(theory.schedule(v, m, s_, L, kappa=gaps.kappa, K_rho=k_rho).total_samples)
+    return theory.schedule(v, m, s_, L, kappa=gaps.kappa, K_rho=k_rho)
+
+
+def theorem7_samples(grammar_key) -> float | None:
+    """Theorem 7's total Σ_l N^(l) for a grammar at its smallest valid C (see :func:`theorem7_schedule`)."""
+    sched = theorem7_schedule(grammar_key)
+    return float(sched.total_samples) if sched is not None else None
 
 
 # ============================================================================================ R1
@@ -270,10 +280,17 @@ R2 = Experiment(
 
 # ============================================================================================ R3
 R3_GRIDS = {
-    "quick": dict(grammars=[GrammarGrid(v=8, m=[3, 4], s=2, L=3, rules="balanced", seed=[0, 1]),
-                            GrammarGrid(v=8, m=3, s=2, L=4, rules="balanced")],
+    # Theorem 7's Σ N^(l) spans 4.7e11..8e12 over the grammars where P* is found (m = 2, L = 3 has P_max = 1024,
+    # too few inputs beside 2,000 test inputs: censored, kept as run). Grammar seeds with ρ^(l) = 0 at some level
+    # (no schedule; most m = 2 ones) are skipped, chosen on ρ, not on any P*. Held-out: the grid was designed on
+    # seeds m = 2, L = 3: 1, 6; m = 3..5, L = 3: 0, 1; m = 2, L = 4: 7, 13; m = 3, L = 4: 0 (and m = 6: 2, 3,
+    # P* > 2.5e5, too costly); the seeds below were not run before the verdict was read
+    "quick": dict(grammars=[GrammarGrid(v=8, m=2, s=2, L=3, rules="balanced", seed=[7, 11]),
+                            GrammarGrid(v=8, m=[3, 4, 5], s=2, L=3, rules="balanced", seed=[2, 3, 4]),
+                            GrammarGrid(v=8, m=2, s=2, L=4, rules="balanced", seed=[11, 16]),
+                            GrammarGrid(v=8, m=3, s=2, L=4, rules="balanced", seed=[1, 2])],
                   params={"width": 1024, "diagnostics": False}, seeds=[0, 1],
-                  adaptive=Adaptive(start=24.0, factor=2.5, rel_tol=0.35, max_steps=6)),
+                  adaptive=Adaptive(start=24.0, factor=2.5, rel_tol=0.25, max_steps=7)),
     "full": dict(grammars=[GrammarGrid(v=8, m=[3, 4, 6, 8], s=2, L=3, rules="balanced"),
                            GrammarGrid(v=8, m=[3, 4], s=2, L=4, rules="balanced")],
                  params={}, seeds=[0, 1, 2], adaptive=Adaptive(start=24.0, factor=2.5, rel_tol=0.2, max_steps=10)),
@@ -292,31 +309,41 @@ def analyze_R3(exp, store, mode, out_dir) -> Section:
     df = _train_frame(store, f"{mode}-R3-chaining")
     if df is None:
         return _no_runs(s)
-    theory_n = {}
     pts, fits = _pstar_section(s, df, out_dir, "R3", xname="m^L",
                                xfun=lambda p: float(p["grammar"][1] ** p["grammar"][3]))
     s.blocks.insert(0, ("p", "Adaptive bracket-and-bisect search of P* for the chaining learner (defaults but for "
                              "the grid's width and no diagnostics) at fixed v, varying m and L; each size is run "
                              "for every seed, P* is interpolated in log P, CI by bootstrap over seeds."))
     found = [p for p in pts if p["censored"] is None]
-    for p in found:
-        theory_n[p["grammar"]] = theorem7_samples(p["grammar"])
-    rows = [[grammar_name(p["grammar"]), fmt(p["pstar"]), fmt(p["x"]),
-             fmt(p["pstar"] / p["x"]), fmt(theory_n[p["grammar"]]),
-             fmt(p["pstar"] / theory_n[p["grammar"]]) if theory_n[p["grammar"]] else "—"] for p in found]
-    s.blocks.append(("table", ["grammar", "P*", "m^L", "P*/m^L", "Theorem 7 Σ N^(l) (C=1)", "P*/Σ N^(l)"], rows))
+    sched = {p["grammar"]: theorem7_schedule(p["grammar"]) for p in found}
+    tpts = [p for p in found if sched[p["grammar"]] is not None]
+    # the law is a proportionality at one constant C: Σ N^(l) per unit C (the slope does not depend on which C);
+    # the table gives Σ N^(l) at each grammar's own smallest valid C, which varies across grammars
+    per_c = {gk: sc.total_samples / sc.C for gk, sc in sched.items() if sc is not None}
+    rows = [[grammar_name(p["grammar"]), fmt(p["pstar"]), fmt(p["x"]), fmt(p["pstar"] / p["x"]),
+             fmt(sched[p["grammar"]].C) if sched[p["grammar"]] else "— (no schedule: ρ = 0)",
+             fmt(sched[p["grammar"]].total_samples) if sched[p["grammar"]] else "—",
+             fmt(p["pstar"] / sched[p["grammar"]].total_samples) if sched[p["grammar"]] else "—"] for p in found]
+    over = [sched[p["grammar"]].total_samples / p["pstar"] for p in tpts]
+    s.blocks.append(("p", "Theorem 7's schedule N^(l) = 20 C κ V² m² s L log²(Vmκ/δ) K_ρ⁻² m^l (App. A.3, with its "
+                          "factor 20) at the smallest C meeting Lemma 11's chaining condition for that grammar "
+                          "(exact κ, K_ρ from the oracle; δ = 0.1)"
+                          + (f": the theorem's sufficient sample size is {min(over):.1e}–{max(over):.1e} times the "
+                             "measured P*" if over else "")
+                          + ". The slope is fitted against Σ N^(l)/C (one C for all grammars)."))
+    s.blocks.append(("table", ["grammar", "P*", "m^L", "P*/m^L", "smallest valid C", "Theorem 7 Σ N^(l) at that C",
+                               "P*/Σ N^(l)"], rows))
     fit = fits.get("chaining")
-    tpts = [p for p in found if theory_n.get(p["grammar"])]
-    if len({theory_n[p["grammar"]] for p in tpts}) < 2:
+    if len({per_c[p["grammar"]] for p in tpts}) < 2:
         s.numbers = f"P* found for {len(found)}/{len(pts)} grammars: no fit"
         return s
-    tfit = fit_power_law([theory_n[p["grammar"]] for p in tpts], [p["pstar"] for p in tpts],
+    tfit = fit_power_law([per_c[p["grammar"]] for p in tpts], [p["pstar"] for p in tpts],
                          y_lo=[p["lo"] for p in tpts], y_hi=[p["hi"] for p in tpts])
-    s.numbers = (f"slope of log P* vs log Σ N^(l) (Theorem 7) {tfit.slope:.2f} [{tfit.slope_lo:.2f}, "
-                 f"{tfit.slope_hi:.2f}], P*/Σ N^(l) = " + ", ".join(
-                     f"{p['pstar'] / theory_n[p['grammar']]:.2g}" for p in tpts)
-                 + (f"; slope vs m^L {fit.slope:.2f}" if fit else "") + "; P*/m^L = "
-                 + ", ".join(f"{p['pstar'] / p['x']:.0f} (m={p['grammar'][1]}, L={p['grammar'][3]})" for p in found))
+    s.numbers = (f"slope of log P* vs log Σ N^(l) (Theorem 7, fixed C) {tfit.slope:.2f} [{tfit.slope_lo:.2f}, "
+                 f"{tfit.slope_hi:.2f}] over {len(tpts)} grammars; P*/Σ N^(l) at the smallest valid C: "
+                 + ", ".join(f"{p['pstar'] / sched[p['grammar']].total_samples:.1e}" for p in tpts)
+                 + (f"; slope vs m^L {fit.slope:.2f} [{fit.slope_lo:.2f}, {fit.slope_hi:.2f}]" if fit else "")
+                 + f"; P* found for {len(found)}/{len(pts)} grammars")
     tol = exp.thresholds["slope_tol"]
     s.verdict = interval_verdict(tfit.slope_lo, tfit.slope_hi, 1 - tol, 1 + tol)
     return s
@@ -325,8 +352,8 @@ def analyze_R3(exp, store, mode, out_dir) -> Section:
 R3 = Experiment(
     id="R3", title="The paper's learner (chaining): samples ∝ m^L",
     law="P*(chaining) follows Theorem 7's schedule Σ_l N^(l) ∝ κ V² m² s L log²(Vmκ/δ) K_ρ^(−2) m^L up to a "
-        "constant: the 95% CI of the slope of log P* vs log Σ N^(l) lies within 1 ± 0.3, i.e. samples ∝ m^L times "
-        "the theorem's slowly varying factors",
+        "constant (one C for all grammars): the 95% CI of the slope of log P* vs log Σ N^(l) lies within 1 ± 0.3, "
+        "i.e. samples ∝ m^L times the theorem's slowly varying factors",
     runs=runs_R3, analyze=analyze_R3, requires=("chaining",), thresholds={"slope_tol": 0.3})
 
 
@@ -361,8 +388,22 @@ R4 = Experiment(
 
 
 # ============================================================================================ R5
+# v, m, L fixed, n_c varied (uniform rules: balanced ones need n_c = v); P* by adaptive search (k-means is cheap).
+# n_c·m <= v^s caps n_c at 16. Held-out: the grid was designed on grammar seeds 0-3; the verdict uses seeds 4-9
+R5_GRIDS = {
+    "quick": dict(grammars=[GrammarGrid(v=8, m=4, s=2, L=3, n_classes=[2, 3, 4, 6, 8, 12, 16],
+                                        seed=[4, 5, 6, 7, 8, 9])],
+                  seeds=[0, 1, 2], adaptive=Adaptive(start=0.5, factor=2.0, rel_tol=0.15, max_steps=10)),
+    "full": dict(grammars=[GrammarGrid(v=8, m=4, s=2, L=3, n_classes=[2, 3, 4, 6, 8, 12, 16], seed=list(range(5))),
+                           GrammarGrid(v=16, m=4, s=2, L=3, n_classes=[2, 4, 8, 16, 32, 64], seed=[0, 1, 2])],
+                 seeds=[0, 1, 2, 3], adaptive=Adaptive(start=0.5, factor=2.0, rel_tol=0.1, max_steps=12)),
+}
+
+
 def runs_R5(mode):
-    return [deep_sweep(mode, f"{mode}-R5-kmeans", ["cnn", "kmeans"])]
+    q = R5_GRIDS[_check_mode(mode)]
+    return [Sweep(name=f"{mode}-R5-kmeans", grammars=q["grammars"], learners=[LearnerSpec("kmeans")],
+                  sizes=Sizes(unit="ncmL", values=[1]), seeds=q["seeds"], test_size="auto", adaptive=q["adaptive"])]
 
 
 def analyze_R5(exp, store, mode, out_dir) -> Section:
@@ -370,37 +411,40 @@ def analyze_R5(exp, store, mode, out_dir) -> Section:
     df = _train_frame(store, f"{mode}-R5-kmeans")
     if df is None:
         return _no_runs(s)
-    pts, fits = _pstar_section(s, df, out_dir, "R5")
-    cnn, km = _pstar_by(pts, "cnn"), _pstar_by(pts, "kmeans")
-    rows, ratios = [], []
-    for gk in sorted(set(cnn) & set(km)):
-        a, b = cnn[gk], km[gk]
-        r = a["pstar"] / b["pstar"] if a["censored"] is None and b["censored"] is None else None
-        if r is not None:  # the ratio's interval from the two bootstrap CIs
-            ratios.append((gk[4], r, a["lo"] / b["hi"] if b["hi"] > 0 else math.inf, a["hi"] / b["lo"]
-                           if b["lo"] > 0 else math.inf))
-        rows.append([f"v={gk[0]} m={gk[1]} L={gk[3]} n_c={gk[4]}", a["pstar_obj"].fmt(), b["pstar_obj"].fmt(),
-                     fmt(r), fmt(math.sqrt(gk[4]))])
-    s.blocks.append(("table", ["grammar", "P* CNN", "P* kmeans", "ratio CNN/kmeans", "√n_c"], rows))
-    if not ratios:
-        s.numbers = "no grammar where both P* were found"
+    pts, _ = _pstar_section(s, df, out_dir, "R5", xname="n_c", xfun=lambda p: float(p["grammar"][4]))
+    s.blocks.insert(0, ("p", "Adaptive bracket-and-bisect P* of the one-step + k-means learner (defaults) at fixed "
+                             "v, m, L with the number of classes n_c varied (uniform rules), several grammar seeds "
+                             "per n_c. The quantity tested is the growth exponent of its classification P* in n_c "
+                             "(literature: ≈ √n_c·m^L, against n_c·m^L for the CNN). The ratio P*(CNN)/P*(k-means) "
+                             "on one grammar is not tested: its level contains our CNN's own constant."))
+    found = [p for p in pts if p["censored"] is None]
+    ncs = {p["grammar"][4] for p in found}
+    if len(ncs) < 2:
+        s.numbers = f"P* found for {len(found)}/{len(pts)} grammars: no fit"
         return s
-    s.numbers = ", ".join(f"n_c={nc}: ratio {r:.2f} [{lo:.2f}, {hi:.2f}] (√n_c={math.sqrt(nc):.2f})"
-                          for nc, r, lo, hi in ratios)
-    f = exp.thresholds["ratio_factor"]
-    s.verdict = combine(interval_verdict(lo, hi, math.sqrt(nc) / f, f * math.sqrt(nc)) for nc, _, lo, hi in ratios)
+    fit = fit_power_law([p["grammar"][4] for p in found], [p["pstar"] for p in found],
+                        y_lo=[p["lo"] for p in found], y_hi=[p["hi"] for p in found])
+    t = exp.thresholds
+    s.numbers = (f"P*(kmeans) ∝ n_c^{fit.slope:.2f} [{fit.slope_lo:.2f}, {fit.slope_hi:.2f}] over "
+                 f"{len(found)}/{len(pts)} grammars (n_c = {sorted(ncs)}; band {t['exponent']} ± {t['exponent_tol']})")
+    s.verdict = interval_verdict(fit.slope_lo, fit.slope_hi, t["exponent"] - t["exponent_tol"],
+                                 t["exponent"] + t["exponent_tol"])
     return s
 
 
 R5 = Experiment(
-    id="R5", title="One-step GD + k-means vs CNN",
-    law="P*(CNN)/P*(kmeans) ≈ √n_c (literature: the layerwise one-step + k-means learner needs ≈ √n_c·m^L): "
-        "the ratio's interval lies within [√n_c/2, 2√n_c]",
-    runs=runs_R5, analyze=analyze_R5, requires=("cnn", "kmeans"), thresholds={"ratio_factor": 2.0})
+    id="R5", title="One-step GD + k-means: P* ∝ √n_c",
+    law="P*(k-means) grows like √n_c at fixed v, m, L (literature: the layerwise one-step + k-means learner needs "
+        "≈ √n_c·m^L, the CNN n_c·m^L): the 95% CI of the slope of log P* vs log n_c lies within 0.5 ± 0.25 "
+        "(a slope of 1, the CNN's n_c dependence, fails). Tests the growth of the classification P* with n_c, not "
+        "the level of P*(CNN)/P*(k-means), which carries our CNN's own constant",
+    runs=runs_R5, analyze=analyze_R5, requires=("kmeans",), thresholds={"exponent": 0.5, "exponent_tol": 0.25})
 
 
 # ============================================================================================ R6
-R6_GRAMMARS = {"quick": [GrammarGrid(v=[4, 6], m="v", s=2, L=2)], "full": [GrammarGrid(v=[4, 6, 8], m="v", s=2, L=2)]}
+# quick: two of R4's grammars (same seed), so R6's CNN runs are R4's
+R6_GRAMMARS = {"quick": [GrammarGrid(v=[4, 6], m="v", s=2, L=2, seed=1)],
+               "full": [GrammarGrid(v=[4, 6, 8], m="v", s=2, L=2)]}
 
 
 def runs_R6(mode):
@@ -611,8 +655,8 @@ R8 = Experiment(
 
 # ============================================================================================ R9
 R9_GRIDS = {
-    # chaining+ on the R4/R5 grammars (the CNN and k-means P* come from those sections' runs)
-    "quick": dict(grammars=None, learners=[LearnerSpec("chaining+")], seeds=[0, 1],
+    # chaining+ and k-means on the R4 grammars (the CNN P* comes from R4's runs)
+    "quick": dict(grammars=None, learners=[LearnerSpec("chaining+"), LearnerSpec("kmeans")], seeds=[0, 1],
                   adaptive=Adaptive(start=1.0, factor=2.0, rel_tol=0.25, max_steps=8)),
     # v = n_c = 8, s = 2, (m, L) in {(2,3), (4,3), (8,2), (8,3), (4,4)}; two CNNs, since the default weight decay
     # collapses it at m = 8, L = 3 (the ratio uses the better one)
@@ -639,8 +683,8 @@ def analyze_R9(exp, store, mode, out_dir) -> Section:
 
     s = exp.section()
     frames = [_train_frame(store, f"{mode}-R9-compare")]
-    if mode == "quick":  # the CNN and k-means runs of R4/R5 are on the same grammars and seeds
-        frames += [_train_frame(store, f"{mode}-R4-cnn"), _train_frame(store, f"{mode}-R5-kmeans")]
+    if mode == "quick":  # the CNN runs of R4 are on the same grammars
+        frames += [_train_frame(store, f"{mode}-R4-cnn")]
     frames = [f for f in frames if f is not None]
     if not frames:
         s.numbers = "no finished runs"
@@ -667,8 +711,8 @@ def analyze_R9(exp, store, mode, out_dir) -> Section:
                            cp_hi / cnn["lo"] if cnn["lo"] > 0 else math.inf))
         rows.append(row + [fmt(r)])
     s.blocks.append(("p", "Adaptive bracket-and-bisect P* of chaining+ (defaults)"
-                     + (" on the grammars of R4/R5, next to the CNN and k-means P* from those runs (same grammars "
-                        "and seeds; interpolated on their size grid)" if mode == "quick" else
+                     + (", and of k-means, on the grammars of R4, next to the CNN P* from R4's runs (same "
+                        "grammars; interpolated on R4's size grid)" if mode == "quick" else
                         ", the paper's learner, the CNN and k-means, all adaptive, on the same grammars and seeds")
                      + ". A P* written ≤ x was met at the smallest size tried."))
     s.blocks.append(("table", ["grammar"] + [f"P* {lab}" for lab in labels] + ["P*(chaining+)/P*(best cnn)"],
@@ -691,7 +735,7 @@ R9 = Experiment(
     law="chaining+ needs at most half the CNN's samples: the interval of P*(chaining+)/P*(CNN) lies below 0.5 on "
         "every grammar where the CNN's P* was found",
     runs=runs_R9, analyze=analyze_R9, requires=("chaining+",), thresholds={"ratio_max": 0.5},
-    reads=lambda mode: [f"{mode}-R9-compare"] + ([f"{mode}-R4-cnn", f"{mode}-R5-kmeans"] if mode == "quick" else []))
+    reads=lambda mode: [f"{mode}-R9-compare"] + ([f"{mode}-R4-cnn"] if mode == "quick" else []))
 
 
 # ============================================================================================ the registry
