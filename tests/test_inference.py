@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rhm
-from rhm import inference
+from rhm import inference, pcfg
 from rhm.sparse import SparseRHM
 
 TOL = 1e-9
@@ -85,7 +85,21 @@ VARIANTS = [
     dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=7, noise=0.2),
     dict(sparse=True, v=3, m=2, s=2, L=2, s0=1, seed=8, zipf=1.0),
     dict(sparse=True, v=2, m=1, s=2, L=1, s0=2, seed=9, n_classes=2),
+    dict(dense=True, v=2, s=2, L=2, seed=11),  # every tuple a rule (chaining+'s tables): the dense passes
 ]
+
+
+class Dense:
+    """Random rule tables over every child tuple (rhm.pcfg.TablesGrammar) with the d and L the tests read."""
+
+    def __init__(self, v, s, L, seed):
+        rng = np.random.default_rng(seed)
+        tables = [rng.random((v, v**s)) + 0.05 for _ in range(L)]
+        self.g = pcfg.TablesGrammar([t / t.sum(1, keepdims=True) for t in tables], s)
+        self.L, self.d = L, s**L
+
+    def tree_pcfg(self):
+        return self.g.tree_pcfg()
 
 
 def ids(p):
@@ -94,6 +108,8 @@ def ids(p):
 
 def make(params):
     params = dict(params)
+    if params.pop("dense", False):
+        return Dense(**params)
     return SparseRHM(**params) if params.pop("sparse", False) else rhm.RHM(**params)
 
 
@@ -279,3 +295,17 @@ def test_expected_rule_counts_bad_labels_raise():
         inference.expected_rule_counts(g, x, y[:3])
     with pytest.raises(ValueError, match="n_classes=3"):
         inference.expected_rule_counts(g, x, y + 3)
+
+
+def test_torch_backend_matches_numpy_on_dense_tables():
+    torch = pytest.importorskip("torch")
+    g = Dense(3, 2, 3, seed=0)
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 3, (200, 8)), rng.integers(0, 3, 200)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    a, b = inference.expected_rule_counts(g, x, y), inference.expected_rule_counts(g, xt, yt)
+    assert all(np.allclose(c, ct.numpy(), atol=1e-9, rtol=0) for c, ct in zip(a[0], b[0]))
+    assert np.isclose(a[1], b[1], rtol=1e-12)
+    mask = rng.random(x.shape) < 0.4
+    assert np.allclose(inference.token_posterior(g, x, mask),
+                       inference.token_posterior(g, xt, torch.as_tensor(mask)).numpy(), atol=1e-12, rtol=0)

@@ -43,12 +43,14 @@ class _Numpy:
         self.ch, self.pf, self.par, self.scatter = C.ch, C.pf, C.par, C.scatter
         self.evidence, self.leaf_tables, self.emission = C.evidence, C.leaf_tables, C.emission
         self.prior = C.P.prior
+        self.dense, self.probs = C.dense, C.probs
         self.chunk = _CHUNK_ENTRIES
 
     rows = staticmethod(lambda a, idx: np.take(a, idx, axis=0))
     cols = staticmethod(lambda a, idx: np.take(a, idx, axis=1))
     stack = staticmethod(lambda xs, axis: np.stack(xs, axis=axis))
     where = staticmethod(np.where)
+    einsum = staticmethod(np.einsum)
 
     def log(self, z):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -95,6 +97,8 @@ class _Torch(_Numpy):
         self.scatter = [[f(s) for s in lv] for lv in C.scatter]
         self.evidence, self.emission, self.prior = f(C.evidence), f(C.emission), f(C.P.prior)
         self.leaf_tables = [f(t) for t in C.leaf_tables]
+        self.dense, self.probs = C.dense, [f(p) for p in C.probs]
+        self.einsum = torch.einsum
         self.chunk = _GPU_CHUNK_ENTRIES if torch.device(device).type != "cpu" else _CHUNK_ENTRIES
 
     rows = staticmethod(lambda a, idx: a[idx])
@@ -233,6 +237,20 @@ def _inside(B, codes, keep: bool = False):
     beta = patch_codes = None
     for lv in range(P.L - 1, -1, -1):
         J, S = P.S**lv, P.S
+        if B.dense[lv] and (keep or (patch_codes is None and (lv < P.L - 1 or B.patch_table() is None))):
+            if lv == P.L - 1:
+                leaf = codes.reshape(n * J, S)
+                kids = [B.rows(B.evidence, leaf[:, c]) for c in range(S)]
+            else:
+                b = beta.reshape(n * J, S, -1)
+                kids = [b[:, c, :] for c in range(S)]
+            outer = _outer(kids)
+            beta, log_z = _normalise(B, (outer @ B.probs[lv].T).reshape(n, J, -1))
+            log_scale = log_scale + log_z.sum(axis=1)
+            betas[lv] = beta
+            if keep:
+                gathered[lv] = (kids, outer)
+            continue
         if lv == P.L - 1:
             leaf = codes.reshape(n * J, S)
             table = None if keep else B.patch_table()
@@ -261,6 +279,23 @@ def _inside(B, codes, keep: bool = False):
     return betas, log_scale, gathered
 
 
+def _outer(kids):
+    """Outer product of the children's vectors (rows, k^S), first child most significant."""
+    outer = kids[0]
+    for kid in kids[1:]:
+        outer = (outer[:, :, None] * kid[:, None, :]).reshape(len(outer), -1)
+    return outer
+
+
+def _dense_outside(B, a, lv, kids):
+    """Outside vectors of the S children at a dense level: contract a @ probs with every other child's inside."""
+    S, k = len(kids), kids[0].shape[-1]
+    G = (a @ B.probs[lv]).reshape(-1, *(k,) * S)
+    ax = "abcdefghijklmnopqrstuvwxy"[:S]
+    return [B.einsum(f"z{ax}," + ",".join(f"z{ax[j]}" for j in range(S) if j != c) + f"->z{ax[c]}",
+                     G, *[kids[j] for j in range(S) if j != c]) for c in range(S)]
+
+
 def _outside(B, n: int, gathered, root=None) -> list:
     """Scaled outside vectors alpha[l] (n, S**l, n_sym[l]) from the gathered inside factors.
 
@@ -270,6 +305,9 @@ def _outside(B, n: int, gathered, root=None) -> list:
     for lv in range(P.L):
         J, S = P.S**lv, P.S
         a = alphas[lv].reshape(n * J, -1)
+        if B.dense[lv]:
+            alphas.append(_normalise(B, B.stack(_dense_outside(B, a, lv, gathered[lv][0]), 1).reshape(n, J * S, -1))[0])
+            continue
         W = B.cols(a, B.par[lv]) * B.pf[lv]
         gs = gathered[lv]
         out = []
@@ -376,7 +414,13 @@ def expected_rule_counts(g, x, y=None):
         root = None if y is None else B.one_hot(y[rows], n_c)[:, None, :]
         alphas = _outside(B, n, gathered, root)
         for lv in range(P.L):  # P(node is (a, rule k)) ∝ alpha(a) p(a, k) prod_c beta(child c of (a, k))
-            W = B.cols(alphas[lv].reshape(n * P.S**lv, -1), B.par[lv]) * B.pf[lv]
+            a = alphas[lv].reshape(n * P.S**lv, -1)
+            if B.dense[lv]:  # the same with the rules as the outer product of the children's vectors
+                outer = gathered[lv][1]
+                tot = ((a @ B.probs[lv]) * outer).sum(-1)
+                flat[lv] += (B.probs[lv] * (B.div(a, tot[:, None]).T @ outer)).T.reshape(-1)
+                continue
+            W = B.cols(a, B.par[lv]) * B.pf[lv]
             for gs in gathered[lv]:
                 W = W * gs
             flat[lv] += B.div(W, _rowsum(W)).sum(0)
