@@ -237,11 +237,13 @@ def _inside(B, codes, keep: bool = False):
     beta = patch_codes = None
     for lv in range(P.L - 1, -1, -1):
         J, S = P.S**lv, P.S
-        if B.dense[lv] and (keep or (patch_codes is None and (lv < P.L - 1 or B.patch_table() is None))):
+        if B.dense[lv] and (keep or lv < P.L - 1 or B.patch_table() is None):
             if lv == P.L - 1:
                 leaf = codes.reshape(n * J, S)
                 kids = [B.rows(B.evidence, leaf[:, c]) for c in range(S)]
             else:
+                if beta is None:  # the bottom level was the patch-table lookup (its log scale is counted)
+                    beta = np.take(B.patch_table()[0], patch_codes, axis=0)
                 b = beta.reshape(n * J, S, -1)
                 kids = [b[:, c, :] for c in range(S)]
             outer = _outer(kids)
