@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rhm
-from rhm import inference
+from rhm import inference, pcfg
 from rhm.sparse import SparseRHM
 
 TOL = 1e-9
@@ -85,7 +85,21 @@ VARIANTS = [
     dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=7, noise=0.2),
     dict(sparse=True, v=3, m=2, s=2, L=2, s0=1, seed=8, zipf=1.0),
     dict(sparse=True, v=2, m=1, s=2, L=1, s0=2, seed=9, n_classes=2),
+    dict(dense=True, v=2, s=2, L=2, seed=11),  # every tuple a rule (chaining+'s tables): the dense passes
 ]
+
+
+class Dense:
+    """Random rule tables over every child tuple (rhm.pcfg.TablesGrammar) with the d and L the tests read."""
+
+    def __init__(self, v, s, L, seed):
+        rng = np.random.default_rng(seed)
+        tables = [rng.random((v, v**s)) + 0.05 for _ in range(L)]
+        self.g = pcfg.TablesGrammar([t / t.sum(1, keepdims=True) for t in tables], s)
+        self.L, self.d = L, s**L
+
+    def tree_pcfg(self):
+        return self.g.tree_pcfg()
 
 
 def ids(p):
@@ -94,6 +108,8 @@ def ids(p):
 
 def make(params):
     params = dict(params)
+    if params.pop("dense", False):
+        return Dense(**params)
     return SparseRHM(**params) if params.pop("sparse", False) else rhm.RHM(**params)
 
 
@@ -111,6 +127,9 @@ def test_class_posterior_and_likelihood_match_enumeration(case):
     ll = inference.log_likelihood(g, b.xs)
     assert np.abs(ll - np.log(b.px)).max() < TOL
     assert abs(np.exp(ll).sum() - 1) < TOL  # the enumerated strings carry all the mass
+    with np.errstate(divide="ignore"):
+        want_joint = np.log(want * b.px[:, None])
+    assert np.allclose(inference.joint_log_likelihood(g, b.xs), want_joint, rtol=0, atol=TOL)
 
 
 def test_latent_posterior_every_level_matches_enumeration(case):
@@ -226,3 +245,67 @@ def test_torch_backend_matches_numpy(params):
         assert np.allclose(a, b.numpy(), atol=1e-12, rtol=0, equal_nan=True)
     with pytest.raises(ValueError, match="integer tokens"):
         inference.class_posterior(g, xt.double())
+
+
+def enumerate_rule_uses(P):
+    """Every derivation as (probability, root, clean leaves, rule uses: per level (n_sym, M) counts)."""
+    out = [(float(P.prior[c]), c, [c], [np.zeros(np.shape(p)) for p in P.probs]) for c in range(len(P.prior))]
+    for lv in range(P.L):
+        table, probs = np.asarray(P.children[lv]), np.asarray(P.probs[lv])
+        new = []
+        for p, root, syms, uses in out:
+            for ks in itertools.product(range(table.shape[1]), repeat=len(syms)):
+                q, kids, u = p, [], [c.copy() for c in uses]
+                for a, k in zip(syms, ks):
+                    q *= probs[a, k]
+                    kids.extend(table[a, k].tolist())
+                    u[lv][a, k] += 1
+                if q > 0:
+                    new.append((q, root, kids, u))
+        out = new
+    return out
+
+
+def test_expected_rule_counts_match_enumeration(case):
+    g, b = case
+    P = b.P
+    derivs = enumerate_rule_uses(P)
+    E = (1 - P.noise) * np.eye(P.V) + P.noise / P.V
+    # joint[x, deriv] = P(deriv) P(x | its clean leaves)
+    joint = np.array([p * np.prod(E[leaves, b.xs], axis=1) for p, _, leaves, _ in derivs]).T
+    roots = np.array([r for _, r, _, _ in derivs])
+    for y in (None, np.argmax(b.latent(0)[:, 0, :], axis=1)):  # unconditioned, and given one likely class
+        w = joint if y is None else joint * (roots[None, :] == y[:, None])
+        px = w.sum(1)
+        post = w / px[:, None]
+        want = [sum(post[:, j].sum() * u[lv] for j, (_, _, _, u) in enumerate(derivs)) for lv in range(P.L)]
+        counts, ll = inference.expected_rule_counts(g, b.xs, y)
+        for lv in range(P.L):
+            assert counts[lv].shape == np.shape(P.probs[lv])
+            assert np.abs(counts[lv] - want[lv]).max() < TOL
+            assert np.isclose(counts[lv].sum(), len(b.xs) * P.S**lv, rtol=TOL)  # one rule per node
+        want_ll = np.log(px).sum() if y is None else (np.log(px) - np.log(P.prior[y])).sum()
+        assert abs(ll - want_ll) < TOL * max(1.0, abs(want_ll))
+
+
+def test_expected_rule_counts_bad_labels_raise():
+    g = rhm.RHM(3, 2, 2, 2, seed=0)
+    x, y = g.sample(5, seed=0)
+    with pytest.raises(ValueError, match="y must hold 5 class labels"):
+        inference.expected_rule_counts(g, x, y[:3])
+    with pytest.raises(ValueError, match="n_classes=3"):
+        inference.expected_rule_counts(g, x, y + 3)
+
+
+def test_torch_backend_matches_numpy_on_dense_tables():
+    torch = pytest.importorskip("torch")
+    g = Dense(3, 2, 3, seed=0)
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 3, (200, 8)), rng.integers(0, 3, 200)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    a, b = inference.expected_rule_counts(g, x, y), inference.expected_rule_counts(g, xt, yt)
+    assert all(np.allclose(c, ct.numpy(), atol=1e-9, rtol=0) for c, ct in zip(a[0], b[0]))
+    assert np.isclose(a[1], b[1], rtol=1e-12)
+    mask = rng.random(x.shape) < 0.4
+    assert np.allclose(inference.token_posterior(g, x, mask),
+                       inference.token_posterior(g, xt, torch.as_tensor(mask)).numpy(), atol=1e-12, rtol=0)

@@ -1,5 +1,6 @@
 """rhm.pcfg: the RHM as a probabilistic grammar: Bayes classifier, inside pass, expected counts, EM, tables."""
 
+import itertools
 import subprocess
 import sys
 
@@ -85,3 +86,35 @@ def test_pcfg_stands_alone_without_torch():
     code = ("import sys, rhm.pcfg; assert 'torch' not in sys.modules; "
             "assert not [m for m in sys.modules if m.startswith('rhm.learners.')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_expected_counts_match_enumeration_of_every_tree():
+    # 2 classes -> 3 symbols -> 2 tokens, s = 2: every (class, root tuple, two leaf tuples) derivation
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        tables = [rng.random((2, 9)) + 0.05, rng.random((3, 4)) + 0.05]
+        tables = [t / t.sum(1, keepdims=True) for t in tables]
+        x = np.array(list(itertools.product(range(2), repeat=4)))
+        y = rng.integers(0, 2, len(x))
+        want = [np.zeros_like(t) for t in tables]
+        ll = 0.0
+        for i in range(len(x)):
+            joint, uses = [], []
+            for t0 in range(9):
+                a, b = divmod(t0, 3)  # first child most significant
+                t1, t2 = x[i, 0] * 2 + x[i, 1], x[i, 2] * 2 + x[i, 3]
+                joint.append(tables[0][y[i], t0] * tables[1][a, t1] * tables[1][b, t2])
+                uses.append((t0, a, t1, b, t2))
+            joint = np.array(joint)
+            ll += np.log(joint.sum())
+            for p, (t0, a, t1, b, t2) in zip(joint / joint.sum(), uses):
+                want[0][y[i], t0] += p
+                want[1][a, t1] += p
+                want[1][b, t2] += p
+        counts, got_ll = pcfg.expected_counts(tables, x, y, 2)
+        assert all(np.abs(c - w).max() < 1e-9 for c, w in zip(counts, want))
+        assert abs(got_ll - ll) < 1e-9 * abs(ll)
+        scores = pcfg.log_likelihood(tables, x, 2)
+        assert np.allclose(scores[np.arange(len(y)), y], [np.log(sum(
+            tables[0][y[i], t0] * tables[1][t0 // 3, x[i, 0] * 2 + x[i, 1]] * tables[1][t0 % 3, x[i, 2] * 2 + x[i, 3]]
+            for t0 in range(9))) for i in range(len(x))], rtol=0, atol=1e-9)

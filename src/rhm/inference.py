@@ -15,9 +15,11 @@ path for ``class_posterior`` and ``log_likelihood``, and noisy ones a bottom-lev
 
     class_posterior(g, x)          (n, n_classes)       P(class | x)
     log_likelihood(g, x)           (n,)                 log P(x)
+    joint_log_likelihood(g, x)     (n, n_classes)       log P(x, class)
     token_posterior(g, x, mask)    (n, d, V)            P(x_i = a | tokens where mask is False)
     next_token(g, x)               (n, d, V)            P(x_t = a | x_<t); t = 0 is the marginal
     latent_posterior(g, x, level)  (n, S**level, k)     P(symbol of each level-`level` node | x)
+    expected_rule_counts(g, x, y)  L x (n_sym, M), float E[rule uses | x (, class y)], sum log P(x (| y))
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ class _Numpy:
         self.ch, self.pf, self.par, self.scatter = C.ch, C.pf, C.par, C.scatter
         self.evidence, self.leaf_tables, self.emission = C.evidence, C.leaf_tables, C.emission
         self.prior = C.P.prior
+        self.dense, self.probs = C.dense, C.probs
         self.chunk = _CHUNK_ENTRIES
 
     rows = staticmethod(lambda a, idx: np.take(a, idx, axis=0))
     cols = staticmethod(lambda a, idx: np.take(a, idx, axis=1))
     stack = staticmethod(lambda xs, axis: np.stack(xs, axis=axis))
     where = staticmethod(np.where)
+    einsum = staticmethod(np.einsum)
 
     def log(self, z):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,6 +97,8 @@ class _Torch(_Numpy):
         self.scatter = [[f(s) for s in lv] for lv in C.scatter]
         self.evidence, self.emission, self.prior = f(C.evidence), f(C.emission), f(C.P.prior)
         self.leaf_tables = [f(t) for t in C.leaf_tables]
+        self.dense, self.probs = C.dense, [f(p) for p in C.probs]
+        self.einsum = torch.einsum
         self.chunk = _GPU_CHUNK_ENTRIES if torch.device(device).type != "cpu" else _CHUNK_ENTRIES
 
     rows = staticmethod(lambda a, idx: a[idx])
@@ -231,6 +237,22 @@ def _inside(B, codes, keep: bool = False):
     beta = patch_codes = None
     for lv in range(P.L - 1, -1, -1):
         J, S = P.S**lv, P.S
+        if B.dense[lv] and (keep or lv < P.L - 1 or B.patch_table() is None):
+            if lv == P.L - 1:
+                leaf = codes.reshape(n * J, S)
+                kids = [B.rows(B.evidence, leaf[:, c]) for c in range(S)]
+            else:
+                if beta is None:  # the bottom level was the patch-table lookup (its log scale is counted)
+                    beta = np.take(B.patch_table()[0], patch_codes, axis=0)
+                b = beta.reshape(n * J, S, -1)
+                kids = [b[:, c, :] for c in range(S)]
+            outer = _outer(kids)
+            beta, log_z = _normalise(B, (outer @ B.probs[lv].T).reshape(n, J, -1))
+            log_scale = log_scale + log_z.sum(axis=1)
+            betas[lv] = beta
+            if keep:
+                gathered[lv] = (kids, outer)
+            continue
         if lv == P.L - 1:
             leaf = codes.reshape(n * J, S)
             table = None if keep else B.patch_table()
@@ -259,13 +281,35 @@ def _inside(B, codes, keep: bool = False):
     return betas, log_scale, gathered
 
 
-def _outside(B, n: int, gathered) -> list:
-    """Scaled outside vectors alpha[l] (n, S**l, n_sym[l]) from the gathered inside factors."""
+def _outer(kids):
+    """Outer product of the children's vectors (rows, k^S), first child most significant."""
+    outer = kids[0]
+    for kid in kids[1:]:
+        outer = (outer[:, :, None] * kid[:, None, :]).reshape(len(outer), -1)
+    return outer
+
+
+def _dense_outside(B, a, lv, kids):
+    """Outside vectors of the S children at a dense level: contract a @ probs with every other child's inside."""
+    S, k = len(kids), kids[0].shape[-1]
+    G = (a @ B.probs[lv]).reshape(-1, *(k,) * S)
+    ax = "abcdefghijklmnopqrstuvwxy"[:S]
+    return [B.einsum(f"z{ax}," + ",".join(f"z{ax[j]}" for j in range(S) if j != c) + f"->z{ax[c]}",
+                     G, *[kids[j] for j in range(S) if j != c]) for c in range(S)]
+
+
+def _outside(B, n: int, gathered, root=None) -> list:
+    """Scaled outside vectors alpha[l] (n, S**l, n_sym[l]) from the gathered inside factors.
+
+    root: the outside vector of the root, (n, 1, n_sym[0]); None is the prior."""
     P = B.P
-    alphas = [B.zeros(n, 1, P.n_sym(0)) + B.prior]
+    alphas = [B.zeros(n, 1, P.n_sym(0)) + (B.prior if root is None else root)]
     for lv in range(P.L):
         J, S = P.S**lv, P.S
         a = alphas[lv].reshape(n * J, -1)
+        if B.dense[lv]:
+            alphas.append(_normalise(B, B.stack(_dense_outside(B, a, lv, gathered[lv][0]), 1).reshape(n, J * S, -1))[0])
+            continue
         W = B.cols(a, B.par[lv]) * B.pf[lv]
         gs = gathered[lv]
         out = []
@@ -318,6 +362,14 @@ def log_likelihood(g, x):
     return _root(B, x)[1]
 
 
+def joint_log_likelihood(g, x):
+    """log P(x, class) (n, n_classes), one inside pass: log P(class | x) + log P(x) (-inf where impossible)."""
+    B, x = _backend(g, x)
+    x, _ = _check_x(B, x)
+    post, logp = _root(B, x)
+    return B.log(post) + logp[:, None]
+
+
 def latent_posterior(g, x, level, mask=None):
     """P(symbol at each level-`level` node | unmasked tokens of x): (n, S**level, k), k symbols at that level.
 
@@ -333,6 +385,51 @@ def latent_posterior(g, x, level, mask=None):
         alphas = _outside(B, rows.stop - rows.start, gathered)
         out[rows] = _posterior(B, alphas[level], betas[level])
     return out
+
+
+def _rowsum(a):
+    return a.sum(-1, keepdim=True) if _is_torch(a) else a.sum(-1, keepdims=True)
+
+
+def expected_rule_counts(g, x, y=None):
+    """Expected rule counts given x (and the class, the root symbol, when y is given): (counts, loglik).
+
+    counts[l] (n_sym[l], M), M rules per symbol as in the grammar's TreePCFG: the sum over samples and over
+    level-l nodes of P(that node is symbol a rewritten by its rule k | x[, y]), the E-step of EM on the rule
+    probabilities. loglik: sum over samples of log P(x) (y None) or of log P(x | class y). Same backend as x.
+    """
+    B, x = _backend(g, x)
+    x, _ = _check_x(B, x)
+    P = B.P
+    n_c = P.n_sym(0)
+    if y is not None:
+        y = y if _is_torch(y) else np.asarray(y)
+        if tuple(y.shape) != (len(x),) or (len(y) and (int(y.min()) < 0 or int(y.max()) >= n_c)):
+            raise ValueError(f"y must hold {len(x)} class labels in [0, n_classes={n_c}), "
+                             f"got shape {tuple(y.shape)}")
+        y = y.long() if _is_torch(y) else y.astype(np.int64)
+    flat = [B.zeros(len(B.pf[lv])) for lv in range(P.L)]
+    loglik = 0.0
+    for rows in _chunks(B, len(x), _row_cost(P, B.C) * 2):
+        n = rows.stop - rows.start
+        betas, log_scale, gathered = _inside(B, _leaf_codes(B, x[rows], None), keep=True)
+        root = None if y is None else B.one_hot(y[rows], n_c)[:, None, :]
+        alphas = _outside(B, n, gathered, root)
+        for lv in range(P.L):  # P(node is (a, rule k)) ∝ alpha(a) p(a, k) prod_c beta(child c of (a, k))
+            a = alphas[lv].reshape(n * P.S**lv, -1)
+            if B.dense[lv]:  # the same with the rules as the outer product of the children's vectors
+                outer = gathered[lv][1]
+                tot = ((a @ B.probs[lv]) * outer).sum(-1)
+                flat[lv] += (B.probs[lv] * (B.div(a, tot[:, None]).T @ outer)).T.reshape(-1)
+                continue
+            W = B.cols(a, B.par[lv]) * B.pf[lv]
+            for gs in gathered[lv]:
+                W = W * gs
+            flat[lv] += B.div(W, _rowsum(W)).sum(0)
+        root_in = betas[0][:, 0, :] * (B.prior if root is None else root[:, 0, :])
+        loglik += float((B.log(root_in.sum(1)) + log_scale).sum())
+    counts = [f.reshape(-1, P.n_sym(lv)).T for lv, f in enumerate(flat)]  # rule-major flat -> (n_sym, M)
+    return counts, loglik
 
 
 def _predictive(B, x, mask):
@@ -403,5 +500,5 @@ def _as(B, a: np.ndarray):
     return B.t.as_tensor(a, device=B.device) if isinstance(B, _Torch) else a
 
 
-__all__ = ["TreePCFG", "class_posterior", "latent_posterior", "log_likelihood", "next_token",
-           "token_posterior", "tree_pcfg"]
+__all__ = ["TreePCFG", "class_posterior", "expected_rule_counts", "joint_log_likelihood", "latent_posterior",
+           "log_likelihood", "next_token", "token_posterior", "tree_pcfg"]

@@ -1,9 +1,10 @@
-"""The RHM as a probabilistic grammar on its fixed s-ary tree: rule tables, the inside pass, EM, exclusive tables.
+"""The RHM as a probabilistic grammar on its fixed s-ary tree: rule tables, EM, exclusive tables.
 
 Level l = 0..L-1 rewrites a level-l symbol into s level-(l+1) symbols: tables[l] (k_l, k_(l+1)^s) holds
 P(child tuple | parent symbol), the tuple coded base k_(l+1), first child most significant (rhm.patches). Level 0
 is the class, level L the input tokens. With the grammar's own rules (uniform over each symbol's m rules,
 `tables_from_rules`) the class posterior log P(class) + log P(x | class) is the exact Bayes classifier.
+The inside-outside passes are rhm.inference's, on the tables seen as a grammar (:class:`TablesGrammar`).
 numpy only: no torch, no learner.
 """
 
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import inference
 from .patches import codes
-
-# (chunk, nodes, k^s) products stay below this many cells (~32 MB of float64)
-CHUNK_CELLS = 2**22
+from .treepcfg import TreePCFG
 
 
 def _leaf_alphabet(tables, s: int) -> int:
@@ -57,43 +57,35 @@ def dirichlet_tables(counts, prior: float) -> list[np.ndarray]:
     return [(c + prior / c.shape[1]) / (c.sum(1, keepdims=True) + prior) for c in counts]
 
 
-def chunks(n: int, tables, s: int) -> list[slice]:
-    """Sample chunks that bound the inside pass's (chunk, nodes, k^s) products to CHUNK_CELLS cells."""
-    widest = max(s ** (level - 1) * t.shape[1] for level, t in enumerate(tables, 1))
-    step = max(1, CHUNK_CELLS // widest)
-    return [slice(i, i + step) for i in range(0, n, step)]
+class TablesGrammar:
+    """Rule tables as a grammar for rhm.inference: every parent rewrites into all k^s child tuples (rule index
+    = tuple code, first child most significant), probabilities tables[l]; the class prior `prior`; no noise."""
 
+    def __init__(self, tables, s: int, prior=None):
+        self.tables = [np.asarray(t, dtype=np.float64) for t in tables]
+        self.s = s
+        n_c = self.tables[0].shape[0]
+        self.prior = np.full(n_c, 1.0 / n_c) if prior is None else np.asarray(prior, dtype=np.float64)
 
-def _inside(tables, x, s: int):
-    """Inside pass on one chunk: (log P(x | class) (n, n_c), per level the normalised children's inside vectors
-    (n, nodes, s, k) and their outer products (n, nodes, k^s), root level first, and the leaf codes)."""
-    n, L = len(x), len(tables)
-    leaf = codes(x.reshape(n, -1, s).astype(np.int64), _leaf_alphabet(tables, s))
-    node = tables[-1][:, leaf].transpose(1, 2, 0)  # (n, s^(L-1), k): P(patch | symbol) at level L-1
-    logscale = np.zeros(n)
-    kids_by_level, outer_by_level = [], []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for level in range(L - 2, -1, -1):  # combine s children into their level-`level` parent
-            z = node.sum(-1, keepdims=True)
-            node = node / z
-            logscale = logscale + np.log(z).sum((1, 2))
-            kids = node.reshape(n, node.shape[1] // s, s, -1)
-            outer = kids[:, :, 0]
-            for i in range(1, s):  # (n, P, k^i) x (n, P, k) -> (n, P, k^(i+1)), first child most significant
-                outer = (outer[..., :, None] * kids[:, :, i, None, :]).reshape(n, kids.shape[1], -1)
-            kids_by_level.insert(0, kids)
-            outer_by_level.insert(0, outer)
-            node = outer @ tables[level].T  # (n, P, k_parent)
-        logp = np.log(node[:, 0]) + logscale[:, None]
-    return logp, kids_by_level, outer_by_level, leaf
+    def tree_pcfg(self) -> TreePCFG:
+        V = _leaf_alphabet(self.tables, self.s)
+        children = []
+        for level, t in enumerate(self.tables):
+            k_child = V if level == len(self.tables) - 1 else self.tables[level + 1].shape[0]
+            if k_child**self.s != t.shape[1]:
+                raise ValueError(f"tables[{level}] has {t.shape[1]} columns, not k^s = {k_child}^{self.s}")
+            tuples = np.stack(np.unravel_index(np.arange(t.shape[1]), (k_child,) * self.s), axis=1)
+            children.append(np.broadcast_to(tuples, (t.shape[0], *tuples.shape)))
+        return TreePCFG(children=tuple(children), probs=tuple(self.tables), prior=self.prior, V=V, noise=0.0)
 
 
 def log_likelihood(tables, x, s: int) -> np.ndarray:
-    """log P(x | class) (n, n_c), summing over every latent symbol of every node."""
+    """log P(x | class) (n, n_c), summing over every latent symbol of every node (rhm.inference)."""
     x = np.asarray(x, dtype=np.int64)
+    g = TablesGrammar(tables, s)
     if len(x) == 0:
-        return np.zeros((0, tables[0].shape[0]))
-    return np.concatenate([_inside(tables, x[c], s)[0] for c in chunks(len(x), tables, s)])
+        return np.zeros((0, len(g.prior)))
+    return inference.joint_log_likelihood(g, x) - np.log(g.prior)[None]
 
 
 def class_scores(tables, x, s: int, log_prior) -> np.ndarray:
@@ -101,38 +93,11 @@ def class_scores(tables, x, s: int, log_prior) -> np.ndarray:
     return log_likelihood(tables, x, s) + np.asarray(log_prior)[None]
 
 
-def _expected_chunk(tables, x, y, s: int, counts):
-    """Add the expected rule counts of one labelled chunk to `counts`; returns sum log P(x | y)."""
-    logp, kids_by_level, outer_by_level, leaf = _inside(tables, x, s)
-    n = len(x)
-    out = np.zeros((n, 1, tables[0].shape[0]))
-    out[np.arange(n), 0, y] = 1.0  # outside of the root: the class is observed
-    for level, (kids, outer) in enumerate(zip(kids_by_level, outer_by_level)):
-        R = tables[level]
-        OR = out @ R  # (n, P, k^s): sum_a out(a) R[a, t]
-        tot = (OR * outer).sum(-1, keepdims=True)  # P(subtree) in this node's units
-        w = (out / tot).reshape(-1, R.shape[0])
-        counts[level] += R * (w.T @ outer.reshape(len(w), -1))  # posterior of (parent symbol, child tuple)
-        G = (OR / tot).reshape(n, outer.shape[1], *(kids.shape[-1],) * s)  # the child tuple t as s axes
-        # outside of child i: G contracted with every other child's inside vector
-        axes = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:s]
-        child = [np.einsum(f"np{axes}," + ",".join(f"np{axes[j]}" for j in range(s) if j != i) + f"->np{axes[i]}",
-                           G, *(kids[:, :, j] for j in range(s) if j != i)) for i in range(s)]
-        out = np.stack(child, 2).reshape(n, -1, kids.shape[-1])
-    post = out * tables[-1][:, leaf].transpose(1, 2, 0)  # the leaf patch is observed
-    post /= post.sum(-1, keepdims=True)
-    K = tables[-1].shape[1]
-    idx = (np.arange(post.shape[-1])[None, None, :] * K + leaf[..., None]).ravel()
-    counts[-1] += np.bincount(idx, weights=post.ravel(), minlength=counts[-1].size).reshape(counts[-1].shape)
-    return float(logp[np.arange(n), y].sum())
-
-
 def expected_counts(tables, x, y, s: int):
-    """E-step: (expected rule counts per level, sum over samples of log P(x | y)) for labelled inputs."""
+    """E-step: (expected rule counts per level, sum over samples of log P(x | y)) for labelled inputs
+    (rhm.inference.expected_rule_counts with the class observed)."""
     x, y = np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64)
-    counts = [np.zeros_like(t) for t in tables]
-    ll = sum(_expected_chunk(tables, x[c], y[c], s, counts) for c in chunks(len(x), tables, s))
-    return counts, float(ll)
+    return inference.expected_rule_counts(TablesGrammar(tables, s), x, y)
 
 
 def em(counts, x, y, s: int, prior: float, max_iters: int, tol: float = 1e-6):

@@ -60,10 +60,14 @@ class Compiled:
     def __init__(self, P: TreePCFG):
         self.P = P
         self.ch, self.pf, self.par, self.scatter = [], [], [], []
+        # dense[l]: every parent has every child tuple as a rule, in code order (first child most significant):
+        # the passes then use the outer product of the children's vectors and the table probs[l] (n_sym, M)
+        self.dense, self.probs = [], [np.array(p, dtype=np.float64) for p in P.probs]
         for lv in range(P.L):
             table = np.asarray(P.children[lv], dtype=np.int64)
             n_sym, M, S = table.shape
             n_child = P.n_sym(lv + 1)
+            self.dense.append(M == n_child**S and bool((codes_of(table, n_child) == np.arange(M)).all()))
             # rule-major flat order (index k * n_sym + a): the sum over rules is a sum of M contiguous blocks
             flat = table.transpose(1, 0, 2).reshape(M * n_sym, S)
             self.ch.append([np.ascontiguousarray(flat[:, c]) for c in range(S)])
