@@ -22,9 +22,10 @@ paper is a method switch (all on by default):
   pairs, sparse even for a dense grammar) the k-means map is polished by an annealed Gibbs search on the
   likelihood of the level's sibling groups (true synonyms explain them with the fewest distinct tuples).
 - ``generative``: after the discriminative fit, EM on the RHM as a probabilistic grammar on its tree
-  (rhm.pcfg, on rhm.inference's inside-outside: from the hard-decoded rule counts, Dirichlet prior ``prior``) and prediction by
-  its exact class posterior, which sums over every latent symbol. Restarts are then compared by the joint
-  likelihood log P(x, y) of their hard-decoded grammar (else by the training label likelihood).
+  (rhm.pcfg, on rhm.inference's inside-outside: from the hard-decoded rule counts, Dirichlet prior
+  ``prior``) and prediction by its exact class posterior, which sums over every latent symbol. Restarts
+  are then compared by the joint likelihood log P(x, y) of their hard-decoded grammar (else by the training
+  label likelihood).
 - ``remeasure``: when the restarts did not confirm their best, redo the whole fit from context statistics
   measured on its refined symbols, round after round, each kept where the score rises.
 
