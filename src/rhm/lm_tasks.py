@@ -38,9 +38,7 @@ def check_task(task) -> str:
 
 def vocab(g) -> int:
     """V: the size of the token alphabet of g's inputs (v; v + 1 for the sparse RHM's blank)."""
-    if hasattr(g, "tree_pcfg"):  # the sparse RHM: v + 1 (the blank)
-        return int(g.tree_pcfg().V)
-    return int(g.v)
+    return int(g.vocab_size)
 
 
 def unsupported(learner: str, task: str, supported) -> ValueError:

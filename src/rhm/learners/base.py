@@ -148,7 +148,7 @@ class Learner(BaseEstimator):
         if grammar is not None:
             if x.shape[1] != grammar.d:
                 raise ValueError(f"x has d={x.shape[1]} tokens per input but the grammar has d={grammar.d}")
-            v = (vocab(grammar) if lm else getattr(grammar, "vocab_size", grammar.v)) if v is None else v
+            v = vocab(grammar) if v is None else v
             n_classes = grammar.n_classes if n_classes is None and not lm else n_classes
         if lm:  # the MASK token (= v) may appear in x; the classes are the tokens
             tok = y[y >= 0]
