@@ -286,7 +286,7 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
     import dataclasses
 
     from rhm import learners
-    from rhm.experiments import registry
+    from rhm.experiments import exp_deep, registry
     from rhm.experiments import reproduce as rep
 
     for mode in registry.MODES:  # every experiment's sweeps validate in both modes
@@ -300,7 +300,7 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
                         assert len(job.expand()) > 0
                 else:
                     assert len(job) > 0
-    deep = registry.deep_sweep("quick", "x", ["toy_oracle"])
+    deep = exp_deep.deep_sweep("quick", "x", ["toy_oracle"])
     assert len(deep.expand()) == 5 * 4 * 3  # v=m=n_c in {4, 5, 6, 7, 8} x 4 sizes x 3 seeds
 
     real_get = learners.get
@@ -311,7 +311,7 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
         return real_get(name)
 
     monkeypatch.setattr(learners, "get", get)
-    tiny_r1 = dataclasses.replace(registry.R1, runs=lambda mode: [
+    tiny_r1 = dataclasses.replace(registry.EXPERIMENTS["R1"], runs=lambda mode: [
         Sweep(name=f"{mode}-R1-parse", task="parse", grammars=[GrammarGrid(v=4, m=4, L=2)], seeds=[0],
               extras={"parse_n": 500})])
     experiments = {**registry.EXPERIMENTS, "R1": tiny_r1}
@@ -323,7 +323,7 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
     assert summary["R1"]["verdict"] == "held" and "parse recovery min 1.0000" in summary["R1"]["numbers"]
     assert summary["R5"]["verdict"] == "skipped"
     md = (tmp_path / "out" / "index.md").read_text()
-    assert f"| R5 | {registry.R5.title} |" in md and "learner 'kmeans' is not registered" in md
+    assert f"| R5 | {registry.EXPERIMENTS['R5'].title} |" in md and "learner 'kmeans' is not registered" in md
     assert "| v=4 m=4 s=2 L=2 n_c=4 | 256 | 256 | yes | 1.0000 of 256 |" in md
 
 
@@ -342,20 +342,20 @@ def _store_curves(store, curves, sweep, grammar, seeds=(0, 1), noise=None):
 
 def test_r9_compares_chaining_plus_against_the_better_cnn(tmp_path):
     # the default CNN never reaches the threshold (as at m = 8, L = 3), the one without weight decay does
-    from rhm.experiments import registry
-    from rhm.experiments.analysis import pstar_table
+    from rhm.experiments import exp_deep, registry
+    from rhm.experiments.analysis import pstar_table, train_frame
 
     grammar = dict(v=8, m=4, s=2, L=3, n_classes=8, rules="uniform", seed=0)
     curves = {"chaining+": {100: 0.5, 200: 0.0}, "cnn": {400: 0.8, 800: 0.8, 1600: 0.7},
-              registry.CNN_WD0: {400: 0.5, 800: 0.0}}
+              exp_deep.CNN_WD0: {400: 0.5, 800: 0.0}}
     with ResultStore(tmp_path / "r.sqlite") as store:
         _store_curves(store, curves, "full-R9-compare", grammar)
-        section = registry.R9.analyze(registry.R9, store, "full", tmp_path)
-        pts = {p["label"]: p for p in pstar_table(registry._train_frame(store, "full-R9-compare"))}
-    assert pts["cnn"]["censored"] == "above" and pts[registry.CNN_WD0]["censored"] is None
-    ratio = pts["chaining+"]["pstar"] / pts[registry.CNN_WD0]["pstar"]
+        section = registry.EXPERIMENTS["R9"].analyze(registry.EXPERIMENTS["R9"], store, "full", tmp_path)
+        pts = {p["label"]: p for p in pstar_table(train_frame(store, "full-R9-compare"))}
+    assert pts["cnn"]["censored"] == "above" and pts[exp_deep.CNN_WD0]["censored"] is None
+    ratio = pts["chaining+"]["pstar"] / pts[exp_deep.CNN_WD0]["pstar"]
     assert section.verdict == "held" and f"{ratio:.2f} (P*(chaining+)/P*(best cnn))" in section.numbers
-    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {registry.CNN_WD0}",
+    assert section.blocks[1][1] == ["grammar", "P* chaining+", "P* cnn", f"P* {exp_deep.CNN_WD0}",
                                     "P*(chaining+)/P*(best cnn)"]
 
 
@@ -383,7 +383,7 @@ def test_r4_verdict_follows_the_slope_interval(tmp_path):
             thr = error_threshold(v)
             curve = {int(x * ncml): (0.9 if x < 1 else thr / 2) for x in sizes}
             _store_curves(store, {"cnn": curve}, "quick-R4-cnn", g)
-        held = registry.R4.analyze(registry.R4, store, "quick", tmp_path)
+        held = registry.EXPERIMENTS["R4"].analyze(registry.EXPERIMENTS["R4"], store, "quick", tmp_path)
     assert held.verdict == "held", held.numbers
     with ResultStore(tmp_path / "w.sqlite") as store:
         for v, shift in ((4, 1), (5, 4), (6, 1), (8, 4)):  # P* jumps by 4x between neighbours: a poor fit
@@ -392,7 +392,7 @@ def test_r4_verdict_follows_the_slope_interval(tmp_path):
             thr = error_threshold(v)
             curve = {int(x * ncml): (0.9 if x < shift else thr / 2) for x in sizes}
             _store_curves(store, {"cnn": curve}, "quick-R4-cnn", g)
-        wide = registry.R4.analyze(registry.R4, store, "quick", tmp_path)
+        wide = registry.EXPERIMENTS["R4"].analyze(registry.EXPERIMENTS["R4"], store, "quick", tmp_path)
     assert wide.verdict == "inconclusive", wide.numbers
 
 
@@ -450,7 +450,7 @@ def test_sampling_field_keeps_default_keys_and_reaches_the_runs():
 def test_r8_reports_both_refit_variants_and_judges_the_one_pass_learner(tmp_path, one_pass_exponent, verdict):
     from rhm.experiments import registry
 
-    (configs,) = registry.R8.runs("quick")
+    (configs,) = registry.EXPERIMENTS["R8"].runs("quick")
     variants = {(c.extras["learner"], c.extras.get("params", {}).get("refit")) for c in configs}
     assert variants == {("layerwise", False), ("layerwise", True), ("shallow", None)}  # refit always explicit
     exponent = {False: one_pass_exponent, True: 2.0, None: 4.0}
@@ -460,7 +460,7 @@ def test_r8_reports_both_refit_variants_and_judges_the_one_pass_learner(tmp_path
             samples = int(3 * d ** exponent[refit])
             store.put(c, {"metrics": {"learner": c.extras["learner"], "d": d, "samples": samples,
                                       "n_features": d * (d - 1) // 2, "rel_mse": 9e-4}})
-        section = registry.R8.analyze(registry.R8, store, "quick", tmp_path)
+        section = registry.EXPERIMENTS["R8"].analyze(registry.EXPERIMENTS["R8"], store, "quick", tmp_path)
     assert section.verdict == verdict, section.numbers
     assert "layerwise, refit=False: d^" in section.numbers and "layerwise, refit=True: d^2.00" in section.numbers
     assert "refit=True: held" in section.numbers

@@ -194,3 +194,46 @@ def analyze_sweep(store, name: str, out_dir: Path) -> list:
         blocks += [("h2", f"Sweep `{name}` (parse checks)"),
                    ("table", PARSE_HEADERS, parse_rows([r for r in rows if r["task"] == "parse"]))]
     return blocks
+
+
+# ------------------------------------------------------------------ sections shared by the experiments
+def train_frame(store, sweep):
+    """The finished training runs of one sweep as a DataFrame (None when there are none)."""
+    import pandas as pd
+
+    rows = [r for r in store.rows(sweep=sweep) if r["task"] == "train" and r["test_error"] is not None]
+    return pd.DataFrame(rows) if rows else None
+
+
+def pstar_points(df):
+    """pstar_table of a train frame; [] for None."""
+    return pstar_table(df) if df is not None else []
+
+
+def no_runs(s):
+    """Mark a report section as having no finished runs."""
+    s.numbers = "no finished runs"
+    return s
+
+
+def pstar_section(s, df, out_dir, stem, xname="n_c·m^L", xfun=None):
+    """P* table + fits + figures of a train sweep frame into section `s`; returns (points, fits)."""
+    from . import plots
+
+    pts = pstar_points(df)
+    if xfun is not None:
+        for p in pts:
+            p["x"] = xfun(p)
+    fits = scaling_fits(pts)
+    s.blocks.append(("table", [h.replace("n_c·m^L", xname) if i == 2 else h for i, h in enumerate(PSTAR_HEADERS)],
+                     pstar_rows(pts)))
+    if fits:
+        s.blocks.append(("table", [h.replace("n_c·m^L", xname) for h in FIT_HEADERS], fit_rows(fits)))
+    f1 = plots.learning_curves(df, out_dir / f"{stem}-curves.png", f"{s.rid}: learning curves")
+    s.blocks.append(("fig", f1.name, "Test error (mean ± sd over seeds) against the training-set size for each "
+                     "learner and grammar; dotted: the P* threshold 0.1·(1−1/n_c)."))
+    if fits:
+        f2 = plots.pstar_scaling(pts, fits, out_dir / f"{stem}-pstar.png", f"{s.rid}: P* vs {xname}", xlabel=xname)
+        s.blocks.append(("fig", f2.name, f"P* (bootstrap 95% CI over seeds) against {xname} with the fitted power "
+                         f"law per learner; dashed: P* = {xname}."))
+    return pts, fits
