@@ -94,8 +94,7 @@ def test_kmeans_learns_when_m_below_v(literature):
         bottom = model.info_["levels"][0]
         assert bottom["occurring_patches"] == g.v * g.m and bottom["clusters"] == g.v
         # and recovers the synonym classes exactly: patches with the same parent share a cluster
-        codes = g.rules[-1][..., 0] * g.v + g.rules[-1][..., 1]  # (v, m) codes of each symbol's patches
-        ids = model.levels_[0].lookup(codes)
+        ids = model.levels_[0].lookup(g.rules[-1])  # (v, m): the cluster of each symbol's patches
         assert (ids == ids[:, :1]).all() and len(np.unique(ids[:, 0])) == g.v
 
 

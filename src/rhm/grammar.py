@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_path
+from .patches import digits, fits_codes, patch_ids
 from .validation import check_float, check_int
 
 RULE_SAMPLERS = ("uniform", "balanced")
@@ -97,17 +98,10 @@ def zipf_probs(m: int, a: float | None) -> np.ndarray:
     return f / f.sum()
 
 
-def _digits(codes: np.ndarray, base: int, width: int) -> np.ndarray:
-    """Base-``base`` digits of integer ``codes``, most significant first: shape codes.shape + (width,)."""
-    powers = base ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return (codes[..., None] // powers) % base
-
-
 def _distinct_tuples(rng: np.random.Generator, v: int, s: int, count: int) -> np.ndarray:
     """``count`` distinct s-tuples over [0, v), uniformly without replacement: shape (count, s)."""
-    if v**s < 2**62:
-        codes = rng.choice(v**s, size=count, replace=False)
-        return _digits(codes, v, s)
+    if fits_codes(v, s):
+        return digits(rng.choice(v**s, size=count, replace=False), v, s)
     # Huge tuple space: draw i.i.d. tuples and keep first occurrences until `count` are distinct. The first
     # occurrences of i.i.d. uniform draws are a uniform sample without replacement.
     out = np.empty((0, s), dtype=np.int64)
@@ -157,7 +151,7 @@ def check_rules(rules, v: int, m: int, s: int, L: int, n_classes: int) -> tuple[
             raise ValueError(f"rules[{level}] has symbols outside [0, v={v})")
         arr = arr.astype(np.int64)
         flat = arr.reshape(n_sym * m, s)
-        n_distinct = len(np.unique(flat, axis=0))
+        n_distinct = len(patch_ids(flat, v)[0])
         if n_distinct != n_sym * m:
             raise ValueError(
                 f"rules[{level}] is ambiguous: {n_sym * m - n_distinct} s-tuple(s) repeated "

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Dense code -> parent tables up to this many entries (int32: 16 MiB); sorted codes + searchsorted above it.
+from .patches import codes, lookup, patch_ids
+
+# Dense code -> parent tables up to this many entries (int32: 16 MiB); the rhm.patches lookup above it.
 _DENSE_TABLE_MAX = 1 << 22
 
 
@@ -31,46 +33,26 @@ def check_tokens(g, x, name: str = "x") -> np.ndarray:
 
 
 class _Inverse:
-    """Map s-tuples of level-(l+1) symbols to their parent at level l (-1 if no rule produces them)."""
+    """Map s-tuples of level-(l+1) symbols to their parent at level l (-1 if no rule produces them): a dense
+    code -> parent table for small v**s, else a lookup in the sorted table of rule patches (rhm.patches)."""
 
     def __init__(self, g, level: int):
-        self.v, self.s = g.v, g.s
+        self.v = g.v
         table = g.rules[level]  # (n_sym, m, s)
         n_sym, m, s = table.shape
         parents = np.repeat(np.arange(n_sym, dtype=np.int32), m)
-        flat = table.reshape(-1, s)
-        self.mode = "dense" if g.v**s <= _DENSE_TABLE_MAX else "sorted" if g.v**s < 2**63 else "rows"
-        if self.mode == "rows":
-            self.lookup = {tuple(r): p for r, p in zip(flat.tolist(), parents.tolist())}
-            return
-        codes = self.codes(flat)
-        if self.mode == "dense":
-            self.table = np.full(g.v**s, -1, dtype=np.int32)
-            self.table[codes] = parents
-        else:
-            order = np.argsort(codes)
-            self.sorted_codes, self.sorted_parents = codes[order], parents[order]
-
-    def codes(self, patches: np.ndarray) -> np.ndarray:
-        """Base-v integer code of each patch (..., s) -> (...)."""
-        dt = np.int32 if self.v**self.s < 2**31 else np.int64
-        code = patches[..., 0].astype(dt)
-        for i in range(1, self.s):
-            code = code * dt(self.v) + patches[..., i]
-        return code
+        self.patches, inv = patch_ids(table.reshape(-1, s), g.v)  # sorted codes (or rows), each rule patch once
+        self.parents = np.empty(len(parents), dtype=np.int32)
+        self.parents[inv] = parents
+        self.dense = None
+        if g.v**s <= _DENSE_TABLE_MAX:
+            self.dense = np.full(g.v**s, -1, dtype=np.int32)
+            self.dense[self.patches] = self.parents
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
-        if self.mode == "dense":
-            return np.take(self.table, self.codes(patches))
-        if self.mode == "sorted":
-            code = self.codes(patches)
-            pos = np.searchsorted(self.sorted_codes, code)
-            pos = np.minimum(pos, len(self.sorted_codes) - 1)
-            return np.where(self.sorted_codes[pos] == code, self.sorted_parents[pos], -1).astype(np.int32)
-        # huge v**s: map the distinct patches present through a dict (their number is bounded by the data)
-        uniq, inv = np.unique(patches.reshape(-1, self.s), axis=0, return_inverse=True)
-        par = np.array([self.lookup.get(tuple(r), -1) for r in uniq.tolist()], dtype=np.int32)
-        return par[inv.reshape(-1)].reshape(patches.shape[:-1])
+        if self.dense is not None:
+            return np.take(self.dense, codes(patches, self.v))
+        return lookup(self.patches, self.parents, patches, self.v)
 
 
 def _inverses(g):

@@ -1,9 +1,13 @@
 """Patch codes: integer patches (..., s) over an alphabet of size k as base-k int64 codes, and their lookup.
 
 A patch (t_1, ..., t_s) has the code sum_i t_i k^(s-i) (first token most significant), so sorting codes sorts
-patches lexicographically. One overflow rule (`fits_codes`): codes are used while k^s < 2^62; above it, distinct
-patches are found by comparing rows. A table of distinct patches is a sorted code array; `lookup` finds patches
-in it with a binary search, and marks unseen patches (or patches holding an unknown token, < 0) with -1.
+patches lexicographically; `digits` inverts `codes`. One overflow rule: codes exist while k^s < 2^62
+(`fits_codes`); `codes` and `digits` refuse larger alphabets with one ValueError (`check_codes`), and above the
+rule `patch_ids` and `lookup` compare rows instead. A table of distinct patches is what `patch_ids` returns:
+sorted codes (U,), or sorted rows (U, s) above the rule; `lookup` finds patches in it and marks unseen patches
+(or patches holding an unknown token, < 0) as missing.
+
+This module imports only numpy: it sits below rhm.grammar, which draws its rule tuples as codes.
 """
 
 from __future__ import annotations
@@ -18,41 +22,67 @@ def fits_codes(k: int, s: int) -> bool:
     return int(k) ** int(s) < CODE_LIMIT
 
 
+def check_codes(k: int, s: int, name: str = "k") -> None:
+    """The overflow rule as an error: ValueError naming `name` (the caller's parameter for k) unless k^s < 2^62."""
+    if not fits_codes(k, s):
+        raise ValueError(f"{name}={k} is too large for patch codes of s={s} tokens: {name}**s must be < 2**62 "
+                         "(int64 codes)")
+
+
 def codes(patches: np.ndarray, k: int) -> np.ndarray:
-    """Codes (...) of patches (..., s) with tokens in [0, k); the caller checks `fits_codes(k, s)`."""
+    """Codes (...) int64 of patches (..., s) with tokens in [0, k)."""
+    check_codes(k, patches.shape[-1])
     code = np.zeros(patches.shape[:-1], dtype=np.int64)
-    for i in range(patches.shape[-1]):  # s steps, vectorised over every patch
-        code = code * k + patches[..., i]
+    for i in range(patches.shape[-1]):  # s steps, vectorised over every patch, in place
+        code *= k
+        code += patches[..., i]
     return code
 
 
-def patch_ids(patches: np.ndarray, k: int):
-    """Distinct rows of integer patches (..., s) over an alphabet of size k: (codes (U,), inverse (...)).
+def digits(code: np.ndarray, k: int, s: int) -> np.ndarray:
+    """The patches (..., s) int64 of codes (...): base-k digits, most significant first (inverse of `codes`)."""
+    check_codes(k, s)
+    powers = k ** np.arange(s - 1, -1, -1, dtype=np.int64)
+    return (np.asarray(code)[..., None] // powers) % k
 
-    Above the overflow rule the returned "codes" are the distinct rows themselves (U, s)."""
+
+def patch_ids(patches: np.ndarray, k: int, rows: bool = False):
+    """Distinct patches of integer patches (..., s) over an alphabet of size k: (table, inverse (...)).
+
+    The table is the sorted codes (U,), or the distinct rows (U, s) in lexicographic order above the overflow
+    rule or when `rows` is set (the same order and inverse either way)."""
     s = patches.shape[-1]
     flat = patches.reshape(-1, s)
-    if fits_codes(k, s):
-        uniq, inv = np.unique(codes(flat, k), return_inverse=True)
-    else:  # alphabet too large for an int64 code: compare rows
+    if not fits_codes(k, s):  # alphabet too large for an int64 code: compare rows
         uniq, inv = np.unique(flat, axis=0, return_inverse=True)
+    elif rows:
+        _, first, inv = np.unique(codes(flat, k), return_index=True, return_inverse=True)
+        uniq = flat[first]
+    else:
+        uniq, inv = np.unique(codes(flat, k), return_inverse=True)
     return uniq, inv.reshape(patches.shape[:-1])
 
 
-def find(table: np.ndarray, code: np.ndarray):
-    """Where codes (...) sit in the sorted code table (U,): (found (...) bool, position (...) clipped to [0, U))."""
+def _positions(table: np.ndarray, patches: np.ndarray, k: int) -> np.ndarray:
+    """Row of every patch (..., s) in the table of distinct patches (codes (U,) sorted, or rows (U, s)); -1 if
+    absent. Tokens must be >= 0."""
+    if table.ndim == 2:  # rows: number table and queries together, then map the numbers back to table rows
+        flat = patches.reshape(-1, patches.shape[-1])
+        _, inv = np.unique(np.concatenate([table, flat]), axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        row = np.full(inv.max() + 1 if len(inv) else 0, -1, dtype=np.int64)
+        row[inv[: len(table)]] = np.arange(len(table))
+        return row[inv[len(table):]].reshape(patches.shape[:-1])
+    code = codes(patches, k)
     if len(table) == 0:
-        return np.zeros(code.shape, bool), np.zeros(code.shape, np.int64)
+        return np.full(code.shape, -1, dtype=np.int64)
     pos = np.clip(np.searchsorted(table, code), 0, len(table) - 1)
-    return table[pos] == code, pos
+    return np.where(table[pos] == code, pos, -1)
 
 
-def lookup(table: np.ndarray, values: np.ndarray, patches: np.ndarray, k: int) -> np.ndarray:
-    """values[i] of every patch (..., s) whose code is table[i] (sorted codes (U,)); -1 for patches not in the
-    table or holding an unknown token (< 0)."""
-    if not fits_codes(k, patches.shape[-1]):
-        raise ValueError(f"alphabet k={k} too large for patch codes of s={patches.shape[-1]} tokens (k^s >= 2^62)")
-    unknown = (patches < 0).any(-1)
-    found, pos = find(table, codes(np.maximum(patches, 0), k))
-    found &= ~unknown
-    return np.where(found, values[pos] if len(table) else -1, -1)
+def lookup(table: np.ndarray, values: np.ndarray, patches: np.ndarray, k: int, missing=-1) -> np.ndarray:
+    """values[i] (...) of every patch (..., s) equal to the table's entry i (a table from `patch_ids`);
+    `missing` for patches not in the table or holding an unknown token (< 0)."""
+    pos = _positions(table, np.maximum(patches, 0), k)
+    pos[(patches < 0).any(-1)] = -1
+    return np.where(pos >= 0, values[np.maximum(pos, 0)] if len(table) else missing, missing)

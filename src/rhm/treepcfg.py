@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .patches import codes, digits, fits_codes, lookup, patch_ids
+
 _DENSE_CODES_MAX = 1 << 22
 _PATCH_TABLE_MAX = 1 << 21
 
@@ -67,7 +69,7 @@ class Compiled:
             table = np.asarray(P.children[lv], dtype=np.int64)
             n_sym, M, S = table.shape
             n_child = P.n_sym(lv + 1)
-            self.dense.append(M == n_child**S and bool((codes_of(table, n_child) == np.arange(M)).all()))
+            self.dense.append(M == n_child**S and bool((codes(table, n_child) == np.arange(M)).all()))
             # rule-major flat order (index k * n_sym + a): the sum over rules is a sum of M contiguous blocks
             flat = table.transpose(1, 0, 2).reshape(M * n_sym, S)
             self.ch.append([np.ascontiguousarray(flat[:, c]) for c in range(S)])
@@ -97,7 +99,7 @@ class Compiled:
             if size * P.n_sym(P.L - 1) > _PATCH_TABLE_MAX:
                 self._patch_table = False
             else:
-                codes = np.stack(np.unravel_index(np.arange(size), (P.V + 1,) * P.S), axis=1)
+                codes = digits(np.arange(size), P.V + 1, P.S)  # every leaf patch, by its code
                 gs = [np.take(self.leaf_tables[c], codes[:, c], axis=0) for c in range(P.S)]
                 prod = gs[0] * self.pf[P.L - 1]
                 for c in range(1, P.S):
@@ -123,13 +125,12 @@ class FastTables:
             table = np.asarray(P.children[lv], dtype=np.int64)
             n_sym, M, S = table.shape
             base = P.n_sym(lv + 1)
-            if float(base) ** S >= 2**62:
+            if not fits_codes(base, S):
                 self.ok = False
                 return
-            codes = codes_of(table.reshape(-1, S), base)
             parents = np.repeat(np.arange(n_sym), M)
             prob = np.asarray(P.probs[lv], dtype=np.float64).reshape(-1)
-            uniq, inv = np.unique(codes, return_inverse=True)
+            uniq, inv = patch_ids(table.reshape(-1, S), base)
             owner = np.full(len(uniq), -1)
             owner[inv] = parents
             if (np.bincount(inv, weights=(parents != owner[inv]).astype(float)) > 0).any():
@@ -154,14 +155,12 @@ class FastTables:
         bad = np.zeros(n, dtype=bool)
         for lv in range(len(self.levels) - 1, -1, -1):
             mode, base, S, a, b = self.levels[lv]
-            code = codes_of(np.maximum(sym, 0).reshape(n, -1, S), base)
+            patches = np.maximum(sym, 0).reshape(n, -1, S)
             if mode == "dense":
+                code = codes(patches, base)
                 par, lp = a[code], b[code]
             else:
-                pos = np.minimum(np.searchsorted(a, code), len(a) - 1)
-                hit = a[pos] == code
-                par = np.where(hit, b[0][pos], -1)
-                lp = np.where(hit, b[1][pos], -np.inf)
+                par, lp = lookup(a, b[0], patches, base), lookup(a, b[1], patches, base, missing=-np.inf)
             bad |= (sym.reshape(n, -1, S) < 0).any(axis=(1, 2)) | (par < 0).any(axis=1)
             logp += np.where(bad, 0.0, lp.sum(axis=1))
             sym = par
@@ -169,13 +168,6 @@ class FastTables:
         with np.errstate(divide="ignore"):
             logp = np.where(bad, -np.inf, logp + np.log(prior[np.maximum(root, 0)]))
         return root, logp
-
-
-def codes_of(tuples: np.ndarray, base: int) -> np.ndarray:
-    code = tuples[..., 0].astype(np.int64)
-    for c in range(1, tuples.shape[-1]):
-        code = code * base + tuples[..., c]
-    return code
 
 
 def tree_pcfg(g) -> TreePCFG:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..treepcfg import codes_of
+from .. import patches
 from .backend import chunks, is_torch, row_cost
 
 
@@ -56,7 +56,7 @@ def inside(B, codes, keep: bool = False):
             leaf = codes.reshape(n * J, S)
             table = None if keep else B.patch_table()
             if table is not None:  # inside-only: the bottom level is a lookup by the code of its leaves
-                patch_codes = codes_of(leaf, P.V + 1).reshape(n, J)
+                patch_codes = patches.codes(leaf, P.V + 1).reshape(n, J)
                 log_scale = log_scale + np.take(table[1], patch_codes).sum(axis=1)
                 if lv == 0:
                     betas[0] = np.take(table[0], patch_codes, axis=0)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from ..patches import patch_ids
 from ..validation import check_choice, check_int
 
 _MASKED_INPUT = ("next-token", "masked")  # rhm.lm_tasks.MASKED_INPUT / PER_INPUT (no import cycle at load)
@@ -200,7 +201,7 @@ class Learner(BaseEstimator):
 def distinct_patches(x: np.ndarray, s: int, v: int) -> tuple[int, float]:
     """(|P|, m_hat): the number of distinct input s-patches over all positions (Vm once every rule has been
     seen) and the rules-per-symbol estimate |P| / v that the layerwise learners use in place of m."""
-    n_patches = len(np.unique(x.reshape(-1, s), axis=0))
+    n_patches = len(patch_ids(x.reshape(-1, s), v)[0])
     return n_patches, max(1.0, n_patches / v)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .. import theory
+from ..patches import lookup, patch_ids
 from ..validation import check_choice, check_float, check_int
 from . import register
 from .base import Learner, distinct_patches, fresh_stage_sizes, resolve_device, resolve_dtype
@@ -296,8 +297,7 @@ class Chaining(Learner):
             rows = stage_rows[level]
             xs, ys = x[rows], y[rows]
             width_in = v if level == L else n_c
-            sub, inv = np.unique(xs[:, : s ** (L - level + 1)], axis=0, return_inverse=True)
-            inv = inv.reshape(-1)
+            sub, inv = patch_ids(xs[:, : s ** (L - level + 1)], v, rows=True)  # distinct first subtrees
             counts = np.bincount(inv, minlength=len(sub)).astype(np.float64)
             hist = np.zeros((len(sub), n_c))
             np.add.at(hist, (inv, ys), 1.0)
@@ -450,11 +450,8 @@ class Chaining(Learner):
         with torch.no_grad():
             h = self._embed(x[:, : self.s_ ** (self.L_ - level + 1)], level - 1)
         out = (h[:, 0] if h.dim() == 3 else h.reshape(n, -1, self.n_classes_)[:, 0]).double().cpu().numpy()
-        first = tree[level][:, : self.s_].astype(np.int64)
-        powers = g.v ** np.arange(self.s_ - 1, -1, -1)
-        code = first @ powers
-        index = {c: i for i, c in enumerate((st.patches @ powers).tolist())}
-        pid = np.array([index[c] for c in code.tolist()])  # position of each sample's patch in st
+        table, inv = patch_ids(st.patches, g.v)  # st.patches are distinct: st.patches[j] is table[inv[j]]
+        pid = lookup(table, np.argsort(inv), tree[level][:, : self.s_], g.v)  # each sample's patch's row in st
         err = np.linalg.norm(out - st.q[pid], axis=1)
         per_patch = np.bincount(pid, weights=err, minlength=len(st.p)) / np.maximum(
             np.bincount(pid, minlength=len(st.p)), 1)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..patches import lookup, patch_ids
 from ..validation import check_choice, check_float, check_int
 from . import register
 from .base import Learner, check_seed, resolve_device
@@ -33,18 +34,14 @@ PATCHES = ("first", "all")
 
 
 class _Level:
-    """What one level learned: the sorted codes of the occurring patches and their outputs."""
+    """What one level learned: the table of occurring patches (rhm.patches) and their outputs; `unseen` for any
+    other patch."""
 
-    def __init__(self, codes, values, unseen):
-        self.codes, self.values, self.unseen = codes, values, unseen
+    def __init__(self, table, values, unseen, base):
+        self.table, self.values, self.unseen, self.base = table, values, unseen, base
 
-    def lookup(self, codes: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self.codes, codes)
-        pos = np.minimum(pos, len(self.codes) - 1)
-        hit = self.codes[pos] == codes
-        out = np.where(hit[..., None] if self.values.ndim == 2 else hit,
-                       self.values[pos], self.unseen)
-        return out
+    def lookup(self, patches: np.ndarray) -> np.ndarray:
+        return lookup(self.table, self.values, patches, self.base, missing=self.unseen)
 
 
 @register
@@ -84,13 +81,6 @@ class OneStepKMeans(Learner):
         check_seed(self.seed)
         resolve_device(self.device)
 
-    @staticmethod
-    def _codes(tokens: np.ndarray, base: int, s: int) -> np.ndarray:
-        """(n, k*s) tokens in [0, base) -> (n, k) int64 patch codes (most significant token first)."""
-        n, length = tokens.shape
-        pw = base ** np.arange(s - 1, -1, -1, dtype=np.int64)
-        return tokens.reshape(n, length // s, s).astype(np.int64) @ pw
-
     def _one_step(self, inverse, labels, n_codes, gen):
         """One gradient step from w1 = 1 on patches given by their index in [0, n_codes); returns the
         stepped columns (n_codes, h) and the readout w2 (n_classes, h) as float64 tensors on the CPU."""
@@ -118,25 +108,22 @@ class OneStepKMeans(Learner):
         t0 = time.perf_counter()
         s = self.s_
         tokens, base = x.astype(np.int64), self.v_
-        self.levels_, self.bases_ = [], []
+        self.levels_ = []
         info = []
         for depth in range(self.L_):
-            if base**s >= 2**62:
-                raise ValueError(f"patch codes overflow: vocabulary {base}**s={s} >= 2**62")
-            codes = self._codes(tokens, base, s)
-            used = codes[:, :1] if self.patches == "first" else codes
-            occ, inverse = np.unique(used, return_inverse=True)
+            patches = tokens.reshape(len(tokens), -1, s)
+            used = patches[:, :1] if self.patches == "first" else patches
+            occ, inverse = patch_ids(used, base)
             inverse = inverse.reshape(-1)
             labels = np.repeat(y.astype(np.int64), used.shape[1])
             # one extra column (never selected) for the patches that did not occur: it stays all ones
             cols, w2, loss = self._one_step(inverse, labels, len(occ) + 1, gen)
-            self.bases_.append(base)
             top = depth == self.L_ - 1
             if top:
                 # the one-step network classifies the last patch
                 logits = (F.linear(F.relu(cols), w2) / self.width).numpy()
                 pred = logits.argmax(1)
-                self.levels_.append(_Level(occ, pred[:-1], pred[-1]))
+                self.levels_.append(_Level(occ, pred[:-1], pred[-1], base))
                 info.append({"level": 0, "occurring_patches": int(len(occ)), "loss_at_init": loss})
                 break
             reps = cols.numpy()
@@ -144,17 +131,17 @@ class OneStepKMeans(Learner):
             km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed + depth).fit(reps[:-1])
             ids = km.labels_.astype(np.int64)
             unseen = int(km.predict(reps[-1:])[0])
-            level = _Level(occ, ids, unseen)
+            level = _Level(occ, ids, unseen, base)
             self.levels_.append(level)
             info.append({"level": self.L_ - 1 - depth, "occurring_patches": int(len(occ)), "clusters": k,
                          "loss_at_init": loss, "inertia": float(km.inertia_)})
-            tokens = level.lookup(codes)
+            tokens = level.lookup(patches)
             base = k
         self.info_.update({"levels": info, "fit_seconds": time.perf_counter() - t0})
 
     # -------------------------------------------------------------------------------------------- predict
     def _predict(self, x):
         tokens = x.astype(np.int64)
-        for level, base in zip(self.levels_, self.bases_):
-            tokens = level.lookup(self._codes(tokens, base, self.s_))
+        for level in self.levels_:
+            tokens = level.lookup(tokens.reshape(len(tokens), -1, self.s_))
         return tokens[:, 0]

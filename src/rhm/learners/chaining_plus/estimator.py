@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from ... import pcfg
+from ...patches import check_codes, digits
 from ...validation import check_bool, check_float, check_int
 from .. import register
 from ..base import Learner, check_seed, distinct_patches, fresh_stage_sizes
@@ -102,6 +103,7 @@ class ChainingPlus(Learner):
         self._validate_params()
         t0 = time.perf_counter()
         s, L = self._tree_shape(self.s, x.shape[1])
+        check_codes(self.v_, s, "v")  # the structure search and the rule tables code patches
         self.s_, self.L_ = s, L
         rng = np.random.default_rng(self.seed)
         n = len(x)
@@ -149,8 +151,7 @@ class ChainingPlus(Learner):
         from ... import oracle
 
         L, uniq = self.L_, self.state_.codes[self.L_]
-        digits = uniq if uniq.ndim == 2 else np.stack([(uniq // g.v ** (g.s - 1 - i)) % g.v for i in range(g.s)], 1)
-        parents = oracle._inverses(g)[L - 1](digits)
+        parents = oracle._inverses(g)[L - 1](uniq if uniq.ndim == 2 else digits(uniq, g.v, g.s))
         ok = parents >= 0
         sym, par = self.state_.maps[L][ok], parents[ok]
         pairs = np.unique(np.stack([sym, par], 1), axis=0)  # distinct (cluster, parent) pairs

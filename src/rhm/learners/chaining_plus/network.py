@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ... import pcfg
-from ...patches import codes, find, lookup, patch_ids
+from ...patches import lookup, patch_ids
 
 
 @dataclass
@@ -81,9 +81,8 @@ class FitState:
     def top_scores(self, top: np.ndarray):
         """For level-1 symbols `top` (n, s): whether the patch was seen in training, its row in the table, and
         the naive-Bayes log scores (n, n_classes) used for unseen patches."""
-        unknown = (top < 0).any(1)
-        found, pos = find(self.codes[1], codes(np.maximum(top, 0), self.vocab[1]))
-        found &= ~unknown
+        pos = lookup(self.codes[1], np.arange(len(self.codes[1])), top, self.vocab[1])
+        found, pos = pos >= 0, np.maximum(pos, 0)
         score = np.tile(self.nb_prior, (len(top), 1))
         for a in range(self.s):
             ok = top[:, a] >= 0

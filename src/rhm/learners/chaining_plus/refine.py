@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...patches import codes
+from ...patches import patch_ids
 from .network import FitState
 
 
@@ -22,7 +22,7 @@ def refine_level(state: FitState, level: int, x: np.ndarray, y: np.ndarray, rows
     sym = state.symbols(x)
     patches = sym[level].reshape(n, -1, s)
     valid = (patches >= 0).all(-1)
-    uniq, inv = np.unique(codes(np.maximum(patches, 0), state.vocab[level])[valid], return_inverse=True)
+    uniq, inv = patch_ids(patches[valid], state.vocab[level])
     occ_i, occ_p = np.nonzero(valid)
     current = state.lookup(level, patches[occ_i, occ_p])
     scores = np.zeros((len(uniq), state.vocab[level - 1]))
