@@ -20,12 +20,7 @@ SEEDS = (0, 1, 2)
 ADAM = dict(width=64, optimizer="adam", lr=3e-3, weight_decay=0.0, parametrization="standard")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class CountingGrammar:
