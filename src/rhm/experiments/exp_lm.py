@@ -142,7 +142,7 @@ LM_V, LM_M = 8, 2
 LM2_LS = {"quick": [3, 4], "full": [3, 4, 5]}
 # sizes in units of n_c m^L, chosen on the design grammar 300 (benchmarks/sweeps/lm2_design_*.toml): there, with
 # 2,000 steps, the CNN and the LCN cross the threshold between 2x and 4x at L = 3 and 4 (test error 0.07-0.26
-# at 2x, 0-0.023 at 4x), the transformer near 6.5x at L = 3 and not by 32x at L = 4 (error 0.17 at 4,096: its
+# at 2x, 0-0.023 at 4x), the transformer near 7x at L = 3 and not by 32x at L = 4 (error 0.17 at 4,096: its
 # P* is then bounded below by the top size, which still decides its ratio). L = 3 stops at 16x: v = 8, m = 2
 # has only 1,024 inputs, and 1,024 i.i.d. draws leave ~380 unseen for the 256 test inputs.
 LM2_FACTORS = {"quick": {3: [1, 2, 4, 8, 16], 4: [1, 2, 4, 8, 16, 32]},

@@ -1,6 +1,7 @@
 """The torch core the network learners share: :class:`TorchNetLearner`, the minibatch
 training loop (one-hot per batch, SGD/Adam, cosine schedule, early stop, validation split, collapse check) of the
-hierarchical CNN (``cnn.py``) and the fully connected network (``shallow.py``).
+hierarchical CNN (``cnn.py``), the LCN, the transformer and the fully connected network (``shallow.py``), and
+online training on an :class:`rhm.data.RHMStream` (``fit_stream``: one step per fresh batch, nothing stored).
 """
 
 from __future__ import annotations
