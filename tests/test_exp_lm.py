@@ -97,3 +97,31 @@ def test_lm3_verdict_follows_the_slope(seed):
     assert exp.analyze(exp, FakeStore(_lm3_rows("quick", 0.3, seed)), "quick", None).verdict == "not held"
     est, lo, hi = el.excess_slope([64, 128, 256, 512] * 3, 0.5 * (np.array([64, 128, 256, 512] * 3) / 64) ** -0.5)
     assert max(abs(est + 0.5), abs(lo + 0.5), abs(hi + 0.5)) < 1e-9  # noiseless: a zero-width interval
+
+
+def _lm1_rows(mode, exponent, seed):
+    """Last-token CE curves stepping from log v to each grammar's plateau at P0 = 2.5 P_1 (P_1 / P_1(m=4))^(e - 1)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in el.MS[mode]:
+        p1, p1_ref = el.p1_formula(el.V, m, el.S), el.p1_formula(el.V, el.MS[mode][0], el.S)
+        p0 = 2.5 * p1 * (p1 / p1_ref) ** (exponent - 1)
+        for gseed in el.GRAMMAR_SEEDS[mode]:
+            grammar = dict(v=el.V, m=m, s=el.S, L=2, n_classes=el.V, rules="uniform", seed=gseed)
+            top = np.log(el.V)
+            plateau = el.sibling_entropy(grammar, n=20_000)
+            for f in el.FACTORS[mode]:
+                P = max(8, int(f * p1))
+                for s in el.SEEDS[mode]:
+                    ce = plateau + (top - plateau) / (1 + (P / p0 / np.exp(0.05 * rng.standard_normal())) ** 2)
+                    rows.append(dict(sweep=f"{mode}-LM1-m{m}", train_size=P, config=dict(grammar=grammar, label="cnn"),
+                                     metrics=dict(cross_entropy=ce, excess_cross_entropy=ce - 0.1)))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lm1_verdict_follows_the_slope(seed):
+    exp = EXPERIMENTS["LM1"]
+    held = exp.analyze(exp, FakeStore(_lm1_rows("quick", 1.0, seed)), "quick", None)
+    assert held.verdict == "held" and "(one seed)" in str(held.blocks)
+    assert exp.analyze(exp, FakeStore(_lm1_rows("quick", 2.0, seed)), "quick", None).verdict == "not held"
