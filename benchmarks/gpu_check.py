@@ -4,7 +4,8 @@
     python benchmarks/gpu_check.py --cpu      # the same checks on the CPU (to test this script without a GPU)
 
 For each (learner, task) it serves: fit on a small grammar on the device (bf16 autocast for the transformer),
-predict, score, the Bayes excess cross-entropy of the language-model tasks, and the fit seconds.
+predict, score, the Bayes excess cross-entropy of the language-model tasks, and the fit seconds; the torch
+learners also train online (``fit_stream`` on an RHMStream, 200 batches).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 
 import rhm
 from rhm import learners, lm_tasks
+from rhm.data import RHMStream
 
 SMALL = {"cnn": dict(width=64, epochs=5), "lcn": dict(width=64, epochs=5), "fcn": dict(width=64, epochs=5),
          "transformer": dict(width=64, depth=2, epochs=5), "kmeans": {}, "kernel": {}}
@@ -56,6 +58,13 @@ def main():
                     extra = f" excess CE {ev['excess_cross_entropy']:.3f}"
                 dev = getattr(model, "info_", {}).get("device", "-")
                 print(f"{name:12s} {task:15s} fit {fit_s:7.2f} s  accuracy {acc:.3f}{extra}  on {dev}")
+                if hasattr(cls, "fit_stream"):  # online: fresh batches drawn on the host, trained on the device
+                    t0 = time.perf_counter()
+                    model = cls(**params).fit_stream(RHMStream(g, 64, seed=0, task=task), max_steps=200)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                    print(f"{name:12s} {task:15s} online {time.perf_counter() - t0:7.2f} s  accuracy "
+                          f"{model.score(test.x, test.y):.3f}  on {model.info_['device']}")
             except Exception as err:  # report every failure, then exit non-zero
                 failures += 1
                 print(f"{name:12s} {task:15s} FAILED: {type(err).__name__}: {err}")

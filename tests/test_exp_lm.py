@@ -28,20 +28,22 @@ def test_records_and_runs(mode):
         for job in exp.runs(mode):
             cfgs = job.validate().expand() if isinstance(job, Sweep) else job
             seeds = {c.grammar["seed"] for c in cfgs}
-            assert seeds == set(el.LM_HELD_OUT[mode]) and not seeds & set(el.LM_DESIGN_SEEDS)
+            held = el.LM2_HELD_OUT[mode] if rid == "LM2" else el.LM_HELD_OUT[mode]
+            assert seeds == set(held) and len(seeds) >= 2 and not seeds & set(el.LM_DESIGN_SEEDS)
             assert {c.learner for c in cfgs} == learners
             assert {c.objective for c in cfgs} == ({"classify"} if rid == "LM2" else {"masked"})
     if mode == "full":
         assert len(el.LM_HELD_OUT[mode]) >= 10
 
 
-def _lm2_rows(mode, shift, seed):
+def _lm2_rows(mode, shift, seed, shift_transformer=None):
     """Error curves err = 1/(1 + (P/P0)^2) + noise, P0 = n_c m^L for the CNN and shift x that for the others."""
     rng = np.random.default_rng(seed)
     rows = []
     for L in el.LM2_LS[mode]:
         base = el.LM_V * el.LM_M ** L
-        for lab, p0 in (("cnn", base), ("lcn", shift * base), ("transformer", shift * base)):
+        st = shift if shift_transformer is None else shift_transformer
+        for lab, p0 in (("cnn", base), ("lcn", shift * base), ("transformer", st * base)):
             for P in np.geomspace(base / 8, base * 64, 10).astype(int):
                 for s in range(3):
                     err = 0.875 / (1 + (P / p0) ** 2) + 0.01 * rng.standard_normal()
@@ -57,6 +59,24 @@ def test_lm2_verdict_follows_the_ratio(seed):
     assert exp.analyze(exp, FakeStore(_lm2_rows("quick", 0.25, seed)), "quick", None).verdict == "not held"
     sec = exp.analyze(exp, FakeStore(_lm2_rows("quick", 4.0, seed)), "quick", None)
     assert "d log ratio / dL" in sec.numbers
+    # a transformer that never reaches the threshold on the grid: its ratio is bounded below (P* > the top size)
+    sec = exp.analyze(exp, FakeStore(_lm2_rows("quick", 4.0, seed, shift_transformer=1e4)), "quick", None)
+    assert sec.verdict == "held" and "(one-sided)" in str(sec.blocks)
+
+
+def test_pstar_ratio_bounds():
+    from rhm.experiments.complexity import PStar
+
+    def ps(value, lo, hi, cens=None):
+        return PStar(value, lo, hi, cens, 0.1, 2, sizes=[100, 200, 400], mean_errors=[])
+
+    assert el.pstar_ratio(ps(300, 250, 350), ps(100, 50, 125)) == (3.0, 2.0, 7.0)
+    r, lo, hi = el.pstar_ratio(ps(np.inf, np.inf, np.inf, "above"), ps(100, 50, 125))
+    assert np.isnan(r) and lo == 400 / 125 and hi == np.inf
+    r, lo, hi = el.pstar_ratio(ps(100, 100, 150, "below"), ps(200, 150, 300))
+    assert np.isnan(r) and lo == 0 and hi == 1.0
+    r, lo, hi = el.pstar_ratio(ps(300, 250, 350), ps(np.inf, np.inf, np.inf, "above"))
+    assert np.isnan(r) and lo == 0 and hi == 350 / 400
 
 
 def _lm3_rows(mode, exponent, seed):
@@ -77,3 +97,31 @@ def test_lm3_verdict_follows_the_slope(seed):
     assert exp.analyze(exp, FakeStore(_lm3_rows("quick", 0.3, seed)), "quick", None).verdict == "not held"
     est, lo, hi = el.excess_slope([64, 128, 256, 512] * 3, 0.5 * (np.array([64, 128, 256, 512] * 3) / 64) ** -0.5)
     assert max(abs(est + 0.5), abs(lo + 0.5), abs(hi + 0.5)) < 1e-9  # noiseless: a zero-width interval
+
+
+def _lm1_rows(mode, exponent, seed):
+    """Last-token CE curves stepping from log v to each grammar's plateau at P0 = 2.5 P_1 (P_1 / P_1(m=4))^(e - 1)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in el.MS[mode]:
+        p1, p1_ref = el.p1_formula(el.V, m, el.S), el.p1_formula(el.V, el.MS[mode][0], el.S)
+        p0 = 2.5 * p1 * (p1 / p1_ref) ** (exponent - 1)
+        for gseed in el.GRAMMAR_SEEDS[mode]:
+            grammar = dict(v=el.V, m=m, s=el.S, L=2, n_classes=el.V, rules="uniform", seed=gseed)
+            top = np.log(el.V)
+            plateau = el.sibling_entropy(grammar, n=20_000)
+            for f in el.FACTORS[mode]:
+                P = max(8, int(f * p1))
+                for s in el.SEEDS[mode]:
+                    ce = plateau + (top - plateau) / (1 + (P / p0 / np.exp(0.05 * rng.standard_normal())) ** 2)
+                    rows.append(dict(sweep=f"{mode}-LM1-m{m}", train_size=P, config=dict(grammar=grammar, label="cnn"),
+                                     metrics=dict(cross_entropy=ce, excess_cross_entropy=ce - 0.1)))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lm1_verdict_follows_the_slope(seed):
+    exp = EXPERIMENTS["LM1"]
+    held = exp.analyze(exp, FakeStore(_lm1_rows("quick", 1.0, seed)), "quick", None)
+    assert held.verdict == "held" and "(one seed)" in str(held.blocks)
+    assert exp.analyze(exp, FakeStore(_lm1_rows("quick", 2.0, seed)), "quick", None).verdict == "not held"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 
 import rhm
@@ -20,12 +19,7 @@ FAST = {"transformer": dict(width=32, heads=2, depth=2, epochs=40, max_steps=600
         "cnn": dict(width=64, epochs=40, max_steps=600)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -2,8 +2,11 @@
 
 - :class:`RHMDataset` (map-style) wraps arrays (x, y); use it with ``DataLoader(ds, batch_size=B,
   collate_fn=ds.collate)`` or index it with a batch of indices (``ds[idx_array]``) to get one-hot batches.
-- :class:`RHMStream` (iterable) draws fresh i.i.d. batches forever from a grammar; each DataLoader worker gets
-  its own independent child seed, so the stream is reproducible for a fixed (seed, num_workers).
+- :class:`RHMStream` (iterable) draws fresh i.i.d. batches forever from a grammar, turned into the batch of a task
+  of :mod:`rhm.lm_tasks` (classify, next-token, next-token-all, masked); each DataLoader worker gets its own
+  independent child seed, so the stream is reproducible for a fixed (seed, num_workers). Nothing is kept:
+  a batch is drawn, encoded (one-hot or token ids) and handed over. The torch learners train on it online
+  (``learner.fit_stream(stream)``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from . import lm_tasks
 from .sampling import _rng
+from .validation import check_bool
 
 
 def one_hot_batch(x, v: int, dtype=torch.float32, channels_first: bool = True) -> torch.Tensor:
@@ -62,20 +67,38 @@ class RHMDataset(Dataset):
 
 
 class RHMStream(IterableDataset):
-    """Unbounded i.i.d. one-hot batches from grammar `g` (use with ``DataLoader(stream, batch_size=None)``)."""
+    """Unbounded i.i.d. batches of task `task` from grammar `g` (use with ``DataLoader(stream, batch_size=None)``).
+
+    Each batch: ``g.sample(batch_size)`` then ``lm_tasks.make(g, task, ...)`` (the masked task's mask drawn from the
+    same generator), encoded as one-hot (B, V, d) (channels first; the MASK token is a zero column) or, with
+    ``tokens=True``, token ids (B, d) int64 (MASK = V); targets int64 ((B,) or (B, d), -1 = no target).
+    ``task_batches()`` yields the same batches as :class:`rhm.lm_tasks.TaskData` (numpy). ``batches_drawn``
+    counts the batches drawn in this process (DataLoader workers count in their own copies).
+    """
 
     def __init__(self, g, batch_size: int, seed, n_batches: int | None = None, dtype=torch.float32,
-                 channels_first: bool = True):
+                 channels_first: bool = True, task: str = "classify", mask_rate: float = 0.15, tokens: bool = False):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")
         if n_batches is not None and (not isinstance(n_batches, (int, np.integer)) or n_batches < 0):
             raise ValueError(f"n_batches={n_batches!r} must be a non-negative integer or None")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
             raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        self.task = lm_tasks.check_task(task)
+        if task == "masked":  # validated once here, not per batch
+            lm_tasks.make(g, task, np.zeros((1, g.d), np.int64), mask_rate=mask_rate)
         self.g, self.batch_size, self.seed, self.n_batches = g, int(batch_size), int(seed), n_batches
-        self.dtype, self.channels_first = dtype, channels_first
+        self.dtype, self.channels_first, self.mask_rate = dtype, channels_first, mask_rate
+        self.tokens = check_bool("tokens", tokens)
+        self.batches_drawn = 0
 
-    def __iter__(self):
+    def __len__(self) -> int:
+        if self.n_batches is None:
+            raise TypeError("this RHMStream is unbounded (n_batches=None): it has no length")
+        return int(self.n_batches)
+
+    def task_batches(self):
+        """Yield :class:`rhm.lm_tasks.TaskData` batches (inputs (B, d), targets) drawn afresh each time."""
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         # each worker: an independent child stream; batches are split round-robin between workers
@@ -83,9 +106,21 @@ class RHMStream(IterableDataset):
         k = worker
         while self.n_batches is None or k < self.n_batches:
             x, y = self.g.sample(self.batch_size, seed=rng)
-            yield (one_hot_batch(x, self.g.vocab_size, self.dtype, self.channels_first),
-                   torch.as_tensor(y.astype(np.int64)))
+            self.batches_drawn += 1
+            yield lm_tasks.make(self.g, self.task, x, y, mask_rate=self.mask_rate, seed=rng)
             k += workers
+
+    def __iter__(self):
+        V = self.g.vocab_size
+        masked = self.task in lm_tasks.MASKED_INPUT
+        for b in self.task_batches():
+            y = torch.as_tensor(b.y.astype(np.int64))
+            if self.tokens:
+                yield torch.as_tensor(b.x.astype(np.int64)), y
+            else:  # the MASK token (id V) becomes the zero vector
+                oh = one_hot_batch(b.x, V + masked, self.dtype, self.channels_first)
+                oh = (oh[:, :V] if self.channels_first else oh[..., :V]) if masked else oh
+                yield oh.contiguous(), y
 
 
 __all__ = ["RHMDataset", "RHMStream", "one_hot_batch"]

@@ -84,6 +84,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
           task: str = typer.Option("classify", "--task", help="classify | next-token (the last token) | "
                                    "next-token-all (every position) | masked (see docs/lm_tasks.md)"),
           mask_rate: float = typer.Option(0.15, "--mask-rate", help="masked task: probability of hiding a token"),
+          online: bool = typer.Option(False, "--online", help="torch learners: train on a stream of P fresh "
+                                      "samples (ceil(P / batch_size) batches, never stored), test on fresh draws"),
           device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
           solver: Optional[str] = typer.Option(None, "--solver", help="chaining: gd | closed"),
           samples: Optional[str] = typer.Option(None, "--samples", help="chaining: fresh | reuse"),
@@ -114,7 +116,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         check_int("--train-size", train_size, 1)
         check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
-        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_, task, mask_rate)
+        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_, task, mask_rate,
+                                online=online)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
         out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,
@@ -122,7 +125,9 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                "params": {k: (list(val) if isinstance(val, (tuple, list)) else val if isinstance(
                    val, (int, float, str, bool, type(None))) else str(val)) for k, val in model.get_params().items()},
                **jsonable(res["info"])}
-        if sampling_ != "distinct":
+        if online:  # info_ says online: True; the P samples were a stream, the test set fresh draws
+            out["sampling"] = "stream"
+        elif sampling_ != "distinct":
             out["n_distinct_train"] = res["n_distinct_train"]
         if task != "classify":
             out.update({"task": task, **res["lm"]})

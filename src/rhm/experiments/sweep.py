@@ -16,7 +16,8 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     test_size = "auto"              # int, or "auto" = min(P_max // 5, 20000); capped at P_max // 2
     sampling = "distinct"           # distinct (P distinct inputs, the P* protocol) | iid (P i.i.d. draws)
     objective = "classify"          # train: classify | next-token | next-token-all | masked (rhm.lm_tasks);
-                                    # extras.mask_rate sets the masked task's rate (default 0.15)
+                                    # extras.mask_rate sets the masked task's rate (default 0.15);
+                                    # extras.online = true trains on a stream of P fresh samples (fit_stream)
     imports = ["mypkg.learners"]    # modules imported first (e.g. to register extra learners)
 
     [[grammars]]                    # one or more grids; values are scalars or lists (cartesian product)
@@ -74,6 +75,7 @@ from ..lm_tasks import TASKS as LM_TASKS
 from ..lm_tasks import unsupported
 from .config import DEFAULT_OBJECTIVE, DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, is_variant, nc_m_L, p_max
 from .config import jsonable as _jsonable
+from .tasks import check_online
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -382,6 +384,9 @@ class Sweep:
                              "zipf_levels, noise and s0 are for task 'train'")
         if not isinstance(self.extras, dict):
             raise SweepError("extras must be a table")
+        online = self.extras.get("online", False)
+        if not isinstance(online, bool) or (online and self.task != "train"):
+            raise SweepError(f"extras.online={online!r} must be true or false (true: task 'train' only)")
         specs = []
         if self.task == "train":
             if not self.learners:
@@ -407,6 +412,11 @@ class Sweep:
                 tasks = learners.get(spec.name).tasks
                 if self.objective not in tasks:  # refused before any run starts
                     raise SweepError(f"learners[{i}]: {unsupported(spec.name, self.objective, tasks)}")
+                if online:
+                    try:
+                        check_online(spec.name)
+                    except ValueError as err:
+                        raise SweepError(f"learners[{i}]: {err}") from None
                 specs.append(spec)
             if self.sizes is None:
                 raise SweepError("sizes: task 'train' needs a [sizes] table")
@@ -481,7 +491,9 @@ class Sweep:
         for g in self.grammar_points():
             test = self.resolved_test_size(g)
             for var in variants:
-                for P in self.sizes.resolve(g, test, capped=self.sampling == DEFAULT_SAMPLING):
+                # an online run (extras.online) streams its P samples: no distinct-input cap
+                capped = self.sampling == DEFAULT_SAMPLING and not self.extras.get("online", False)
+                for P in self.sizes.resolve(g, test, capped=capped):
                     for s in self.seeds:
                         runs.append(self.run_for(g, var, P, s))
         return runs

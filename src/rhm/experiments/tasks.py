@@ -87,7 +87,8 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
 
 
 def train_once(g, learner: str, params: dict, train_size: int, test_size: int, seed: int,
-               sampling: str = "distinct", objective: str = "classify", mask_rate: float = 0.15):
+               sampling: str = "distinct", objective: str = "classify", mask_rate: float = 0.15,
+               online: bool = False):
     """Fit learner `learner` (registry name, constructor kwargs `params`) on a draw of g and score it.
 
     `objective` is the task of :mod:`rhm.lm_tasks` (classify, next-token, next-token-all, masked): the same
@@ -95,6 +96,10 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     with result = {"test_accuracy", "test_error", "fit_seconds", "n_distinct_train", "info"} and, for the
     language-model tasks, "lm": the test metrics against the Bayes predictor (lm_tasks.evaluate); info is the
     model's ``info_`` as recorded (Python keys; JSON-ify with ``config.jsonable``).
+
+    online=True (torch learners): the model trains on an :class:`rhm.data.RHMStream` of ceil(P / batch_size)
+    fresh batches (P i.i.d. samples seen once, never stored; ``fit_stream``) and is tested on T fresh i.i.d.
+    draws (the population error; `sampling` does not apply).
     """
     from .. import learners, lm_tasks
 
@@ -102,6 +107,8 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     cls = learners.get(learner)
     if objective not in cls.tasks:
         raise lm_tasks.unsupported(learner, objective, cls.tasks)
+    if online:
+        return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
     n_distinct = int(len(np.unique(_row_ids(xtr))))
     if objective != "classify":
@@ -120,6 +127,39 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
         out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
     elif getattr(g, "noise", 0.0) > 0:
         out.update(bayes_test_error(g, xte, yte))
+    return model, out
+
+
+def check_online(learner: str) -> None:
+    """A learner that cannot train online (no ``fit_stream``) refuses with one error."""
+    from .. import learners
+
+    if not hasattr(learners.get(learner), "fit_stream"):
+        raise ValueError(f"learner {learner!r} cannot train online (online=True needs a torch learner with "
+                         "fit_stream: cnn, lcn, transformer, fcn)")
+
+
+def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate):
+    """train_once(online=True): fit_stream on ceil(P / B) fresh batches, test on T fresh i.i.d. draws."""
+    from .. import lm_tasks
+    from ..data import RHMStream
+
+    check_online(cls.name)
+    P, T = check_int("train_size", train_size, 1), check_int("test_size", test_size, 1)
+    model = cls(**params)
+    B = min(int(model.batch_size), P)
+    stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=mask_rate)
+    te = lm_tasks.sample(g, objective, T, seed=np.random.default_rng([seed, 29]), mask_rate=mask_rate)
+    t0 = time.perf_counter()
+    model.fit_stream(stream)
+    fit_seconds = time.perf_counter() - t0
+    acc = float(model.score(te.x, te.y))
+    out = {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
+           "n_distinct_train": None, "info": dict(model.info_)}
+    if objective != "classify":
+        out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(te.x))
+    elif getattr(g, "noise", 0.0) > 0:
+        out.update(bayes_test_error(g, te.x, te.y))
     return model, out
 
 
@@ -153,14 +193,15 @@ def execute(config: dict) -> dict:
 def _execute_train(cfg: RunConfig) -> dict:
     g = grammar_of(cfg.grammar)
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
-                            cfg.objective, float(cfg.extras.get("mask_rate", 0.15)))
+                            cfg.objective, float(cfg.extras.get("mask_rate", 0.15)),
+                            online=bool(cfg.extras.get("online", False)))
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
         if key in res:
             metrics[key] = res[key]
     if "lm" in res:  # accuracy, cross-entropy, the Bayes predictor's and the excess (rhm.lm_tasks)
         metrics.update({"objective": cfg.objective, **res["lm"]})
-    if cfg.sampling != "distinct":
+    if cfg.sampling != "distinct" and res["n_distinct_train"] is not None:
         metrics["n_distinct_train"] = res["n_distinct_train"]
     levels = cfg.extras.get("sensitivity_levels")
     if levels == "all":  # every level whose synonyms can be exchanged: 0 (root) .. L-1

@@ -1,11 +1,14 @@
 """The torch core the network learners share: :class:`TorchNetLearner`, the minibatch
 training loop (one-hot per batch, SGD/Adam, cosine schedule, early stop, validation split, collapse check) of the
-hierarchical CNN (``cnn.py``) and the fully connected network (``shallow.py``).
+hierarchical CNN (``cnn.py``), the LCN, the transformer and the fully connected network (``shallow.py``), and
+online training on an :class:`rhm.data.RHMStream` (``fit_stream``: one step per fresh batch, nothing stored).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 import math
 import time
 import warnings
@@ -91,21 +94,9 @@ class TorchNetLearner(Learner):
             x, y = x[perm[n_val:]], y[perm[n_val:]]
             n = len(x)
 
-        self.net_ = self._build(gen, self.dtype_).to(self.device_)
-        net = self.net_
-        # mean-field: SGD's lr is scaled by h (the readout's 1/h shrinks every gradient by h); Adam normalises
-        # gradients, so its lr is used as given
-        mf_sgd = self.parametrization == "mf" and self.optimizer == "sgd"
-        lr = self.lr * (self.width if mf_sgd else 1.0)
-        params = list(net.parameters())
-        if self.optimizer == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        elif self.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
-        else:
-            opt = torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
+        net, opt = self._start(gen)
+        autocast = self._autocast()
         val_patience = getattr(self, "val_patience", None)
-        autocast = self.device_.type == "cuda" and getattr(self, "autocast_cuda", False)
 
         xt, yt = self._tokens(x), torch.as_tensor(y.astype(np.int64)).to(self.device_)
         best_epoch = 0
@@ -128,20 +119,7 @@ class TorchNetLearner(Learner):
             total = torch.zeros((), dtype=torch.float64, device=self.device_)
             for i in range(steps_per_epoch):
                 idx = perm[i * bs:(i + 1) * bs]
-                f = 1.0
-                if step < warmup_steps:  # linear warmup, then the schedule over the remaining steps
-                    f = (step + 1) / warmup_steps
-                elif self.schedule == "cosine":
-                    f = 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
-                if warmup_steps or self.schedule == "cosine":
-                    for grp, b in zip(opt.param_groups, base_lrs):
-                        grp["lr"] = b * f
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-                    logits = net(self._encode(xt[idx]))
-                loss = F.cross_entropy(logits.float() if autocast else logits, yt[idx], ignore_index=-1)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                loss = self._step(net, opt, xt[idx], yt[idx], step, total_steps, warmup_steps, base_lrs, autocast)
                 total.add_(loss.detach(), alpha=len(idx))
                 step += 1
             epoch_loss = float(total) / n
@@ -194,6 +172,106 @@ class TorchNetLearner(Learner):
         })
         if n_val:
             self.info_.update({"val_accuracy_history": val_hist, "best_val_accuracy": best_val})
+
+    def _start(self, gen):
+        """Build the network (seeded by `gen`) on the device and its optimiser; -> (net, opt)."""
+        self.net_ = self._build(gen, self.dtype_).to(self.device_)
+        # mean-field: SGD's lr is scaled by h (the readout's 1/h shrinks every gradient by h); Adam normalises
+        # gradients, so its lr is used as given
+        mf_sgd = self.parametrization == "mf" and self.optimizer == "sgd"
+        lr = self.lr * (self.width if mf_sgd else 1.0)
+        params = list(self.net_.parameters())
+        if self.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        elif self.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
+        return self.net_, opt
+
+    def _autocast(self) -> bool:
+        return self.device_.type == "cuda" and getattr(self, "autocast_cuda", False)
+
+    def _step(self, net, opt, xb, yb, step, total_steps, warmup_steps, base_lrs, autocast):
+        """One optimiser step on token batch xb (B, d) with targets yb: linear warmup, then the schedule over the
+        remaining steps; returns the (detached) batch loss."""
+        f = 1.0
+        if step < warmup_steps:
+            f = (step + 1) / warmup_steps
+        elif self.schedule == "cosine":
+            f = 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+        if warmup_steps or self.schedule == "cosine":
+            for grp, b in zip(opt.param_groups, base_lrs):
+                grp["lr"] = b * f
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logits = net(self._encode(xb))
+        loss = F.cross_entropy(logits.float() if autocast else logits, yb, ignore_index=-1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    # -- online training ---------------------------------------------------------------------------------
+    def fit_stream(self, stream, max_steps: int | None = None, log_every: int = 100):
+        """Train online on a :class:`rhm.data.RHMStream`: one optimiser step per fresh batch, nothing stored.
+
+        The task, the grammar and the batch size are the stream's (its targets are built per batch by
+        :mod:`rhm.lm_tasks`); the number of steps is `max_steps`, else the stream's ``n_batches``, else the
+        learner's ``max_steps``. The schedule (warmup, cosine) spans those steps; ``epochs``, the validation
+        split and the loss-threshold stop do not apply. ``info_["train_loss_history"]`` holds the mean loss of
+        every `log_every` steps; ``info_["samples_seen"]`` = steps x batch size.
+        """
+        from ..data import RHMStream
+
+        if not isinstance(stream, RHMStream):
+            raise ValueError(f"stream must be an rhm.data.RHMStream, got {type(stream).__name__}")
+        check_int("max_steps", max_steps, 1, none_ok=True)
+        check_int("log_every", log_every, 1)
+        total_steps = next((k for k in (max_steps, stream.n_batches, self.max_steps) if k is not None), None)
+        if not total_steps:
+            raise ValueError("fit_stream needs a number of steps: max_steps, a stream with n_batches >= 1, or "
+                             "the learner's max_steps")
+        self._setup(stream.g, stream.task)
+        self._check_common()
+        self._validate_shape()
+        self.device_, self.dtype_ = resolve_device(self.device), resolve_dtype(self.dtype)
+        with self._seeded():
+            self._fit_stream(stream, total_steps, log_every)
+        return self
+
+    def _seeded(self):
+        """Context in which the fit runs (the transformer seeds torch's global generator for dropout)."""
+        return contextlib.nullcontext()
+
+    def _fit_stream(self, stream, total_steps, log_every):
+        t_start = time.perf_counter()
+        net, opt = self._start(torch.Generator().manual_seed(check_seed(self.seed)))
+        autocast = self._autocast()
+        base_lrs = [grp["lr"] for grp in opt.param_groups]
+        warmup_steps = int(getattr(self, "warmup", 0.0) * total_steps)
+        dt = torch.uint8 if self.v_ < 255 else torch.int32
+        losses, window, step = [], torch.zeros((), dtype=torch.float64, device=self.device_), 0
+        stopped = "max_steps"
+        net.train()
+        for batch in itertools.islice(stream.task_batches(), total_steps):  # exactly total_steps batches drawn
+            xb = torch.as_tensor(batch.x, dtype=dt).to(self.device_)
+            yb = torch.as_tensor(batch.y.astype(np.int64)).to(self.device_)
+            window.add_(self._step(net, opt, xb, yb, step, total_steps, warmup_steps, base_lrs, autocast))
+            step += 1
+            if step % log_every == 0 or step == total_steps:
+                mean = float(window) / (log_every if step % log_every == 0 else step % log_every)
+                losses.append(mean if math.isfinite(mean) else None)
+                window.zero_()
+                if not math.isfinite(mean):
+                    stopped = "diverged"
+                    break
+        if step < total_steps and stopped == "max_steps":
+            stopped = "stream_exhausted"
+        net.eval()
+        self.info_.update({"steps": step, "stopped": stopped, "samples_seen": step * stream.batch_size,
+                           "final_train_loss": losses[-1] if losses else None, "train_loss_history": losses,
+                           "online": True, "fit_seconds": time.perf_counter() - t_start,
+                           "device": str(self.device_)})
 
     def _validate_shape(self):
         pass

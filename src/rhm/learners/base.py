@@ -170,6 +170,18 @@ class Learner(BaseEstimator):
         self._fit(x, y)
         return self
 
+    def _setup(self, grammar, task: str):
+        """The fitted shapes from a grammar alone (online training, no data array): task_, v_ (the grammar's
+        input vocabulary), n_classes_ (its classes for classify, else the tokens), d_, grammar_, info_."""
+        from ..lm_tasks import check_task, unsupported, vocab
+
+        if check_task(task) not in self.tasks:
+            raise unsupported(self.name, task, self.tasks)
+        self.task_, self.grammar_, self.info_ = task, grammar, {}
+        self.v_ = vocab(grammar)
+        self.n_classes_ = int(grammar.n_classes) if task == "classify" else self.v_
+        self.d_ = int(grammar.d)
+
     @staticmethod
     def _size(name, given, default, seen_max):
         if given is None:

@@ -18,6 +18,8 @@ cross-entropy over the target positions, early stopping on a validation split (`
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -141,11 +143,16 @@ class Transformer(TorchNetLearner):
     def _encode(self, xb):
         return xb
 
-    def _fit(self, x, y):
+    @contextlib.contextmanager
+    def _seeded(self):
         # dropout draws from torch's global generator: seed it from `seed` inside a fork (caller's state kept)
         cuda = torch.cuda.is_available() and resolve_device(self.device).type == "cuda"
         with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
             torch.manual_seed(check_seed(self.seed))
+            yield
+
+    def _fit(self, x, y):
+        with self._seeded():
             super()._fit(x, y)
 
     def _build(self, gen, dtype):

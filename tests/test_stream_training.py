@@ -1,0 +1,136 @@
+"""Online training of the torch learners on rhm.data.RHMStream (fit_stream, train_once(online=True), rhm train
+--online, sweeps' extras.online): the task targets are built per batch, nothing is stored."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import rhm
+from rhm import lm_tasks
+from rhm.data import RHMStream
+from rhm.experiments import GrammarGrid, LearnerSpec, Sizes, Sweep
+from rhm.experiments.sweep import SweepError
+from rhm.learners import get
+
+SEEDS = (0, 1, 2)
+ADAM = dict(width=64, optimizer="adam", lr=3e-3, weight_decay=0.0, parametrization="standard")
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class CountingGrammar:
+    """A grammar that records the size of every draw (delegates everything else)."""
+
+    def __init__(self, g):
+        self.g, self.draws = g, []
+
+    def sample(self, n, seed, **kw):
+        self.draws.append(n)
+        return self.g.sample(n, seed=seed, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.g, name)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_online_lcn_classifies_a_small_grammar(seed):
+    g = rhm.RHM(4, 2, 2, 2, seed=seed)  # v = n_c = 4, m = 2, s = 2, L = 2: 64 distinct inputs
+    model = get("lcn")(seed=seed, **ADAM).fit_stream(RHMStream(g, 32, seed=seed), max_steps=600)
+    x, y = g.sample(500, seed=100 + seed)
+    assert model.score(x, y) >= 0.95  # measured 1.0 on these seeds (0.97-1.0 after 300 steps)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_online_transformer_next_token_near_bayes(seed):
+    g = rhm.RHM(4, 2, 2, 2, seed=seed)
+    stream = RHMStream(g, 32, seed=seed, task="next-token")
+    model = get("transformer")(width=32, heads=2, seed=seed).fit_stream(stream, max_steps=400)
+    test = lm_tasks.sample(g, "next-token", 500, seed=100 + seed)
+    ev = lm_tasks.evaluate(g, test, model.predict_proba(test.x))
+    # measured after 300 steps: accuracy within 0.03 of the Bayes predictor's, excess cross-entropy 0.05-0.07 nats
+    assert ev["accuracy"] >= ev["bayes_accuracy"] - 0.05 and ev["excess_cross_entropy"] < 0.15
+
+
+@pytest.mark.parametrize("name,task", [("cnn", "next-token"), ("transformer", "masked"),
+                                       ("transformer", "next-token-all"), ("lcn", "classify")])
+def test_stream_is_drawn_batch_by_batch_never_stored(name, task):
+    g = CountingGrammar(rhm.RHM(4, 2, 2, 2, seed=0))
+    stream = RHMStream(g, 16, seed=1, task=task, mask_rate=0.3)  # unbounded: only max_steps ends the fit
+    model = get(name)(width=16, **({"heads": 2} if name == "transformer" else {})).fit_stream(stream, max_steps=25)
+    assert g.draws == [16] * 25 and stream.batches_drawn == 25  # one fresh batch per step, nothing more
+    assert model.info_["steps"] == 25 and model.info_["samples_seen"] == 400 and model.info_["online"]
+    assert len(model.info_["train_loss_history"]) == 1
+
+
+def test_stream_length_sets_the_steps_and_same_seed_same_fit():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    fits = [get("transformer")(width=16, heads=2, dropout=0.1, seed=s).fit_stream(
+        RHMStream(g, 8, seed=3, n_batches=30, task="masked")) for s in (0, 0, 1)]
+    assert fits[0].info_["steps"] == 30 and fits[0].info_["stopped"] == "max_steps"
+    x = lm_tasks.sample(g, "masked", 50, seed=9).x
+    p = [f.predict_proba(x) for f in fits]
+    assert np.array_equal(p[0], p[1]) and not np.allclose(p[0], p[2])
+    short = get("cnn")(width=8).fit_stream(RHMStream(g, 8, seed=3, n_batches=5), max_steps=20)
+    assert short.info_["steps"] == 5 and short.info_["stopped"] == "stream_exhausted"
+
+
+def test_stream_batches_match_the_task():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    ids = RHMStream(g, 64, seed=5, n_batches=2, task="masked", mask_rate=0.4, tokens=True)
+    onehot = RHMStream(g, 64, seed=5, n_batches=2, task="masked", mask_rate=0.4)
+    for (x, y), (oh, y2), b in zip(ids, onehot, ids.task_batches()):
+        assert torch.equal(y, y2) and np.array_equal(x.numpy(), b.x)
+        hidden = x == g.v
+        assert torch.equal(hidden, y >= 0) and 0.2 < hidden.float().mean() < 0.6
+        assert oh.shape == (64, g.v, g.d) and torch.equal(oh.sum(1) == 0, hidden)  # MASK: a zero column
+        assert torch.equal(oh.argmax(1)[~hidden], x[~hidden])
+    x, y = next(iter(RHMStream(g, 10, seed=0, task="next-token", tokens=True)))
+    assert (x[:, -1] == g.v).all() and y.shape == (10,)
+
+
+def test_bad_online_requests_refused():
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    with pytest.raises(ValueError, match="stream must be an rhm.data.RHMStream"):
+        get("cnn")().fit_stream(g.sample(10, seed=0))
+    with pytest.raises(ValueError, match="learner 'cnn' does not support task='masked'"):
+        get("cnn")().fit_stream(RHMStream(g, 8, seed=0, task="masked"))
+    with pytest.raises(ValueError, match="fit_stream needs a number of steps"):
+        get("cnn")(max_steps=None).fit_stream(RHMStream(g, 8, seed=0))
+    with pytest.raises(ValueError, match="task="):
+        RHMStream(g, 8, seed=0, task="nope")
+    with pytest.raises(ValueError, match="mask_rate"):
+        RHMStream(g, 8, seed=0, task="masked", mask_rate=0.0)
+    with pytest.raises(TypeError, match="unbounded"):
+        len(RHMStream(g, 8, seed=0))
+
+
+def test_online_in_train_once_cli_and_sweeps():
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+    from rhm.experiments.tasks import execute, train_once
+
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    model, res = train_once(g, "transformer", dict(width=16, heads=2, batch_size=32), 100, 50, seed=0,
+                            objective="next-token", online=True)
+    assert model.info_["steps"] == 4 and model.info_["samples_seen"] == 128  # ceil(100 / 32) batches
+    assert res["lm"]["n_targets"] == 50
+    args = ["train", "--v", "4", "--m", "2", "--L", "2", "--train-size", "64", "--test-size", "20", "--json"]
+    out = CliRunner().invoke(app, args + ["--learner", "lcn", "--width", "8", "--online"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["samples_seen"] == 64 and json.loads(out.output)["sampling"] == "stream"
+    out = CliRunner().invoke(app, args + ["--learner", "chaining", "--online"])
+    assert out.exit_code != 0 and "learner 'chaining' cannot train online" in out.output
+    sweep = Sweep(name="online", grammars=[GrammarGrid(v=4, m=2, s=2, L=2)], learners=[LearnerSpec(
+        "cnn", params={"width": 8})], sizes=Sizes(unit="samples", values=[32]), test_size=16,
+        extras={"online": True})
+    row = execute(sweep.expand()[0].to_dict())
+    assert row["info"]["online"] and row["info"]["samples_seen"] == 32
+    with pytest.raises(SweepError, match="learner 'chaining' cannot train online"):
+        Sweep(name="x", grammars=[GrammarGrid(v=4, m=2, s=2, L=2)], learners=["chaining"],
+              sizes=Sizes(unit="samples", values=[32]), extras={"online": True}).validate()
