@@ -309,3 +309,15 @@ def test_torch_backend_matches_numpy_on_dense_tables():
     mask = rng.random(x.shape) < 0.4
     assert np.allclose(inference.token_posterior(g, x, mask),
                        inference.token_posterior(g, xt, torch.as_tensor(mask)).numpy(), atol=1e-12, rtol=0)
+
+
+def test_names_of_the_single_module_remain_after_the_split():
+    """rhm.inference became a package: the names it exported as a module are still there (same objects)."""
+    from rhm import treepcfg
+    from rhm.patches import codes
+
+    for name in ("Compiled", "compiled", "TreePCFG", "tree_pcfg"):
+        assert getattr(inference, name) is getattr(treepcfg, name)
+    assert inference.codes_of is codes and treepcfg.codes_of is codes
+    g = rhm.RHM(6, 2, 2, 2, seed=0)
+    assert isinstance(inference.compiled(g), inference.Compiled)

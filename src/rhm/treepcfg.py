@@ -14,6 +14,8 @@ import numpy as np
 
 from .patches import codes, digits, fits_codes, lookup, patch_ids
 
+codes_of = codes  # its name before rhm.patches (kept for callers): base-`base` int64 codes of tuples
+
 _DENSE_CODES_MAX = 1 << 22
 _PATCH_TABLE_MAX = 1 << 21
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..treepcfg import TreePCFG, tree_pcfg
+from ..treepcfg import Compiled, TreePCFG, codes_of, compiled, tree_pcfg  # noqa: F401 (names of the old module)
 from ..validation import check_int
 from .backend import as_backend, backend_for, check_x, chunks, is_torch, row_cost
 from .passes import inside, leaf_codes, normalise, outside, posterior, root_posterior
