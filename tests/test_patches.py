@@ -60,6 +60,26 @@ def test_lookup_finds_seen_patches_and_marks_unseen_and_unknown_ones(seed):
         assert (lookup(empty, np.zeros(0, np.int64), query, k) == -1).all()
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lookup_of_value_rows_and_of_tokens_outside_the_alphabet(seed):
+    """values may be rows (U, c): each patch gets its row; a token >= k is unknown like a token < 0 (its code
+    would alias another patch: (0, k) has the code of (1, 0)), in both regimes."""
+    rng = np.random.default_rng(seed)
+    for k, scale in ((5, 1), (HUGE, HUGE // 8)):
+        train = rng.integers(0, 5, (20, 2)) * scale
+        table, inv = patch_ids(train, k)
+        rows = rng.normal(size=(len(table), 3))
+        query = rng.integers(0, 5, (6, 10, 2)) * scale
+        query[0, :2] = [[0, k], [k + 3, 0]]  # outside [0, k)
+        got = lookup(table, rows, query, k, missing=np.nan)
+        ids = lookup(table, np.arange(len(table)), query, k)
+        assert got.shape == (6, 10, 3) and np.isnan(got[ids < 0]).all()
+        assert np.array_equal(got[ids >= 0], rows[ids[ids >= 0]]) and (ids[0, :2] == -1).all()
+        want = {tuple(r): i for r, i in zip(train.tolist(), inv.tolist())}
+        assert ids.tolist() == [[want.get(tuple(q), -1) if max(q) < k else -1 for q in r] for r in query.tolist()]
+    assert lookup(table[:0], rows[:0], query, k).shape == (6, 10, 3)
+
+
 def test_one_overflow_rule_one_error_naming_the_parameter():
     assert fits_codes(2, 61) and not fits_codes(2, 62) and fits_codes(3, 39) and not fits_codes(3, 40)
     check_codes(2, 61)

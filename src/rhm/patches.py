@@ -5,7 +5,7 @@ patches lexicographically; `digits` inverts `codes`. One overflow rule: codes ex
 (`fits_codes`); `codes` and `digits` refuse larger alphabets with one ValueError (`check_codes`), and above the
 rule `patch_ids` and `lookup` compare rows instead. A table of distinct patches is what `patch_ids` returns:
 sorted codes (U,), or sorted rows (U, s) above the rule; `lookup` finds patches in it and marks unseen patches
-(or patches holding an unknown token, < 0) as missing.
+(or patches holding a token outside [0, k)) as missing.
 
 This module imports only numpy: it sits below rhm.grammar, which draws its rule tuples as codes.
 """
@@ -81,8 +81,13 @@ def _positions(table: np.ndarray, patches: np.ndarray, k: int) -> np.ndarray:
 
 
 def lookup(table: np.ndarray, values: np.ndarray, patches: np.ndarray, k: int, missing=-1) -> np.ndarray:
-    """values[i] (...) of every patch (..., s) equal to the table's entry i (a table from `patch_ids`);
-    `missing` for patches not in the table or holding an unknown token (< 0)."""
-    pos = _positions(table, np.maximum(patches, 0), k)
-    pos[(patches < 0).any(-1)] = -1
-    return np.where(pos >= 0, values[np.maximum(pos, 0)] if len(table) else missing, missing)
+    """values[i] (..., *values.shape[1:]) of every patch (..., s) equal to the table's entry i (a table from
+    `patch_ids`); `missing` for patches not in the table or holding a token outside [0, k) (a token >= k would
+    otherwise alias another patch's code)."""
+    unknown = ((patches < 0) | (patches >= k)).any(-1)
+    pos = _positions(table, np.clip(patches, 0, k - 1), k)
+    pos[unknown] = -1
+    if len(table) == 0:
+        return np.full(pos.shape + np.shape(values)[1:], missing)
+    hit = (pos >= 0).reshape(pos.shape + (1,) * (np.ndim(values) - 1))  # one flag per patch, over value rows
+    return np.where(hit, values[np.maximum(pos, 0)], missing)
