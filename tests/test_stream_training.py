@@ -62,7 +62,7 @@ def test_stream_is_drawn_batch_by_batch_never_stored(name, task):
     g = CountingGrammar(rhm.RHM(4, 2, 2, 2, seed=0))
     stream = RHMStream(g, 16, seed=1, task=task, mask_rate=0.3)  # unbounded: only max_steps ends the fit
     model = get(name)(width=16, **({"heads": 2} if name == "transformer" else {})).fit_stream(stream, max_steps=25)
-    assert g.draws == [16] * 25 and stream.batches_drawn == 25  # one fresh batch per step, nothing more
+    assert g.draws == [16] * 25  # one fresh batch per step, nothing more
     assert model.info_["steps"] == 25 and model.info_["samples_seen"] == 400 and model.info_["online"]
     assert len(model.info_["train_loss_history"]) == 1
 
@@ -79,10 +79,11 @@ def test_stream_length_sets_the_steps_and_same_seed_same_fit():
     assert short.info_["steps"] == 5 and short.info_["stopped"] == "stream_exhausted"
 
 
-def test_stream_batches_match_the_task():
-    g = rhm.RHM(4, 2, 2, 2, seed=0)
-    ids = RHMStream(g, 64, seed=5, n_batches=2, task="masked", mask_rate=0.4, tokens=True)
-    onehot = RHMStream(g, 64, seed=5, n_batches=2, task="masked", mask_rate=0.4)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stream_batches_match_the_task(seed):
+    g = rhm.RHM(4, 2, 2, 2, seed=seed)
+    ids = RHMStream(g, 64, seed=5 + seed, n_batches=2, task="masked", mask_rate=0.4, tokens=True)
+    onehot = RHMStream(g, 64, seed=5 + seed, n_batches=2, task="masked", mask_rate=0.4)
     for (x, y), (oh, y2), b in zip(ids, onehot, ids.task_batches()):
         assert torch.equal(y, y2) and np.array_equal(x.numpy(), b.x)
         hidden = x == g.v
@@ -107,6 +108,28 @@ def test_bad_online_requests_refused():
         RHMStream(g, 8, seed=0, task="masked", mask_rate=0.0)
     with pytest.raises(TypeError, match="unbounded"):
         len(RHMStream(g, 8, seed=0))
+    for kw, rule in ((dict(n_batches=True), "n_batches=True must be an integer"),
+                     (dict(n_batches=-1), "n_batches=-1 must be >= 0"), (dict(seed=-2), "seed=-2 must be >= 0"),
+                     (dict(batch_size=2.5), "batch_size=2.5 must be an integer"),
+                     (dict(channels_first=1), "channels_first=1 must be True or False"),
+                     (dict(tokens="yes"), "tokens='yes' must be True or False"),
+                     (dict(dtype=torch.int64), "dtype=torch.int64 must be a floating torch dtype")):
+        with pytest.raises(ValueError, match=rule):
+            RHMStream(g, **{"batch_size": 8, "seed": 0, **kw})
+
+
+def test_stream_keeps_no_state_and_splits_its_batches_between_dataloader_workers():
+    """Every iteration restarts from the seed; with two DataLoader workers the n_batches batches are split
+    between two independent child streams (no batch repeated, none lost), the same at every epoch."""
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    stream = RHMStream(g, 16, seed=4, n_batches=6, task="next-token-all", tokens=True)
+    first, again = list(stream), list(stream)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not hasattr(stream, "batches_drawn")
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2)
+    epochs = [[x for x, _ in loader] for _ in range(2)]
+    assert len(epochs[0]) == 6 and all(torch.equal(a, b) for a, b in zip(*epochs))
+    assert len({x.numpy().tobytes() for x in epochs[0]}) == 6
 
 
 def test_online_in_train_once_cli_and_sweeps():

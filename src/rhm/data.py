@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from . import lm_tasks
 from .sampling import _rng
-from .validation import check_bool
+from .validation import check_bool, check_int
 
 
 def one_hot_batch(x, v: int, dtype=torch.float32, channels_first: bool = True) -> torch.Tensor:
@@ -72,25 +72,25 @@ class RHMStream(IterableDataset):
     Each batch: ``g.sample(batch_size)`` then ``lm_tasks.make(g, task, ...)`` (the masked task's mask drawn from the
     same generator), encoded as one-hot (B, V, d) (channels first; the MASK token is a zero column) or, with
     ``tokens=True``, token ids (B, d) int64 (MASK = V); targets int64 ((B,) or (B, d), -1 = no target).
-    ``task_batches()`` yields the same batches as :class:`rhm.lm_tasks.TaskData` (numpy). ``batches_drawn``
-    counts the batches drawn in this process (DataLoader workers count in their own copies).
+    ``task_batches()`` yields the same batches as :class:`rhm.lm_tasks.TaskData` (numpy). The stream keeps no
+    state: every iteration restarts from `seed` (same seed, same batches), so a count of the batches drawn is the
+    consumer's (``fit_stream`` records ``info_["steps"]``), not a field that DataLoader workers' copies would split.
     """
 
     def __init__(self, g, batch_size: int, seed, n_batches: int | None = None, dtype=torch.float32,
                  channels_first: bool = True, task: str = "classify", mask_rate: float = 0.15, tokens: bool = False):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")
-        if n_batches is not None and (not isinstance(n_batches, (int, np.integer)) or n_batches < 0):
-            raise ValueError(f"n_batches={n_batches!r} must be a non-negative integer or None")
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        check_int("batch_size", batch_size, 1)
+        check_int("n_batches", n_batches, 0, none_ok=True)
+        check_int("seed", seed, 0)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype={dtype!r} must be a floating torch dtype (the one-hot batches' type)")
         self.task = lm_tasks.check_task(task)
         if task == "masked":  # validated once here, not per batch
             lm_tasks.make(g, task, np.zeros((1, g.d), np.int64), mask_rate=mask_rate)
-        self.g, self.batch_size, self.seed, self.n_batches = g, int(batch_size), int(seed), n_batches
-        self.dtype, self.channels_first, self.mask_rate = dtype, channels_first, mask_rate
-        self.tokens = check_bool("tokens", tokens)
-        self.batches_drawn = 0
+        self.g, self.batch_size, self.seed = g, int(batch_size), int(seed)
+        self.n_batches = None if n_batches is None else int(n_batches)
+        self.dtype, self.channels_first = dtype, check_bool("channels_first", channels_first)
+        self.mask_rate, self.tokens = mask_rate, check_bool("tokens", tokens)
 
     def __len__(self) -> int:
         if self.n_batches is None:
@@ -98,7 +98,7 @@ class RHMStream(IterableDataset):
         return int(self.n_batches)
 
     def task_batches(self):
-        """Yield :class:`rhm.lm_tasks.TaskData` batches (inputs (B, d), targets) drawn afresh each time."""
+        """Yield :class:`rhm.lm_tasks.TaskData` batches (inputs (B, d), targets), from `seed` anew at each call."""
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         # each worker: an independent child stream; batches are split round-robin between workers
@@ -106,7 +106,6 @@ class RHMStream(IterableDataset):
         k = worker
         while self.n_batches is None or k < self.n_batches:
             x, y = self.g.sample(self.batch_size, seed=rng)
-            self.batches_drawn += 1
             yield lm_tasks.make(self.g, self.task, x, y, mask_rate=self.mask_rate, seed=rng)
             k += workers
 
