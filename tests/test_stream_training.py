@@ -154,6 +154,12 @@ def test_online_in_train_once_cli_and_sweeps():
         extras={"online": True})
     row = execute(sweep.expand()[0].to_dict())
     assert row["info"]["online"] and row["info"]["samples_seen"] == 32
+    for kw, rule in ((dict(online="yes"), "online='yes' must be True or False"),
+                     (dict(online=True, sampling="nope"), "sampling='nope'"),
+                     (dict(online=True, params=dict(batch_size=0)), "batch_size=0 must be >= 1")):
+        kw = {"params": dict(width=8), **kw}
+        with pytest.raises(ValueError, match=rule):
+            train_once(g, "cnn", kw.pop("params"), 32, 16, seed=0, **kw)
     with pytest.raises(SweepError, match="learner 'chaining' cannot train online"):
         Sweep(name="x", grammars=[GrammarGrid(v=4, m=2, s=2, L=2)], learners=["chaining"],
               sizes=Sizes(unit="samples", values=[32]), extras={"online": True}).validate()

@@ -75,7 +75,6 @@ from ..lm_tasks import TASKS as LM_TASKS
 from ..lm_tasks import unsupported
 from .config import DEFAULT_OBJECTIVE, DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, is_variant, nc_m_L, p_max
 from .config import jsonable as _jsonable
-from .tasks import check_online
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -414,7 +413,7 @@ class Sweep:
                     raise SweepError(f"learners[{i}]: {unsupported(spec.name, self.objective, tasks)}")
                 if online:
                     try:
-                        check_online(spec.name)
+                        learners.check_online(spec.name)
                     except ValueError as err:
                         raise SweepError(f"learners[{i}]: {err}") from None
                 specs.append(spec)

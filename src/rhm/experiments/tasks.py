@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ..validation import check_choice, check_int
+from ..validation import check_bool, check_choice, check_int
 from .config import SAMPLING, TASKS, RunConfig, jsonable, nc_m_L
 
 
@@ -107,7 +107,8 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     cls = learners.get(learner)
     if objective not in cls.tasks:
         raise lm_tasks.unsupported(learner, objective, cls.tasks)
-    if online:
+    check_choice("sampling", sampling, SAMPLING)  # checked even where it does not apply (online)
+    if check_bool("online", online):
         return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
     n_distinct = int(len(np.unique(_row_ids(xtr))))
@@ -130,24 +131,15 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     return model, out
 
 
-def check_online(learner: str) -> None:
-    """A learner that cannot train online (no ``fit_stream``) refuses with one error."""
-    from .. import learners
-
-    if not hasattr(learners.get(learner), "fit_stream"):
-        raise ValueError(f"learner {learner!r} cannot train online (online=True needs a torch learner with "
-                         "fit_stream: cnn, lcn, transformer, fcn)")
-
-
 def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate):
     """train_once(online=True): fit_stream on ceil(P / B) fresh batches, test on T fresh i.i.d. draws."""
-    from .. import lm_tasks
+    from .. import learners, lm_tasks
     from ..data import RHMStream
 
-    check_online(cls.name)
+    learners.check_online(cls.name)
     P, T = check_int("train_size", train_size, 1), check_int("test_size", test_size, 1)
     model = cls(**params)
-    B = min(int(model.batch_size), P)
+    B = min(check_int("batch_size", model.batch_size, 1), P)
     stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=mask_rate)
     te = lm_tasks.sample(g, objective, T, seed=np.random.default_rng([seed, 29]), mask_rate=mask_rate)
     t0 = time.perf_counter()

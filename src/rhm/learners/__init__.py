@@ -46,6 +46,13 @@ def get(name: str) -> type:
     return _REGISTRY[name]
 
 
+def check_online(name: str) -> None:
+    """ValueError unless learner `name` can train online on an rhm.data.RHMStream (has ``fit_stream``)."""
+    if not hasattr(get(name), "fit_stream"):
+        raise ValueError(f"learner {name!r} cannot train online (online=True needs a torch learner with "
+                         "fit_stream: cnn, lcn, transformer, fcn)")
+
+
 def __getattr__(name):  # rhm.learners.Learner without importing torch up front
     if name == "Learner":
         from .base import Learner
@@ -54,4 +61,4 @@ def __getattr__(name):  # rhm.learners.Learner without importing torch up front
     raise AttributeError(f"module 'rhm.learners' has no attribute {name!r}")
 
 
-__all__ = ["Learner", "get", "names", "register"]
+__all__ = ["Learner", "check_online", "get", "names", "register"]
