@@ -3,8 +3,9 @@
 Layout (imports flow down this list, never up): ``config`` (RunConfig and its key) -> ``sweep`` (sweep
 definitions) -> ``tasks`` (one run -> one result) -> ``executors`` (local process pool, Ray) -> ``store``
 (SQLite) -> ``complexity`` (P*, bootstrap, fits: pure statistics) -> ``runner`` (run_configs, run_sweep,
-run_adaptive) -> ``analysis`` / ``render`` / ``plots`` -> ``verdicts`` -> ``registry`` (one record per
-experiment R1..R9) -> ``report`` -> ``reproduce``.
+run_adaptive) -> ``analysis`` / ``render`` / ``plots`` -> ``verdicts`` -> ``experiment`` (the Experiment record)
+-> ``exp_paper`` / ``exp_deep`` / ``exp_boolean`` / ``exp_variants`` / ``exp_lm`` (the records, one module per
+family) -> ``registry`` (every experiment by id) -> ``report`` -> ``reproduce``.
 
 ```python
 from rhm.experiments import Sweep, GrammarGrid, LearnerSpec, Sizes, ResultStore, run_sweep

@@ -230,8 +230,7 @@ def analyze_V2(exp, store, mode, out_dir):
 
 
 # ------------------------------------------------------------------------------------------------ records
-#: the Experiment records' fields (registry.Experiment(**spec); kept as dicts so that this module does not import
-#: the registry, which imports it)
+#: the Experiment records' fields: rhm.experiments.registry builds Experiment(**spec) from them (as for exp_lm)
 SPECS = (
     dict(id="V1", title="Zipf rules: power-law learning curve",
          law="With rule probabilities f_k ∝ k^-(1+a) (at the root, L = 1), test error ∝ P^(-a/(1+a)) "
