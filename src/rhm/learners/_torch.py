@@ -249,12 +249,11 @@ class TorchNetLearner(Learner):
         autocast = self._autocast()
         base_lrs = [grp["lr"] for grp in opt.param_groups]
         warmup_steps = int(getattr(self, "warmup", 0.0) * total_steps)
-        dt = torch.uint8 if self.v_ < 255 else torch.int32
         losses, window, step = [], torch.zeros((), dtype=torch.float64, device=self.device_), 0
         stopped = "max_steps"
         net.train()
         for batch in itertools.islice(stream.task_batches(), total_steps):  # exactly total_steps batches drawn
-            xb = torch.as_tensor(batch.x, dtype=dt).to(self.device_)
+            xb = self._tokens(batch.x)  # the same token encoding as fit's
             yb = torch.as_tensor(batch.y.astype(np.int64)).to(self.device_)
             window.add_(self._step(net, opt, xb, yb, step, total_steps, warmup_steps, base_lrs, autocast))
             step += 1
