@@ -90,6 +90,14 @@ def test_one_overflow_rule_one_error_naming_the_parameter():
         codes(p, HUGE)
     with pytest.raises(ValueError, match="too large for patch codes"):
         digits(np.array([5]), HUGE, 2)
+    for bad, rule in (((0, 2), "k=0 must be >= 1"), ((2.0, 2), "k=2.0 must be an integer"),
+                      ((3, 0), "s=0 must be >= 1")):
+        with pytest.raises(ValueError, match=rule):
+            fits_codes(*bad)
+    with pytest.raises(ValueError, match="v=0 must be >= 1"):
+        check_codes(0, 2, "v")
+    with pytest.raises(ValueError, match="k=0 must be >= 1"):
+        patch_ids(p, 0)
     table = patch_ids(p, 8)[0]  # a code table cannot be searched with patches over a larger alphabet
     with pytest.raises(ValueError, match="too large for patch codes"):
         lookup(table, np.arange(2), p, HUGE)

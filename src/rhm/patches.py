@@ -7,23 +7,26 @@ rule `patch_ids` and `lookup` compare rows instead. A table of distinct patches 
 sorted codes (U,), or sorted rows (U, s) above the rule; `lookup` finds patches in it and marks unseen patches
 (or patches holding a token outside [0, k)) as missing.
 
-This module imports only numpy: it sits below rhm.grammar, which draws its rule tuples as codes.
+This module imports only numpy and rhm.validation: it sits below rhm.grammar, which draws its rule tuples as codes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .validation import check_int
+
 CODE_LIMIT = 2**62
 
 
 def fits_codes(k: int, s: int) -> bool:
-    """Whether patches of s tokens over k symbols have int64 codes (k^s < 2^62)."""
-    return int(k) ** int(s) < CODE_LIMIT
+    """Whether patches of s tokens over k symbols have int64 codes (k^s < 2^62); k and s must be integers >= 1."""
+    return check_int("k", k, 1) ** check_int("s", s, 1) < CODE_LIMIT
 
 
 def check_codes(k: int, s: int, name: str = "k") -> None:
     """The overflow rule as an error: ValueError naming `name` (the caller's parameter for k) unless k^s < 2^62."""
+    check_int(name, k, 1)
     if not fits_codes(k, s):
         raise ValueError(f"{name}={k} is too large for patch codes of s={s} tokens: {name}**s must be < 2**62 "
                          "(int64 codes)")
