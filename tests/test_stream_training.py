@@ -116,6 +116,8 @@ def test_bad_online_requests_refused():
                      (dict(dtype=torch.int64), "dtype=torch.int64 must be a floating torch dtype")):
         with pytest.raises(ValueError, match=rule):
             RHMStream(g, **{"batch_size": 8, "seed": 0, **kw})
+    with pytest.raises(ValueError, match="must be a grammar"):
+        RHMStream(g.sample(10, seed=0), 8, seed=0)
 
 
 def test_stream_keeps_no_state_and_splits_its_batches_between_dataloader_workers():
