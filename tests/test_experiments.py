@@ -464,3 +464,11 @@ def test_r8_reports_both_refit_variants_and_judges_the_one_pass_learner(tmp_path
     assert section.verdict == verdict, section.numbers
     assert "layerwise, refit=False: d^" in section.numbers and "layerwise, refit=True: d^2.00" in section.numbers
     assert "refit=True: held" in section.numbers
+
+
+def test_every_experiment_refuses_an_unknown_mode_by_name():
+    from rhm.experiments import registry
+
+    for rid, exp in registry.EXPERIMENTS.items():
+        with pytest.raises(ValueError, match=r"mode='fast' must be one of \('quick', 'full'\)"):
+            exp.runs("fast")

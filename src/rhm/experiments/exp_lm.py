@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from .complexity import estimate_pstar, fit_power_law
+from .experiment import check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import INCONCLUSIVE, Section, combine, interval_verdict
 
@@ -44,6 +45,7 @@ def p1_formula(v: int, m: int, s: int) -> float:
 
 
 def runs_LM1(mode):
+    check_mode(mode)
     learners_ = [CNN] if mode == "quick" else [CNN, TRANSFORMER]
     out = []
     for m in MS[mode]:
@@ -163,6 +165,7 @@ LM3_MASK_RATE = 0.15
 
 
 def runs_LM2(mode):
+    check_mode(mode)
     out = []
     for L in LM2_LS[mode]:
         base = LM_V * LM_M ** L  # n_c m^L with n_c = v
@@ -248,6 +251,7 @@ def analyze_LM2(exp, store, mode, out_dir) -> Section:
 
 
 def runs_LM3(mode):
+    check_mode(mode)
     return [Sweep(name=f"{mode}-LM3-masked", grammars=[GrammarGrid(v=LM_V, m=LM_M, s=S, L=LM3_L,
                                                                  seed=LM_HELD_OUT[mode])],
                   learners=[LM2_LEARNERS[2]], sizes=Sizes(unit="samples", values=LM3_SIZES[mode]),

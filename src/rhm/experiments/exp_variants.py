@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ..grammar import zipf_probs
+from .experiment import check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import INCONCLUSIVE, combine, interval_verdict
 
@@ -62,7 +63,7 @@ def _v1_name(mode, a):
 def runs_V1(mode):
     """One job (a list of RunConfig) per a: each held-out grammar with its own data/learner seed (= its grammar
     seed). At L = 1 a grammar seed only relabels the rules, so the replicas must differ in their data draw too."""
-    p = V1_GRID[mode]
+    p = V1_GRID[check_mode(mode)]
     out = []
     for a in p["a"]:
         sweep = Sweep(name=_v1_name(mode, a), sampling="iid", seeds=[0], test_size=p["test"],
@@ -176,7 +177,7 @@ V2_TOL = 0.02
 
 
 def runs_V2(mode):
-    p = V2_GRID[mode]
+    p = V2_GRID[check_mode(mode)]
     return [Sweep(name=f"{mode}-V2-noise", sampling="iid", seeds=[0], test_size=p["test"],
                   grammars=[GrammarGrid(**p["grammar"], noise=p["eps"], seed=HELD_OUT[mode])],
                   learners=[LearnerSpec(n, params=kw) for n, kw in p["learners"]],
