@@ -17,7 +17,7 @@ from .search import restart_search
 SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "generative",
             "remeasure")
 BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "remeasure_rounds": 1,
-           "em_iters": 1, "n_init": 1}  # name -> minimum
+           "em_iters": 1, "n_init": 1, "structure_chains": 1, "structure_sweeps": 1, "structure_blocks": 1}  # name -> minimum
 
 
 @register
@@ -37,6 +37,9 @@ class ChainingPlus(Learner):
     remeasure_rounds: at most this many remeasure rounds (stops at a fixed point).
     em_iters: at most this many EM iterations (stops when the MAP objective gains < 1e-6 relative).
     n_init: k-means initialisations per clustering.
+    structure_chains, structure_sweeps, structure_blocks: the structure search's parallel annealed chains, its
+        sweeps over the patches, and the blocks a sweep is split into (the patches of a block move at once; a
+        number >= the level's distinct patches is plain one-patch-at-a-time Gibbs sampling).
 
     Other: s (branching factor; None: the grammar's, from fit(..., grammar=g)); n_symbols: symbols per level
     after clustering, "v" (the vocabulary size), "auto" (the largest gap of the single-linkage tree) or an int;
@@ -49,7 +52,7 @@ class ChainingPlus(Learner):
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
                  context_passes=1, label_context=True, refine=True, refine_sweeps=20, structure=True,
                  generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True, remeasure_rounds=10,
-                 prior=2.0, n_init=10, seed=0):
+                 prior=2.0, n_init=10, structure_chains=32, structure_sweeps=6, structure_blocks=4, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -69,6 +72,9 @@ class ChainingPlus(Learner):
         self.remeasure_rounds = remeasure_rounds
         self.prior = prior
         self.n_init = n_init
+        self.structure_chains = structure_chains
+        self.structure_sweeps = structure_sweeps
+        self.structure_blocks = structure_blocks
         self.seed = seed
 
     def _validate_params(self):

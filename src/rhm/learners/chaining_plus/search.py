@@ -56,7 +56,8 @@ def bottom_up(est, state: FitState, tokens, y, prev, prev_vocab, rng, search=0) 
             sym = cluster(F, weight, k_next, est.n_init, rng)
             parent = y[rows] if level == 2 else None  # level-2 groups are the top tuples
             if level <= search and P >= s and is_sparse(inv[rows], sym, k_next, U, k, s, est.n_classes_, parent):
-                sym = SiblingStructure(inv[rows], s, k_next, U, parent).search(sym, rng)
+                sym = SiblingStructure(inv[rows], s, k_next, U, parent).search(
+                    sym, rng, chains=est.structure_chains, sweeps=est.structure_sweeps, blocks=est.structure_blocks)
         else:
             sym, k_next = np.arange(U), U
         state.codes[level], state.maps[level], state.vocab[level - 1] = uniq, sym, k_next
