@@ -14,8 +14,8 @@ from ..base import Learner, check_seed, distinct_patches, fresh_stage_sizes
 from .network import FitState
 from .search import restart_search
 
-SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "generative",
-            "remeasure")
+SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "class_structure",
+            "generative", "remeasure")
 BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "remeasure_rounds": 1,
            "em_iters": 1, "n_init": 1, "structure_chains": 1, "structure_sweeps": 1, "structure_blocks": 1}  # name -> minimum
 
@@ -25,8 +25,8 @@ class ChainingPlus(Learner):
     """Layerwise, bottom-up learner with quantised synonym-invariant patch statistics (see the package docstring).
 
     Method switches (True/False; a switch that cannot act with the others raises a ValueError naming both):
-    quantize, all_patches, reuse, context, label_context, refine, structure, generative, remeasure (each
-    described in the package docstring).
+    quantize, all_patches, reuse, context, label_context, refine, structure, class_structure, generative,
+    remeasure (each described in the package docstring).
 
     Search budgets:
     context_passes: extra bottom-up passes with the sibling context measured on the previous pass's symbols
@@ -51,7 +51,7 @@ class ChainingPlus(Learner):
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
                  context_passes=1, label_context=True, refine=True, refine_sweeps=20, structure=True,
-                 generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True, remeasure_rounds=10,
+                 class_structure=True, generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True, remeasure_rounds=10,
                  prior=2.0, n_init=10, structure_chains=32, structure_sweeps=6, structure_blocks=4, seed=0):
         self.s = s
         self.n_symbols = n_symbols
@@ -64,6 +64,7 @@ class ChainingPlus(Learner):
         self.refine = refine
         self.refine_sweeps = refine_sweeps
         self.structure = structure
+        self.class_structure = class_structure
         self.generative = generative
         self.em_iters = em_iters
         self.restarts = restarts
@@ -89,7 +90,8 @@ class ChainingPlus(Learner):
         check_seed(self.seed)
         # (switch, what it needs, whether that holds): a switch that cannot act is an error, never dropped
         needs = [("generative", "quantize=True", self.quantize), ("refine", "quantize=True", self.quantize),
-                 ("structure", "quantize=True", self.quantize), ("remeasure", "quantize=True", self.quantize),
+                 ("structure", "quantize=True", self.quantize), ("class_structure", "structure=True", self.structure),
+                 ("remeasure", "quantize=True", self.quantize),
                  ("remeasure", "context=True", self.context), ("label_context", "context=True", self.context),
                  ("label_context", "context_passes >= 1 or remeasure=True",
                   self.context_passes >= 1 or self.remeasure)]

@@ -44,14 +44,16 @@ class SiblingStructure:
     symbol multinomial), up to a constant:  sum_t N_t log N_t - sum_a N_a log N_a,  N_t the groups whose
     symbols spell t, N_a the patch occurrences mapped to symbol a. Where the groups' parents are known (at
     level 2 they are the class labels, `parent` (n,)), the tuples are modelled given their parent:
-    N_t becomes N_(parent, t).
+    N_t becomes N_(parent, t). On a dense level (m = v: every tuple is a rule, their counts carry nothing) the
+    parent of a group can be (class, group position): the tuple given it is sparse again (the level-1 symbol at
+    that position is one of the class's rules' slots).
     """
 
     def __init__(self, inv: np.ndarray, s: int, k: int, U: int, parent: np.ndarray | None = None):
         n, P = inv.shape  # inv: distinct-patch id (< U) of every patch occurrence (n, P), P a multiple of s
         self.s, self.k, self.U = s, k, U
         rows = inv.reshape(n * (P // s), s)
-        if parent is not None:  # one group per sample (P == s): prepend its parent as an extra column
+        if parent is not None:  # one parent per group (n * P // s,): prepend it as an extra column
             rows = np.concatenate([np.asarray(parent, dtype=np.int64).reshape(-1, 1), rows], 1)
         groups, self.weight = np.unique(rows, axis=0, return_counts=True)
         self.parent = groups[:, 0] if parent is not None else np.zeros(len(groups), dtype=np.int64)
