@@ -41,9 +41,9 @@ def main():
     ap.add_argument("--L", type=int, default=3)
     ap.add_argument("--P", type=int, nargs="+", default=[700, 1000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="grammar seeds (development)")
-    ap.add_argument("--params", default="", help="chaining+ parameters, e.g. structure_chains=64,restarts=20")
+    ap.add_argument("--params", default="", help="chaining+ parameters, e.g. restarts=30,class_structure=false")
     args = ap.parse_args()
-    params = {k: int(v) for k, v in (kv.split("=") for kv in args.params.split(",") if kv)}
+    params = {k: _value(v) for k, v in (kv.split("=") for kv in args.params.split(",") if kv)}
     print(f"v=8 m={args.m} s=2 L={args.L}; data seed 0; chaining+ {params or 'defaults'}")
     print("| grammar | P | test error | score(fit) | score(true maps) | true - fit | restarts confirmed |")
     print("|---|---|---|---|---|---|---|")
@@ -58,6 +58,10 @@ def main():
                 x[:P].astype(np.int64), y[:P].astype(np.int64))
             print(f"| {gs} | {P} | {err:.3f} | {fit:.1f} | {true:.1f} | {true - fit:+.1f} | "
                   f"{est.info_['restarts_confirmed']} |", flush=True)
+
+
+def _value(text: str):
+    return {"true": True, "false": False}.get(text.lower(), int(text) if text.lstrip("-").isdigit() else text)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,19 @@ def test_structure_search_purifies_the_sparse_bottom_level():
     assert np.mean([a for _, a in on]) > np.mean([a for _, a in off]) + 0.03
 
 
+@pytest.mark.slow
+def test_class_structure_finds_the_bottom_synonyms_of_a_dense_grammar():
+    # v = m = 8, L = 3: every bottom pair is a rule, so only the tuples given (class, position) carry structure;
+    # measured on seeds 10-14 at P = 1000: test error 0 and purity 1.0 on 5 of 5 with it, 0.81-0.86 and
+    # purity <= 0.08 on 5 of 5 without it
+    small = dict(restarts=3, remeasure_rounds=2)
+    on = fits(1000, m=8, **small)
+    off = fits(1000, m=8, class_structure=False, **small)
+    assert sum(c.info_["synonym_purity"]["3"] == 1.0 for c, _ in on) >= 4
+    assert sum(c.info_["synonym_purity"]["3"] == 1.0 for c, _ in off) <= 1
+    assert np.mean([a for _, a in on]) > np.mean([a for _, a in off]) + 0.4
+
+
 def test_generative_em_raises_its_objective_and_predicts_by_the_class_posterior():
     for clf, _ in fits(54, m=2):
         assert clf.info_["em_objective"] >= clf.info_["em_objective_init"]

@@ -17,7 +17,8 @@ from .search import restart_search
 SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "class_structure",
             "generative", "remeasure")
 BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "remeasure_rounds": 1,
-           "em_iters": 1, "n_init": 1, "structure_chains": 1, "structure_sweeps": 1, "structure_blocks": 1}  # name -> minimum
+           "em_iters": 1, "n_init": 1, "structure_chains": 1, "structure_sweeps": 1,
+           "structure_blocks": 1}  # name -> minimum
 
 
 @register
@@ -51,8 +52,9 @@ class ChainingPlus(Learner):
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
                  context_passes=1, label_context=True, refine=True, refine_sweeps=20, structure=True,
-                 class_structure=True, generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True, remeasure_rounds=10,
-                 prior=2.0, n_init=10, structure_chains=32, structure_sweeps=6, structure_blocks=4, seed=0):
+                 class_structure=True, generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True,
+                 remeasure_rounds=10, prior=2.0, n_init=10, structure_chains=32, structure_sweeps=6,
+                 structure_blocks=4, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
