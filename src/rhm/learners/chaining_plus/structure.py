@@ -75,9 +75,7 @@ class SiblingStructure:
         width = self.n_parents * k**self.s
         code = self._codes(sig) + np.arange(B)[:, None] * width
         tup = np.bincount(code.ravel(), weights=np.tile(self.weight, B), minlength=B * width).reshape(B, width)
-        sym = np.bincount((sig + np.arange(B)[:, None] * k).ravel(), weights=np.tile(self.occ, B),
-                          minlength=B * k).reshape(B, k)
-        return _xlogx(tup) - _xlogx(sym)
+        return _xlogx(tup) - _xlogx(self._symbol_counts(sig))
 
     def _incidences(self):
         """(patch, group, code weight) of every (group, patch) incidence, sorted by patch: code(g) changes by
@@ -90,13 +88,17 @@ class SiblingStructure:
 
     def _state(self, sig):
         """Codes (C, G), tuple table (C * width,) and symbol counts (C, k) of maps sig (C, U)."""
-        C, k, width = len(sig), self.k, self.n_parents * self.k**self.s
+        C, width = len(sig), self.n_parents * self.k**self.s
         code = self._codes(sig)
         table = np.bincount((code + np.arange(C)[:, None] * width).ravel(), weights=np.tile(self.weight, C),
                             minlength=C * width)
-        sym = np.bincount((sig + np.arange(C)[:, None] * k).ravel(), weights=np.tile(self.occ, C),
-                          minlength=C * k).reshape(C, k)
-        return code, table, sym
+        return code, table, self._symbol_counts(sig)
+
+    def _symbol_counts(self, sig):
+        """Patch occurrences per symbol (C, k) under maps sig (C, U)."""
+        C, k = len(sig), self.k
+        return np.bincount((sig + np.arange(C)[:, None] * k).ravel(), weights=np.tile(self.occ, C),
+                           minlength=C * k).reshape(C, k)
 
     def search(self, sig0: np.ndarray, rng: np.random.Generator, chains: int = 32, sweeps: int = 6,
                blocks: int | None = 4, t_hot: float = 3.0, t_cold: float = 0.05) -> np.ndarray:
@@ -108,7 +110,7 @@ class SiblingStructure:
         or symbols move on slightly stale counts (a parallel, approximate Gibbs step); the exact score of every
         visited map is what is kept. T decays geometrically from t_hot to t_cold (nats) over the sweeps. The
         candidate scores of a patch are score differences over the groups that contain it, so a step costs
-        O(chains * k * #incidences of its block), with no sort.
+        O(chains * k * #incidences of its block) (one sort of those entries).
         """
         k, C = self.k, chains
         width = self.n_parents * k**self.s
@@ -155,8 +157,7 @@ class SiblingStructure:
                 pick = (prob.cumsum(2) > rng.random((C, B, 1)) * prob.sum(2, keepdims=True)).argmax(2)
                 code, table = self._move(code, table, grp, mul, pick[:, slot_i] - a_i)
                 sig[:, block] = pick
-                sym = np.bincount((sig + rows[:, None] * k).ravel(), weights=np.tile(self.occ, C),
-                                  minlength=C * k).reshape(C, k)
+                sym = self._symbol_counts(sig)
                 current = _xlogx(table.reshape(C, width)) - _xlogx(sym)
                 if current.max() > best + 1e-9:
                     best, best_sig = float(current.max()), sig[current.argmax()].copy()
