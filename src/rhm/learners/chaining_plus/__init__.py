@@ -21,6 +21,9 @@ paper is a method switch (all on by default):
 - ``structure``: on sparse levels (at most half of the possible tuples seen; at level 2 the (class, tuple)
   pairs, sparse even for a dense grammar) the k-means map is polished by an annealed Gibbs search on the
   likelihood of the level's sibling groups (true synonyms explain them with the fewest distinct tuples).
+- ``class_structure``: on a dense level below level 2 (a grammar with m = v, where every tuple is a rule and the
+  structure search has no signal) the search models the sibling tuples given the class and the group's
+  position instead, which are sparse again (only the class's rules' slots occur).
 - ``generative``: after the discriminative fit, EM on the RHM as a probabilistic grammar on its tree
   (rhm.pcfg, on rhm.inference's inside-outside: from the hard-decoded rule counts, Dirichlet prior
   ``prior``) and prediction by its exact class posterior, which sums over every latent symbol. Restarts

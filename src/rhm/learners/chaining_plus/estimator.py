@@ -15,10 +15,11 @@ from ..base import Learner, check_seed, distinct_patches, fresh_stage_sizes
 from .network import FitState
 from .search import restart_search
 
-SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "generative",
-            "remeasure")
+SWITCHES = ("quantize", "all_patches", "reuse", "context", "label_context", "refine", "structure", "class_structure",
+            "generative", "remeasure")
 BUDGETS = {"context_passes": 0, "refine_sweeps": 1, "restarts": 1, "confirm": 1, "remeasure_rounds": 1,
-           "em_iters": 1, "n_init": 1}  # name -> minimum
+           "em_iters": 1, "n_init": 1, "structure_chains": 1, "structure_sweeps": 1,
+           "structure_blocks": 1}  # name -> minimum
 
 
 @register
@@ -26,8 +27,8 @@ class ChainingPlus(Learner):
     """Layerwise, bottom-up learner with quantised synonym-invariant patch statistics (see the package docstring).
 
     Method switches (True/False; a switch that cannot act with the others raises a ValueError naming both):
-    quantize, all_patches, reuse, context, label_context, refine, structure, generative, remeasure (each
-    described in the package docstring).
+    quantize, all_patches, reuse, context, label_context, refine, structure, class_structure, generative,
+    remeasure (each described in the package docstring).
 
     Search budgets:
     context_passes: extra bottom-up passes with the sibling context measured on the previous pass's symbols
@@ -38,6 +39,9 @@ class ChainingPlus(Learner):
     remeasure_rounds: at most this many remeasure rounds (stops at a fixed point).
     em_iters: at most this many EM iterations (stops when the MAP objective gains < 1e-6 relative).
     n_init: k-means initialisations per clustering.
+    structure_chains, structure_sweeps, structure_blocks: the structure search's parallel annealed chains, its
+        sweeps over the patches, and the blocks a sweep is split into (the patches of a block move at once; a
+        number >= the level's distinct patches is plain one-patch-at-a-time Gibbs sampling).
 
     Other: s (branching factor; None: the grammar's, from fit(..., grammar=g)); n_symbols: symbols per level
     after clustering, "v" (the vocabulary size), "auto" (the largest gap of the single-linkage tree) or an int;
@@ -49,8 +53,9 @@ class ChainingPlus(Learner):
 
     def __init__(self, s=None, n_symbols="v", quantize=True, all_patches=True, reuse=True, context=True,
                  context_passes=1, label_context=True, refine=True, refine_sweeps=20, structure=True,
-                 generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True, remeasure_rounds=10,
-                 prior=2.0, n_init=10, seed=0):
+                 class_structure=True, generative=True, em_iters=50, restarts=10, confirm=2, remeasure=True,
+                 remeasure_rounds=10, prior=2.0, n_init=10, structure_chains=32, structure_sweeps=6,
+                 structure_blocks=4, seed=0):
         self.s = s
         self.n_symbols = n_symbols
         self.quantize = quantize
@@ -62,6 +67,7 @@ class ChainingPlus(Learner):
         self.refine = refine
         self.refine_sweeps = refine_sweeps
         self.structure = structure
+        self.class_structure = class_structure
         self.generative = generative
         self.em_iters = em_iters
         self.restarts = restarts
@@ -70,6 +76,9 @@ class ChainingPlus(Learner):
         self.remeasure_rounds = remeasure_rounds
         self.prior = prior
         self.n_init = n_init
+        self.structure_chains = structure_chains
+        self.structure_sweeps = structure_sweeps
+        self.structure_blocks = structure_blocks
         self.seed = seed
 
     def _validate_params(self):
@@ -84,7 +93,8 @@ class ChainingPlus(Learner):
         check_seed(self.seed)
         # (switch, what it needs, whether that holds): a switch that cannot act is an error, never dropped
         needs = [("generative", "quantize=True", self.quantize), ("refine", "quantize=True", self.quantize),
-                 ("structure", "quantize=True", self.quantize), ("remeasure", "quantize=True", self.quantize),
+                 ("structure", "quantize=True", self.quantize), ("class_structure", "structure=True", self.structure),
+                 ("remeasure", "quantize=True", self.quantize),
                  ("remeasure", "context=True", self.context), ("label_context", "context=True", self.context),
                  ("label_context", "context_passes >= 1 or remeasure=True",
                   self.context_passes >= 1 or self.remeasure)]

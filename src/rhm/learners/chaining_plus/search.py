@@ -55,13 +55,23 @@ def bottom_up(est, state: FitState, tokens, y, prev, prev_vocab, rng, search=0) 
             k_next = n_clusters(F[weight > 0], U, est.n_symbols, est.v_)
             sym = cluster(F, weight, k_next, est.n_init, rng)
             parent = y[rows] if level == 2 else None  # level-2 groups are the top tuples
-            if level <= search and P >= s and is_sparse(inv[rows], sym, k_next, U, k, s, est.n_classes_, parent):
-                sym = SiblingStructure(inv[rows], s, k_next, U, parent).search(sym, rng)
+            if level <= search and P >= s:
+                if is_sparse(inv[rows], sym, k_next, U, k, s, est.n_classes_, parent):
+                    sym = _structure(est, inv[rows], s, k_next, U, parent, sym, rng)
+                elif level > 2 and est.class_structure:  # dense level: the tuples given (class, group position)
+                    parent = (y[rows][:, None] * (P // s) + np.arange(P // s)).ravel()
+                    sym = _structure(est, inv[rows], s, k_next, U, parent, sym, rng)
         else:
             sym, k_next = np.arange(U), U
         state.codes[level], state.maps[level], state.vocab[level - 1] = uniq, sym, k_next
         tokens[level - 1] = sym[inv]
     return tokens
+
+
+def _structure(est, inv, s, k, U, parent, sym, rng):
+    """The structure search of one level from the k-means map sym, with the estimator's budgets."""
+    return SiblingStructure(inv, s, k, U, parent).search(sym, rng, chains=est.structure_chains,
+                                                         sweeps=est.structure_sweeps, blocks=est.structure_blocks)
 
 
 def descend(est, state: FitState, x, y, tokens, rng, restart, joint, prev=None) -> FitState:
