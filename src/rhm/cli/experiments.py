@@ -106,13 +106,13 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
               executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
               gpus_per_run: float = GPUS_OPT,
               section: List[str] = typer.Option([], "--section",
-                                                help="run only these experiments (R1..R9; repeatable)"),
+                                                help="run only these experiments (R1..R9, V1, V2, LM1..LM3; repeat)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
               dry_run: bool = typer.Option(False, "--dry-run", help="count the runs, estimate CPU-hours, run nothing"),
               time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one "
                                                 "run per learner and size (0: count only)"),
               no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars")):
-    """Run the headline experiments R1-R9 (rhm.experiments.registry) and write the report to OUT."""
+    """Run the headline experiments (R1-R9, V1-V2, LM1-LM3: rhm.experiments.registry) and write the report to OUT."""
     from ..experiments import reproduce as rep
 
     def go():
