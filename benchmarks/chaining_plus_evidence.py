@@ -12,6 +12,11 @@ interval over grammars; "keeps" when the interval lies above 0, "hurts" when bel
 P*: the mean test error over grammars (each averaged over its seeds) against P, P* where it crosses 10% of
 chance error (interpolated in log P between the bracketing sizes), its 95% interval from resampling grammars;
 P_floor = n_c m ln 10 (an oracle that knows every rule below the top still errs on unseen top rules).
+"unseen top": on the engine's own draws, the fraction of test inputs whose top rule (label, level-1 patch) no
+training input uses, averaged over the grammars (that oracle's error is (1 - 1/n_c) x it when it guesses the
+class of those inputs; a learner that always misses them errs on all of them). Draws without replacement pick the
+same input indices for every grammar of one shape, so with one data seed this fraction is shared by all the
+grammars: it can rise with P, and the interval over grammars does not include the draw's own variance.
 """
 
 from __future__ import annotations
@@ -93,6 +98,24 @@ def curves(rows, lab):
     return sizes, grammars, np.array([[table[P][g] for P in sizes] for g in grammars])
 
 
+def unseen_top(r) -> float:
+    """Fraction of the run's test inputs whose top rule (label, level-1 patch) no training input uses."""
+    import rhm
+    from rhm.experiments.tasks import train_test_split
+
+    g = rhm.RHM(v=r["v"], m=r["m"], s=r["s"], L=r["L"], n_classes=r["n_classes"], seed=r["grammar_seed"])
+    xtr, ytr, xte, yte = train_test_split(g, r["train_size"], r["test_size"], r["seed"])
+
+    def top(x, y):
+        _, tree = g.parse(x, return_tree=True)
+        return np.column_stack([y, tree[1]])
+
+    seen = np.unique(top(xtr, ytr), axis=0)
+    te = top(xte, yte)
+    unseen = ~(te[:, None, :] == seen[None, :, :]).all(2).any(1)
+    return float(unseen.mean())
+
+
 def pstar(rows):
     g0 = rows[0]
     n_c, m = g0["n_classes"], g0["m"]
@@ -114,6 +137,9 @@ def pstar(rows):
         print("  P:          " + " ".join(f"{P:7d}" for P in sizes))
         print("  mean error: " + " ".join(f"{e:7.4f}" for e in E.mean(0)))
         print("  fit s:      " + " ".join(f"{secs[P]:7.2f}" for P in sizes))
+        unseen = {P: np.mean([unseen_top(r) for r in rows if r["label"] == lab and r["train_size"] == P])
+                  for P in sizes}
+        print("  unseen top: " + " ".join(f"{unseen[P]:7.4f}" for P in sizes))
         print(f"  P* = {value:.0f} [95% CI {lo:.0f}, {hi:.0f}], P*/P_floor = {value / floor:.2f} "
               f"[{lo / floor:.2f}, {hi / floor:.2f}]")
         if lab != "defaults" and base is not None and base[0] == sizes and base[1] == grammars:
