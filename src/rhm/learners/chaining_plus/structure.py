@@ -12,7 +12,6 @@ from scipy.special import xlogy
 from ...patches import codes
 
 
-
 def _xlogx(c: np.ndarray) -> np.ndarray:
     """sum over the last axis of c log c (0 log 0 = 0)."""
     return xlogy(c, c).sum(-1)
@@ -62,20 +61,13 @@ class SiblingStructure:
         self.occ = np.bincount(inv.ravel(), minlength=self.U).astype(np.float64)
 
     def _codes(self, sig: np.ndarray) -> np.ndarray:
-        """Tuple codes (B, G) of every group under maps sig (B, U): parent * k^s + symbols, first most significant."""
-        code = np.broadcast_to(self.parent, (len(sig), len(self.groups))).astype(np.int64)
-        for i in range(self.s):
-            code = code * self.k + sig[:, self.groups[:, i]]
-        return code
+        """Tuple codes (B, G) of every group under maps sig (B, U): parent * k^s + the symbols' patch code."""
+        return self.parent * self.k**self.s + codes(sig[:, self.groups], self.k)
 
     def score(self, sig: np.ndarray) -> np.ndarray:
         """Scores (B,) of maps sig (B, U) (or one map (U,) -> shape (1,))."""
-        sig = np.atleast_2d(sig)
-        B, k = len(sig), self.k
-        width = self.n_parents * k**self.s
-        code = self._codes(sig) + np.arange(B)[:, None] * width
-        tup = np.bincount(code.ravel(), weights=np.tile(self.weight, B), minlength=B * width).reshape(B, width)
-        return _xlogx(tup) - _xlogx(self._symbol_counts(sig))
+        _, table, sym = self._state(np.atleast_2d(sig))
+        return _objective(table, sym)
 
     def _incidences(self):
         """(patch, group, code weight) of every (group, patch) incidence, sorted by patch: code(g) changes by
@@ -117,7 +109,7 @@ class SiblingStructure:
         inc_patch, inc_group, inc_mult = self._incidences()
         sig = np.tile(np.asarray(sig0, dtype=np.int64), (C, 1))
         code, table, sym = self._state(sig)
-        current = _xlogx(table.reshape(C, width)) - _xlogx(sym)
+        current = _objective(table, sym)
         best_sig, best = sig[0].copy(), current[0]
         active = np.flatnonzero(self.occ > 0)
         n_blocks = len(active) if blocks is None else max(1, min(blocks, len(active)))
@@ -158,7 +150,7 @@ class SiblingStructure:
                 code, table = self._move(code, table, grp, mul, pick[:, slot_i] - a_i)
                 sig[:, block] = pick
                 sym = self._symbol_counts(sig)
-                current = _xlogx(table.reshape(C, width)) - _xlogx(sym)
+                current = _objective(table, sym)
                 if current.max() > best + 1e-9:
                     best, best_sig = float(current.max()), sig[current.argmax()].copy()
         return best_sig
@@ -176,6 +168,11 @@ class SiblingStructure:
                  + np.bincount((code[:, touched] + delta + lin).ravel(), weights=w, minlength=C * width))
         code[:, touched] += delta
         return code, table
+
+
+def _objective(table: np.ndarray, sym: np.ndarray) -> np.ndarray:
+    """Scores (C,) from the tuple tables (C * width,) and symbol counts (C, k) of C maps (see SiblingStructure)."""
+    return _xlogx(table.reshape(len(sym), -1)) - _xlogx(sym)
 
 
 def _lookup(keys: np.ndarray, weights: np.ndarray, query: np.ndarray) -> np.ndarray:
