@@ -112,6 +112,7 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
         return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
     n_distinct = int(len(np.unique(_row_ids(xtr))))
+    te = None  # the test TaskData of a language-model task
     if objective != "classify":
         mask_tr, mask_te = np.random.SeedSequence([seed, 17]).spawn(2)
         tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=mask_rate, seed=np.random.default_rng(mask_tr))
@@ -121,14 +122,7 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     t0 = time.perf_counter()
     model.fit(xtr, ytr, grammar=g, task=objective)
     fit_seconds = time.perf_counter() - t0
-    acc = float(model.score(xte, yte))
-    out = {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
-           "n_distinct_train": n_distinct, "info": dict(getattr(model, "info_", {}) or {})}
-    if objective != "classify":
-        out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
-    elif getattr(g, "noise", 0.0) > 0:
-        out.update(bayes_test_error(g, xte, yte))
-    return model, out
+    return model, _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct)
 
 
 def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate):
@@ -145,14 +139,22 @@ def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_r
     t0 = time.perf_counter()
     model.fit_stream(stream)
     fit_seconds = time.perf_counter() - t0
-    acc = float(model.score(te.x, te.y))
+    return model, _scored(g, model, objective, te.x, te.y, te, fit_seconds, None)
+
+
+def _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct) -> dict:
+    """train_once's result for a fitted model: its test accuracy on (xte, yte) and, for a language-model task
+    (`te` its TaskData), the metrics against the Bayes predictor; for a noisy grammar, the Bayes error."""
+    from .. import lm_tasks
+
+    acc = float(model.score(xte, yte))
     out = {"test_accuracy": acc, "test_error": 1 - acc, "fit_seconds": fit_seconds,
-           "n_distinct_train": None, "info": dict(model.info_)}
+           "n_distinct_train": n_distinct, "info": dict(getattr(model, "info_", {}) or {})}
     if objective != "classify":
-        out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(te.x))
+        out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
     elif getattr(g, "noise", 0.0) > 0:
-        out.update(bayes_test_error(g, te.x, te.y))
-    return model, out
+        out.update(bayes_test_error(g, xte, yte))
+    return out
 
 
 def bayes_test_error(g, x, y) -> dict:
