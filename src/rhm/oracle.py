@@ -15,6 +15,11 @@ from .patches import codes, lookup, patch_ids
 
 # Dense code -> parent tables up to this many entries (int32: 16 MiB); the rhm.patches lookup above it.
 _DENSE_TABLE_MAX = 1 << 22
+# Relative tolerance of Assumption 6b's comparison rho^(l) >= K_rho m^(-l/2): K_rho = SignalGaps.K_rho(m) is
+# rho^(l) m^(l/2), and multiplying back by m^(-l/2) can land one rounding step above rho^(l) (e.g. v=4, m=2, L=1:
+# sqrt(2) * 2^(1/2) * 2^(-1/2) > sqrt(2)), so the largest K_rho would "fail" its own check. 1e-9 is far above
+# float64 rounding (~1e-16 per operation) and far below any gap that matters.
+A6_RTOL = 1e-9
 
 
 def check_tokens(g, x, name: str = "x") -> np.ndarray:
@@ -232,12 +237,13 @@ class Assumption6Report:
 
 
 def assumption6(g, K_rho: float, gaps: SignalGaps | None = None) -> Assumption6Report:
-    """Check Assumption 6: (V,m)-uniformity, (a) kappa finite, (b) rho^(l) >= K_rho m^(-l/2) for all l."""
+    """Check Assumption 6: (V,m)-uniformity, (a) kappa finite, (b) rho^(l) >= K_rho m^(-l/2) for all l, the last
+    up to a relative tolerance `A6_RTOL` (so that K_rho = gaps.K_rho(m), recomputed in floating point, holds)."""
     if isinstance(K_rho, bool) or not isinstance(K_rho, (int, float)) or not K_rho > 0:
         raise ValueError(f"K_rho={K_rho!r} must be a positive number")
     gaps = gaps or signal_gaps(g)
     required = {lv: K_rho * g.m ** (-lv / 2) for lv in gaps.rho}
-    holds = {lv: gaps.rho[lv] >= required[lv] for lv in gaps.rho}
+    holds = {lv: gaps.rho[lv] >= required[lv] * (1 - A6_RTOL) for lv in gaps.rho}
     return Assumption6Report(K_rho=float(K_rho), vm_uniform=g.n_classes == g.v, kappa=gaps.kappa,
                              rho=dict(gaps.rho), required=required, holds=holds, K_rho_max=gaps.K_rho(g.m))
 
