@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .patches import codes, lookup, patch_ids
+from .validation import check_tokens as _check_tokens
 
 # Dense code -> parent tables up to this many entries (int32: 16 MiB); the rhm.patches lookup above it.
 _DENSE_TABLE_MAX = 1 << 22
@@ -23,18 +24,8 @@ A6_RTOL = 1e-9
 
 
 def check_tokens(g, x, name: str = "x") -> np.ndarray:
-    """Validate a batch of inputs: 2-D (n, d) integers in [0, v). Returns it as an ndarray."""
-    try:
-        x = np.asarray(x)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} is not a rectangular array: {err}") from None
-    if x.ndim != 2 or x.shape[1] != g.d:
-        raise ValueError(f"{name} has shape {x.shape}, expected (n, d={g.d})")
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer tokens, got dtype {x.dtype}")
-    if x.size and (x.min() < 0 or x.max() >= g.v):
-        raise ValueError(f"{name} has tokens outside the vocabulary [0, v={g.v})")
-    return x
+    """Validate a batch of inputs of g: 2-D (n, d) integers in [0, v) (rhm.validation.check_tokens)."""
+    return _check_tokens(x, g.d, g.v, name=name)
 
 
 class _Inverse:

@@ -18,7 +18,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from ..patches import patch_ids
-from ..validation import check_choice, check_int
+from ..validation import check_choice, check_int, check_tokens
 
 _MASKED_INPUT = ("next-token", "masked")  # rhm.lm_tasks.MASKED_INPUT / PER_INPUT (no import cycle at load)
 _PER_INPUT = ("classify", "next-token")
@@ -74,16 +74,7 @@ class Learner(BaseEstimator):
     # ------------------------------------------------------------------------------------ validation
     def _check_xy(self, x, y=None, *, fitting: bool):
         """Validate tokens x (n, d) ints >= 0 and labels y (n,) ints >= 0; in predict, also the fitted shapes."""
-        try:
-            x = np.asarray(x)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"x is not a rectangular array: {err}") from None
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"x must have shape (n, d) with n, d >= 1, got {x.shape}")
-        if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"x must hold integer tokens (not one-hot), got dtype {x.dtype}")
-        if x.min() < 0:
-            raise ValueError("x has negative tokens")
+        x = check_tokens(x, nonempty=True)  # the vocabulary is checked against the fit's below
         if not fitting:
             self._check_fitted()
             if x.shape[1] != self.d_:
