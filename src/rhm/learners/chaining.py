@@ -169,19 +169,6 @@ class Chaining(Learner):
         check_int("n_diag", self.n_diag, 1)
         check_int("seed", self.seed, 0)
 
-    # ------------------------------------------------------------------------------ scikit-learn protocol
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor arguments (`deep` is accepted for sklearn.base.clone; there are no nested estimators)."""
-        return super().get_params()
-
-    def set_params(self, **params) -> "Chaining":
-        """Set constructor arguments by name (validated at fit, like the constructor's)."""
-        for key, value in params.items():
-            if key not in self.param_names():
-                raise ValueError(f"{key!r} is not a parameter of Chaining; valid: {self.param_names()}")
-            setattr(self, key, value)
-        return self
-
     # --------------------------------------------------------------------------------------- layers
     def _phi(self, z: torch.Tensor) -> torch.Tensor:
         """RF features from pre-activations z = h Omega (..., M) -> (..., 2M), eq. (6)."""
