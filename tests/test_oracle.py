@@ -180,3 +180,33 @@ def test_parse_large_vocabulary_paths():
 def test_level_validation():
     with pytest.raises(ValueError, match=r"level=0 must be an integer in \[1, L=2\]"):
         oracle.q(RHM(4, 2, 2, 2), 0)
+
+
+def test_bayes_reference_task_names_are_lm_tasks_and_the_old_spelling_is_deprecated():
+    from rhm import lm_tasks
+
+    assert set(oracle.BAYES_TASKS) == set(lm_tasks.TASKS)
+    g = RHM(3, 2, 2, 2, seed=2)
+    new = oracle.bayes_reference(g, "next-token-all")
+    with pytest.warns(DeprecationWarning, match="'next_token' is deprecated: use 'next-token-all'"):
+        old = oracle.bayes_reference(g, "next_token")
+    assert old == new and new.task == "next-token-all"
+
+
+@pytest.mark.parametrize("args", [dict(v=3, m=2, s=2, L=2, seed=2), dict(v=4, m=4, s=2, L=2, n_classes=3, seed=1)])
+def test_bayes_next_token_is_the_last_token_given_the_rest_by_counting(args):
+    # uniform rules without noise: every input is equally likely (one derivation each), so the Bayes predictor of
+    # x_{d-1} from x_<d-1 is the frequency of each last token among the inputs sharing that prefix
+    g = RHM(**args)
+    x, _ = g.sample(g.num_inputs, seed=0, replace=False)
+    _, prefix = np.unique(x[:, :-1], axis=0, return_inverse=True)
+    prefix = prefix.ravel()
+    counts = np.zeros((prefix.max() + 1, g.v))
+    np.add.at(counts, (prefix, x[:, -1]), 1.0)
+    post = counts / counts.sum(1, keepdims=True)  # P(last = a | prefix)
+    err = np.mean(1 - post[prefix].max(1))
+    ent = np.mean(-np.log(post[prefix, x[:, -1]]))  # E[-log p(truth)] over the uniform support
+    ref = oracle.bayes_reference(g, "next-token")
+    assert ref.method == "exact" and ref.task == "next-token"
+    assert ref.error == pytest.approx(err, abs=1e-12) and ref.cross_entropy == pytest.approx(ent, abs=1e-12)
+    assert ref.cross_entropy > 0  # the examples are not trivial: the last token is not fixed by the rest
