@@ -60,11 +60,12 @@ def test_check_tokens_passes_good_input_and_torch_tensors():
     assert check_tokens(np.full((1, 2), 9), 2, 4, values=False).shape == (1, 2)  # shape and dtype only
     torch = pytest.importorskip("torch")
     t = torch.zeros(2, 4, dtype=torch.long)
-    assert check_tokens(t, 4, 4) is t
+    assert check_tokens(t, 4, 4, allow_torch=True) is t
+    assert isinstance(check_tokens(t, 4, 4), np.ndarray)  # without allow_torch: converted, as np.asarray does
     with pytest.raises(ValueError, match="integer tokens"):
-        check_tokens(torch.zeros(2, 4), 4, 4)
+        check_tokens(torch.zeros(2, 4), 4, 4, allow_torch=True)
     with pytest.raises(ValueError, match=r"outside the vocabulary \[0, V=4\)"):
-        check_tokens(torch.full((2, 4), 4), 4, 4, vocab_label="V")
+        check_tokens(torch.full((2, 4), 4), 4, 4, vocab_label="V", allow_torch=True)
 
 
 def test_the_four_token_checks_are_one():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None, *,
               none_ok: bool = False) -> int | None:
@@ -51,22 +53,21 @@ def check_bool(name: str, value) -> bool:
 
 
 def check_tokens(x, d: int | None = None, vocab: int | None = None, *, name: str = "x", vocab_label: str = "v",
-                 nonempty: bool = False, values: bool = True):
+                 nonempty: bool = False, values: bool = True, allow_torch: bool = False):
     """A batch of inputs: a 2-D (n, d) array of integer tokens in [0, vocab). The one token check of the grammar,
     the oracle, inference and the learners.
 
-    x: anything numpy turns into an array, or a torch tensor (returned as is, never imported here).
+    x: anything numpy turns into an array (a CPU torch tensor included); with allow_torch a torch tensor is
+    checked and returned as is (torch is never imported here).
     d: the required input length (None: any). vocab: the number of token ids (None: only tokens >= 0 are
     required); vocab_label names it in the error ("v", "V", "v+1"). nonempty: n, d >= 1 required.
     values: False checks shape and dtype only (inference checks the range after its mask replaced hidden tokens).
-    Returns x as an ndarray (or the tensor). Errors name `name`: "x has shape (3,), expected (n, d=4)" (or
-    "x must have shape (n, d) with n, d >= 1, got (3,)" without d),
+    Returns x as an ndarray (or the tensor, with allow_torch). Errors name `name`: "x has shape (3,), expected
+    (n, d=4)" (or "x must have shape (n, d) with n, d >= 1, got (3,)" without d),
     "x must hold integer tokens (not one-hot), got dtype float64", "x has negative tokens",
     "x has tokens outside the vocabulary [0, v=4)".
     """
-    import numpy as np
-
-    torch_like = type(x).__module__.split(".")[0] == "torch"
+    torch_like = allow_torch and type(x).__module__.split(".")[0] == "torch"
     if torch_like:
         bad_dtype = x.dtype.is_floating_point or x.dtype.is_complex or str(x.dtype) == "torch.bool"
     else:

@@ -142,7 +142,8 @@ def check_x(B, x, mask=None):
     """x (n, d) integer tokens in [0, V) (numpy or torch) and an optional boolean mask, (n, d) or (d,), of hidden
     positions (their tokens are replaced by 0): (x, mask)."""
     P = B.P
-    x = check_tokens(x, P.d, values=False)  # the range is checked below, once hidden tokens are replaced
+    # the range is checked below, once hidden tokens are replaced
+    x = check_tokens(x, P.d, values=False, allow_torch=True)
     if mask is not None:
         if is_torch(x):
             mask = B.t.as_tensor(mask, device=x.device)
@@ -160,7 +161,7 @@ def check_x(B, x, mask=None):
             x = np.where(mask, 0, x) if mask.shape == x.shape else x
         if tuple(mask.shape) != tuple(x.shape):
             raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(x.shape)} or ({P.d},)")
-    x = check_tokens(x, P.d, P.V, vocab_label="V")
+    x = check_tokens(x, P.d, P.V, vocab_label="V", allow_torch=True)
     return (x.long() if is_torch(x) else x), mask
 
 
