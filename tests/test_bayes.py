@@ -33,9 +33,11 @@ def test_bayes_error_grows_with_noise():
 CASES = [
     (dict(v=3, m=2, s=2, L=2, seed=0, noise=0.2), "classify"),
     (dict(v=3, m=2, s=2, L=2, seed=1, zipf=1.0), "masked"),
-    (dict(v=3, m=2, s=2, L=2, seed=2), "next_token"),
+    (dict(v=3, m=2, s=2, L=2, seed=2), "next-token-all"),
+    (dict(v=3, m=2, s=2, L=2, seed=5, noise=0.1), "next-token"),
     (dict(v=2, m=2, s=2, L=2, seed=3, noise=0.1, zipf=0.5), "masked"),
-    (dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=4, noise=0.2), "next_token"),
+    (dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=4, noise=0.2), "next-token-all"),
+    (dict(sparse=True, v=2, m=2, s=2, L=1, s0=1, seed=6, noise=0.2), "next-token"),
 ]
 
 
@@ -62,4 +64,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="rate=1.5"):
         oracle.bayes_reference(g, "masked", rate=1.5)
     with pytest.raises(ValueError, match="n=1"):
-        oracle.bayes_reference(g, "next_token", n=1)
+        oracle.bayes_reference(g, "next-token-all", n=1)

@@ -381,7 +381,7 @@ def test_sklearn_clone_round_trip():
     twin = clone(est)
     assert twin is not est and twin.get_params() == est.get_params()
     assert twin.set_params(width=32, seed=5) is twin and twin.width == 32 and est.width == 64
-    with pytest.raises(ValueError, match="'depth' is not a parameter of Chaining"):
+    with pytest.raises(ValueError, match="Invalid parameter 'depth' for estimator Chaining"):  # BaseEstimator's
         twin.set_params(depth=3)
     x, y = G_SMALL.sample(500, seed=0)
     assert clone(est.set_params(samples="reuse")).fit(x, y, grammar=G_SMALL).score(x, y) > 0.5

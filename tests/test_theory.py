@@ -8,6 +8,7 @@ import warnings
 import pytest
 from typer.testing import CliRunner
 
+import rhm
 from rhm import theory
 from rhm.cli import app
 
@@ -134,3 +135,53 @@ def test_info_never_crashes_on_a_valid_grammar(args):
     else:
         assert out["m"] == 1 or out["n_classes"] != out["v"] or out["assumption6"]["degenerate_levels"] or \
             out["kappa"] == float("inf") or out["kappa"] is None or not math.isfinite(float(out["kappa"]))
+
+
+# Lemma 17 / paper.md §3.2, recomputed here from the statements (not through rhm.theory):
+#   eps_*^(l) = K_rho m^(-l/2) / sqrt(C V^2 m^2 s L log m)             (sec. 4.2)
+#   T^(l) >= |P_l| log(100 |P_l| kappa sqrt(d_y) / eps_*^(l)),  |P_l| = V m,  d_y = V
+#   eps_S = 1 / (4 |P_l|)
+# V = 8, m = 4, s = 2, L = 3, kappa = K_rho = 1, C = 1: eps_*^(3) = 1/8 / 92.289721, T_min^(3) = 502.8800.
+@pytest.mark.parametrize("V, m, s, L, kappa, K_rho, C", [
+    (8, 4, 2, 3, 1.0, 1.0, 1.0),
+    (8, 4, 2, 3, 2.5, 0.7, 7000.0),
+    (5, 3, 3, 2, 1.5, 1.3, 50.0),
+    (16, 2, 2, 4, 4.0, 0.5, 1e4),
+    (3, 2, 4, 1, 1.0, 2.0, 1.0),
+])
+def test_T_min_and_eps_S_are_lemma_17s(V, m, s, L, kappa, K_rho, C):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an explicit C may break the chaining condition
+        sc = theory.schedule(V, m, s, L, kappa=kappa, K_rho=K_rho, C=C)
+    P = V * m
+    assert sc.eps_S == pytest.approx(1 / (4 * P), rel=1e-12)
+    assert set(sc.T_min) == set(range(1, L + 1))
+    for lv in range(1, L + 1):
+        eps_star = K_rho * m ** (-lv / 2) / math.sqrt(C * V**2 * m**2 * s * L * math.log(m))
+        assert sc.eps_star[lv] == pytest.approx(eps_star, rel=1e-12)
+        assert sc.T_min[lv] == pytest.approx(P * math.log(100 * P * kappa * math.sqrt(V) / eps_star), rel=1e-12)
+    if (V, m, s, L, kappa, K_rho, C) == (8, 4, 2, 3, 1.0, 1.0, 1.0):
+        assert sc.T_min[3] == pytest.approx(502.8800, abs=1e-3)  # the hand value above
+
+
+@pytest.mark.parametrize("args", [
+    dict(v=8, m=4, s=2, L=2, rules="balanced", seed=0),   # |P_l| = 32 at both levels: T = 513
+    dict(v=4, m=2, s=2, L=2, n_classes=3, seed=0),        # |P_1| = n_c m = 6, |P_2| = v m = 8
+    dict(v=4, m=2, s=3, L=2, n_classes=5, seed=0),        # |P_1| = 10, |P_2| = 8
+])
+def test_chaining_default_gd_steps_are_lemma_17s_T(args):
+    # Chaining(solver="gd", gd_steps=None) runs T = ceil(|P_l| log(100 |P_l| kappa sqrt(d_y) / eps_*)) steps with
+    # kappa = 1, eps_* = 1e-3, d_y = n_c and |P_l| = n_c m at level 1 (the root's n_c symbols, m rules each), v m
+    # below (docs/paper_fidelity.md, row T); every input once, so every rule patch is seen and m_hat = m.
+    from rhm.learners.chaining import Chaining
+
+    g = rhm.RHM(**args)
+    x, y = g.sample(g.num_inputs, seed=1, replace=False)
+    clf = Chaining(width=8, solver="gd", samples="reuse", diagnostics=False, seed=0).fit(x, y, grammar=g)
+    assert clf.info_["m_hat"] == g.m
+    for lv in range(1, g.L + 1):
+        P = (g.n_classes if lv == 1 else g.v) * g.m
+        T = math.ceil(P * math.log(100 * P * 1.0 * math.sqrt(g.n_classes) / 1e-3))
+        assert clf.info_["stages"][str(lv)]["gd_steps"] == T
+    if args["v"] == 8:
+        assert {clf.info_["stages"][k]["gd_steps"] for k in ("1", "2")} == {513}  # docs/paper_learner.md

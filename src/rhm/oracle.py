@@ -7,29 +7,26 @@ per-level lookup tables; q is exact Bayes on the tree (paper eq. 4), valid for a
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .patches import codes, lookup, patch_ids
+from .validation import check_tokens as _check_tokens
 
 # Dense code -> parent tables up to this many entries (int32: 16 MiB); the rhm.patches lookup above it.
 _DENSE_TABLE_MAX = 1 << 22
+# Relative tolerance of Assumption 6b's comparison rho^(l) >= K_rho m^(-l/2): K_rho = SignalGaps.K_rho(m) is
+# rho^(l) m^(l/2), and multiplying back by m^(-l/2) can land one rounding step above rho^(l) (e.g. v=4, m=2, L=1:
+# sqrt(2) * 2^(1/2) * 2^(-1/2) > sqrt(2)), so the largest K_rho would "fail" its own check. 1e-9 is far above
+# float64 rounding (~1e-16 per operation) and far below any gap that matters.
+A6_RTOL = 1e-9
 
 
 def check_tokens(g, x, name: str = "x") -> np.ndarray:
-    """Validate a batch of inputs: 2-D (n, d) integers in [0, v). Returns it as an ndarray."""
-    try:
-        x = np.asarray(x)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} is not a rectangular array: {err}") from None
-    if x.ndim != 2 or x.shape[1] != g.d:
-        raise ValueError(f"{name} has shape {x.shape}, expected (n, d={g.d})")
-    if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer tokens, got dtype {x.dtype}")
-    if x.size and (x.min() < 0 or x.max() >= g.v):
-        raise ValueError(f"{name} has tokens outside the vocabulary [0, v={g.v})")
-    return x
+    """Validate a batch of inputs of g: 2-D (n, d) integers in [0, v) (rhm.validation.check_tokens)."""
+    return _check_tokens(x, g.d, g.v, name=name)
 
 
 class _Inverse:
@@ -232,18 +229,23 @@ class Assumption6Report:
 
 
 def assumption6(g, K_rho: float, gaps: SignalGaps | None = None) -> Assumption6Report:
-    """Check Assumption 6: (V,m)-uniformity, (a) kappa finite, (b) rho^(l) >= K_rho m^(-l/2) for all l."""
+    """Check Assumption 6: (V,m)-uniformity, (a) kappa finite, (b) rho^(l) >= K_rho m^(-l/2) for all l, the last
+    up to a relative tolerance `A6_RTOL` (so that K_rho = gaps.K_rho(m), recomputed in floating point, holds)."""
     if isinstance(K_rho, bool) or not isinstance(K_rho, (int, float)) or not K_rho > 0:
         raise ValueError(f"K_rho={K_rho!r} must be a positive number")
     gaps = gaps or signal_gaps(g)
     required = {lv: K_rho * g.m ** (-lv / 2) for lv in gaps.rho}
-    holds = {lv: gaps.rho[lv] >= required[lv] for lv in gaps.rho}
+    holds = {lv: gaps.rho[lv] >= required[lv] * (1 - A6_RTOL) for lv in gaps.rho}
     return Assumption6Report(K_rho=float(K_rho), vm_uniform=g.n_classes == g.v, kappa=gaps.kappa,
                              rho=dict(gaps.rho), required=required, holds=holds, K_rho_max=gaps.K_rho(g.m))
 
 
 # ------------------------------------------------------------------------------------ Bayes references
-BAYES_TASKS = ("classify", "masked", "next_token")
+# The task names of rhm.lm_tasks (the CLI's --task): "next-token" predicts the last token from the others,
+# "next-token-all" every token from its prefix. The old spelling "next_token" (which meant the latter) is
+# accepted with a DeprecationWarning.
+BAYES_TASKS = ("classify", "next-token", "next-token-all", "masked")
+_OLD_TASK_NAMES = {"next_token": "next-token-all"}
 
 
 @dataclass
@@ -251,7 +253,9 @@ class BayesReference:
     """Bayes-optimal error and cross-entropy (nats) of one task, with 95% confidence intervals.
 
     task: "classify" (the class from x), "masked" (each token hidden independently with probability `rate`,
-    scored per hidden token) or "next_token" (x_t from x_<t, averaged over t = 0..d-1). error is the top-1
+    scored per hidden token), "next-token" (the last token x_{d-1} from x_<d-1) or "next-token-all" (x_t from
+    x_<t, averaged over t = 0..d-1), as in rhm.lm_tasks; "next_token" is the deprecated spelling of
+    "next-token-all". error is the top-1
     error of the Bayes predictor, cross_entropy the expected -log of the exact posterior of the truth. method is
     "exact" (every input enumerated with its probability; the intervals have zero width) or "monte_carlo"
     (n inputs drawn from the grammar, exact posteriors on each; normal intervals, ratio estimator for masked).
@@ -305,9 +309,14 @@ def _losses(g, task, x, mask=None):
             post = inference.class_posterior(g, x)
             ones = np.ones(len(x))
             return 1.0 - post.max(axis=1), _entropy(post), ones
-        if task == "next_token":
+        if task == "next-token-all":
             pred = inference.next_token(g, x)
             return (1.0 - pred.max(axis=2)).sum(axis=1), _entropy(pred).sum(axis=1), np.full(len(x), x.shape[1])
+        if task == "next-token":  # P(x_{d-1} | x_<d-1): the last token hidden, as lm_tasks.bayes_proba does
+            last = np.zeros(x.shape[1], dtype=bool)
+            last[-1] = True
+            pred = inference.token_posterior(g, x, last)[:, -1]
+            return 1.0 - pred.max(axis=1), _entropy(pred), np.ones(len(x))
         pred = inference.token_posterior(g, x, mask)
         return (((1.0 - pred.max(axis=2)) * mask).sum(axis=1), (_entropy(pred) * mask).sum(axis=1),
                 mask.sum(axis=1).astype(float))
@@ -321,13 +330,18 @@ def bayes_reference(g, task: str = "classify", *, rate: float = 0.15, n: int = 2
                     exact_limit: int = 200_000) -> BayesReference:
     """Bayes error and cross-entropy of `task` on grammar g, exact where small, else Monte Carlo.
 
-    Exact when (inputs of positive probability) x (work per input: 1, d for next_token, 2**d mask patterns for
-    masked) <= exact_limit; a clean classification task is exact at once (the label is a function of x: 0, 0).
+    Exact when (inputs of positive probability) x (work per input: 1, d for next-token-all, 2**d mask
+    patterns for masked) <= exact_limit; a clean classification task is exact at once (the label is a function
+    of x: 0, 0).
     Otherwise n inputs (and masks) are drawn with `seed` and scored with their exact posteriors.
     """
     from .sampling import _rng
     from .validation import check_choice, check_float, check_int
 
+    if task in _OLD_TASK_NAMES:
+        warnings.warn(f"task={task!r} is deprecated: use {_OLD_TASK_NAMES[task]!r} (the task names of "
+                      "rhm.lm_tasks and the CLI)", DeprecationWarning, stacklevel=2)
+        task = _OLD_TASK_NAMES[task]
     check_choice("task", task, BAYES_TASKS)
     n = check_int("n", n, 2)
     exact_limit = check_int("exact_limit", exact_limit, 0)
@@ -340,7 +354,7 @@ def bayes_reference(g, task: str = "classify", *, rate: float = 0.15, n: int = 2
     if task == "classify" and not getattr(g, "noise", 0.0):
         return BayesReference(task, 0.0, (0.0, 0.0), 0.0, (0.0, 0.0), "exact", 0)
     d = g.d
-    work = {"classify": 1, "next_token": d, "masked": 2**d}[task]
+    work = {"classify": 1, "next-token": 1, "next-token-all": d, "masked": 2**d}[task]
     size = _support_size(g)
     if size * work <= exact_limit:
         return _exact(g, task, rate)

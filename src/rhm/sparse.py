@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .grammar import RHM, check_variant, load_json, save_json
-from .validation import check_int
+from .validation import check_int, check_tokens
 
 SPARSE_FORMAT = "rhm-sparse-grammar"
 
@@ -237,13 +237,7 @@ class SparseRHM:
         """
         from . import oracle
 
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[1] != self.d:
-            raise ValueError(f"x has shape {x.shape}, expected (n, d={self.d})")
-        if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"x must hold integer tokens, got dtype {x.dtype}")
-        if x.size and (x.min() < 0 or x.max() > self.blank):
-            raise ValueError(f"x has tokens outside the vocabulary [0, v+1={self.vocab_size})")
+        x = check_tokens(x, self.d, self.vocab_size, vocab_label="v+1")  # the blank is token v
         n, blank, inv = len(x), self.blank, oracle._inverses(self.base)
         sym = x.astype(np.int64)
         tree = [sym]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None, *,
               none_ok: bool = False) -> int | None:
@@ -48,3 +50,44 @@ def check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name}={value!r} must be True or False")
     return value
+
+
+def check_tokens(x, d: int | None = None, vocab: int | None = None, *, name: str = "x", vocab_label: str = "v",
+                 nonempty: bool = False, values: bool = True, allow_torch: bool = False):
+    """A batch of inputs: a 2-D (n, d) array of integer tokens in [0, vocab). The one token check of the grammar,
+    the oracle, inference and the learners.
+
+    x: anything numpy turns into an array (a CPU torch tensor included); with allow_torch a torch tensor is
+    checked and returned as is (torch is never imported here).
+    d: the required input length (None: any). vocab: the number of token ids (None: only tokens >= 0 are
+    required); vocab_label names it in the error ("v", "V", "v+1"). nonempty: n, d >= 1 required.
+    values: False checks shape and dtype only (inference checks the range after its mask replaced hidden tokens).
+    Returns x as an ndarray (or the tensor, with allow_torch). Errors name `name`: "x has shape (3,), expected
+    (n, d=4)" (or "x must have shape (n, d) with n, d >= 1, got (3,)" without d),
+    "x must hold integer tokens (not one-hot), got dtype float64", "x has negative tokens",
+    "x has tokens outside the vocabulary [0, v=4)".
+    """
+    torch_like = allow_torch and type(x).__module__.split(".")[0] == "torch"
+    if torch_like:
+        bad_dtype = x.dtype.is_floating_point or x.dtype.is_complex or str(x.dtype) == "torch.bool"
+    else:
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{name} is not a rectangular array: {err}") from None
+        bad_dtype = x.dtype == bool or not np.issubdtype(x.dtype, np.integer)
+    shape = tuple(x.shape)
+    if d is None and (len(shape) != 2 or (nonempty and 0 in shape)):
+        rule = " with n, d >= 1" if nonempty else ""
+        raise ValueError(f"{name} must have shape (n, d){rule}, got {shape}")
+    if d is not None and (len(shape) != 2 or shape[1] != d or (nonempty and shape[0] == 0)):
+        raise ValueError(f"{name} has shape {shape}, expected (n, d={d})" + (" with n >= 1" if nonempty else ""))
+    if bad_dtype:
+        raise ValueError(f"{name} must hold integer tokens (not one-hot), got dtype {x.dtype}")
+    if values and (x.numel() if torch_like else x.size):
+        if int(x.min()) < 0:
+            raise ValueError(f"{name} has negative tokens" if vocab is None
+                             else f"{name} has tokens outside the vocabulary [0, {vocab_label}={vocab})")
+        if vocab is not None and int(x.max()) >= vocab:
+            raise ValueError(f"{name} has tokens outside the vocabulary [0, {vocab_label}={vocab})")
+    return x

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..treepcfg import Compiled, TreePCFG, compiled
+from ..validation import check_tokens
 
 
 # Rows of a chunk are chosen so that the widest per-level temporary stays around this many float64 entries.
@@ -138,22 +139,11 @@ def backend_for(g, x):
 
 # ------------------------------------------------------------------------------------------------ checks
 def check_x(B, x, mask=None):
+    """x (n, d) integer tokens in [0, V) (numpy or torch) and an optional boolean mask, (n, d) or (d,), of hidden
+    positions (their tokens are replaced by 0): (x, mask)."""
     P = B.P
-    if is_torch(x):
-        t = B.t
-        bad_dtype = x.dtype == t.bool or x.dtype.is_floating_point or x.dtype.is_complex
-        dtype_name = str(x.dtype)
-    else:
-        try:
-            x = np.asarray(x)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"x is not a rectangular array: {err}") from None
-        bad_dtype = x.dtype == bool or not np.issubdtype(x.dtype, np.integer)
-        dtype_name = str(x.dtype)
-    if x.ndim != 2 or x.shape[1] != P.d:
-        raise ValueError(f"x has shape {tuple(x.shape)}, expected (n, d={P.d})")
-    if bad_dtype:
-        raise ValueError(f"x must hold integer tokens, got dtype {dtype_name}")
+    # the range is checked below, once hidden tokens are replaced
+    x = check_tokens(x, P.d, values=False, allow_torch=True)
     if mask is not None:
         if is_torch(x):
             mask = B.t.as_tensor(mask, device=x.device)
@@ -171,9 +161,7 @@ def check_x(B, x, mask=None):
             x = np.where(mask, 0, x) if mask.shape == x.shape else x
         if tuple(mask.shape) != tuple(x.shape):
             raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(x.shape)} or ({P.d},)")
-    if x.numel() if is_torch(x) else x.size:
-        if int(x.min()) < 0 or int(x.max()) >= P.V:
-            raise ValueError(f"x has tokens outside the vocabulary [0, V={P.V})")
+    x = check_tokens(x, P.d, P.V, vocab_label="V", allow_torch=True)
     return (x.long() if is_torch(x) else x), mask
 
 

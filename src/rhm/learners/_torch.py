@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..lm_tasks import MASKED_INPUT
 from ..validation import check_bool, check_choice, check_float, check_int
-from .base import _MASKED_INPUT as MASKED_INPUT
 from .base import Learner, check_seed, resolve_device, resolve_dtype
 
 PARAMETRIZATIONS = ("mf", "standard")

@@ -17,11 +17,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from ..lm_tasks import MASKED_INPUT, PER_INPUT, check_task, unsupported, vocab
 from ..patches import patch_ids
-from ..validation import check_choice, check_int
-
-_MASKED_INPUT = ("next-token", "masked")  # rhm.lm_tasks.MASKED_INPUT / PER_INPUT (no import cycle at load)
-_PER_INPUT = ("classify", "next-token")
+from ..validation import check_choice, check_int, check_tokens
 
 
 def resolve_device(device) -> torch.device:
@@ -74,28 +72,19 @@ class Learner(BaseEstimator):
     # ------------------------------------------------------------------------------------ validation
     def _check_xy(self, x, y=None, *, fitting: bool):
         """Validate tokens x (n, d) ints >= 0 and labels y (n,) ints >= 0; in predict, also the fitted shapes."""
-        try:
-            x = np.asarray(x)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"x is not a rectangular array: {err}") from None
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"x must have shape (n, d) with n, d >= 1, got {x.shape}")
-        if x.dtype == bool or not np.issubdtype(x.dtype, np.integer):
-            raise ValueError(f"x must hold integer tokens (not one-hot), got dtype {x.dtype}")
-        if x.min() < 0:
-            raise ValueError("x has negative tokens")
+        x = check_tokens(x, nonempty=True)  # the vocabulary is checked against the fit's below
         if not fitting:
             self._check_fitted()
             if x.shape[1] != self.d_:
                 raise ValueError(f"x has d={x.shape[1]} tokens per input, the model was fit on d={self.d_}")
-            masked = getattr(self, "task_", "classify") in _MASKED_INPUT  # the MASK token v is allowed
+            masked = getattr(self, "task_", "classify") in MASKED_INPUT  # the MASK token v is allowed
             if x.max() >= self.v_ + masked:
                 raise ValueError(f"x has tokens >= v={self.v_}{' (other than the MASK token v)' if masked else ''}"
                                  ", outside the vocabulary seen in fit")
         if y is None:
             return x
         y = np.asarray(y)
-        per_position = getattr(self, "task_", "classify") not in _PER_INPUT
+        per_position = getattr(self, "task_", "classify") not in PER_INPUT
         want = x.shape if per_position else (x.shape[0],)
         if y.shape != want:
             form = f"(n, d)={want} for task={self.task_!r}" if per_position else f"(n,)=({x.shape[0]},)"
@@ -139,8 +128,6 @@ class Learner(BaseEstimator):
         chaining learner's sigma="oracle"). For the language-model tasks v is the token alphabet, the targets'
         classes are the v tokens, and the inputs may hold the MASK token v.
         """
-        from ..lm_tasks import check_task, unsupported, vocab
-
         if check_task(task) not in self.tasks:
             raise unsupported(self.name, task, self.tasks)
         self.task_ = task
@@ -154,10 +141,10 @@ class Learner(BaseEstimator):
         if lm:  # the MASK token (= v) may appear in x; the classes are the tokens
             tok = y[y >= 0]
             if v is None:  # no grammar: the MASK token is the largest input id of a masked-input task
-                v = int(x.max()) if task in _MASKED_INPUT else int(max(x.max(), tok.max(initial=0))) + 1
+                v = int(x.max()) if task in MASKED_INPUT else int(max(x.max(), tok.max(initial=0))) + 1
             v = check_int("v", v, 2)
             seen = int(max(x[x < v].max(initial=0), tok.max(initial=0)))
-            if x.max() > v or (x.max() == v and task not in _MASKED_INPUT):
+            if x.max() > v or (x.max() == v and task not in MASKED_INPUT):
                 raise ValueError(f"x holds the token {int(x.max())}, outside 0..{v - 1} and the MASK token")
             self.v_ = self._size("v", v, seen + 1, seen)
             self.n_classes_ = self.v_
@@ -173,8 +160,6 @@ class Learner(BaseEstimator):
     def _setup(self, grammar, task: str):
         """The fitted shapes from a grammar alone (online training, no data array): task_, v_ (the grammar's
         input vocabulary), n_classes_ (its classes for classify, else the tokens), d_, grammar_, info_."""
-        from ..lm_tasks import check_task, unsupported, vocab
-
         if check_task(task) not in self.tasks:
             raise unsupported(self.name, task, self.tasks)
         self.task_, self.grammar_, self.info_ = task, grammar, {}
