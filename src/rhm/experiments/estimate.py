@@ -19,7 +19,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from .config import RunConfig, canonical_json, p_max
+from .config import RunConfig, canonical_json
 from .sweep import Sweep, import_modules
 from .tasks import execute
 
@@ -34,8 +34,8 @@ def planned_configs(sweep: Sweep) -> list[RunConfig]:
     for g in sweep.grammar_points():
         test, unit = sweep.resolved_test_size(g), sweep.sizes.unit_size(g)
         for var in sweep.variants():
-            s = AdaptiveSearch(error_threshold(g["n_classes"]), start=max(1, round(a.start * unit)), p_min=1,
-                               p_max=p_max(g) - test, factor=a.factor, rel_tol=a.rel_tol, max_steps=a.max_steps)
+            s = AdaptiveSearch(error_threshold(g.n_classes), start=max(1, round(a.start * unit)), p_min=1,
+                               p_max=g.num_inputs - test, factor=a.factor, rel_tol=a.rel_tol, max_steps=a.max_steps)
             while (p := s.next_size()) is not None:
                 s.update(p, 1.0)  # never below the threshold: the search keeps going up
                 out.extend(sweep.run_for(g, var, p, seed) for seed in sweep.seeds)

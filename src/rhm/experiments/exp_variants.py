@@ -71,7 +71,7 @@ def runs_V1(mode):
                                             seed=HELD_OUT[mode])],
                       learners=[LearnerSpec(n, params=kw) for n, kw in p["learners"]],
                       sizes=Sizes(unit="samples", values=v1_sizes(p["m"], p["n_classes"], a, p["points"]))).validate()
-        out.append([sweep.run_for(g, var, P, g["seed"]) for g in sweep.grammar_points() for var in sweep.variants()
+        out.append([sweep.run_for(g, var, P, g.seed) for g in sweep.grammar_points() for var in sweep.variants()
                     for P in sweep.sizes.resolve(g, sweep.resolved_test_size(g), capped=False)])
     return out
 

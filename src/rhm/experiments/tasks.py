@@ -15,30 +15,14 @@ import time
 import numpy as np
 
 from ..validation import check_bool, check_choice, check_int
-from .config import SAMPLING, TASKS, RunConfig, jsonable, nc_m_L
+from .config import SAMPLING, TASKS, RunConfig, jsonable
 
 
-def grammar_of(grammar: dict):
-    """The grammar of a grammar dict (v, m, s, L, n_classes, rules, seed; optional zipf, zipf_levels, noise, s0):
-    an RHM, or a SparseRHM when s0 >= 1."""
-    from ..grammar import RHM
+def grammar_of(grammar):
+    """The grammar object of a spec or a spec dict (a RunConfig's grammar): ``GrammarSpec.from_dict(...).build()``."""
+    from ..spec import GrammarSpec
 
-    g = grammar
-    variant = dict(zipf=g.get("zipf"), noise=g.get("noise", 0.0))
-    if g.get("s0", 0):
-        from ..sparse import SparseRHM
-
-        if g.get("zipf_levels") is not None:
-            raise ValueError("zipf_levels is not available for the sparse RHM (s0 >= 1): its Zipf law applies "
-                             "at every level")
-        return SparseRHM(g["v"], g["m"], g["s"], g["L"], s0=g["s0"], n_classes=g["n_classes"], rules=g["rules"],
-                         seed=g["seed"], **variant)
-    return RHM(g["v"], g["m"], g["s"], g["L"], n_classes=g["n_classes"], rules=g["rules"], seed=g["seed"],
-               zipf_levels=g.get("zipf_levels"), **variant)
-
-
-def _is_variant_grammar(g) -> bool:
-    return getattr(g, "zipf", None) is not None or getattr(g, "noise", 0.0) > 0
+    return GrammarSpec.from_dict(grammar).build()
 
 
 def _row_ids(x: np.ndarray) -> np.ndarray:
@@ -60,7 +44,7 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
     check_choice("sampling", sampling, SAMPLING)
     P = check_int("train_size", train_size, 1)
     T = check_int("test_size", test_size, 1)
-    if _is_variant_grammar(g):
+    if not g.spec.is_plain:
         if sampling != "iid":
             raise ValueError(f"sampling={sampling!r} draws distinct inputs uniformly, which is not the distribution "
                              f"of {g!r}: use sampling='iid' for Zipf or noisy grammars")
@@ -152,7 +136,7 @@ def _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct) -> dict:
            "n_distinct_train": n_distinct, "info": dict(getattr(model, "info_", {}) or {})}
     if objective != "classify":
         out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
-    elif getattr(g, "noise", 0.0) > 0:
+    elif g.spec.noise > 0:
         out.update(bayes_test_error(g, xte, yte))
     return out
 
@@ -189,7 +173,7 @@ def _execute_train(cfg: RunConfig) -> dict:
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
                             cfg.objective, float(cfg.extras.get("mask_rate", 0.15)),
                             online=bool(cfg.extras.get("online", False)))
-    metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
+    metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": cfg.spec.nc_m_L}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
         if key in res:
             metrics[key] = res[key]
