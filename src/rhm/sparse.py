@@ -106,7 +106,7 @@ class SparseRHM:
         """Its :class:`rhm.GrammarSpec` (the base RHM's fields, its s0 and noise)."""
         cache = self.__dict__.get("_spec")
         if cache is None:
-            cache = self.__dict__["_spec"] = spec_of(self)
+            cache = self.__dict__["_spec"] = spec_of(self, s0=self.s0)
         return cache
 
     def params(self) -> dict:

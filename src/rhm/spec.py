@@ -288,7 +288,7 @@ def spec_columns() -> list[tuple[str, str, Any]]:
     return out
 
 
-def spec_of(g) -> GrammarSpec:
+def spec_of(g, s0: int = 0) -> GrammarSpec:
     """The spec of a grammar object's parameters (what ``g.spec`` returns; rules 'custom' for explicit tables
     or a grammar seeded from a Generator)."""
     seed = g.seed
@@ -296,7 +296,7 @@ def spec_of(g) -> GrammarSpec:
         else CUSTOM_RULES
     return GrammarSpec(v=g.v, m=g.m, s=g.s, L=g.L, n_classes=g.n_classes, rules=rules,
                        seed=seed if isinstance(seed, numbers.Integral) else None, zipf=g.zipf,
-                       zipf_levels=g.zipf_levels, noise=g.noise, s0=getattr(g, "s0", 0))
+                       zipf_levels=g.zipf_levels, noise=g.noise, s0=s0)
 
 
 @runtime_checkable

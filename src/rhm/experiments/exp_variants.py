@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ..grammar import zipf_probs
+from .config import grammar_key
 from .experiment import check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import INCONCLUSIVE, combine, interval_verdict
@@ -202,7 +203,7 @@ def analyze_V2(exp, store, mode, out_dir):
         return s
     by = {}
     for r in rows:
-        eps = float(r["config"]["grammar"].get("noise", 0.0))
+        eps = grammar_key(r).noise
         bayes = r["metrics"].get("bayes_test_error", 0.0)
         by.setdefault((r["label"], eps), []).append((r["test_error"], bayes))
     table, verdicts, nums = [], [], []
