@@ -33,7 +33,8 @@ def test_spec_fields_defaults_key_and_label():
     assert var.key != sp.key and not var.is_plain and not var.is_classic
     assert sp.label == "v=8 m=4 s=2 L=3 n_c=8"
     assert var.label == "v=8 m=4 s=2 L=3 n_c=8 zipf=1 zipf_levels=0 noise=0.1"
-    assert GrammarSpec(v=8, m=4, L=3, rules="balanced", seed=2, s0=1).label == "v=8 m=4 s=2 L=3 n_c=8 balanced seed=2 s0=1"
+    sparse = GrammarSpec(v=8, m=4, L=3, rules="balanced", seed=2, s0=1)
+    assert sparse.label == "v=8 m=4 s=2 L=3 n_c=8 balanced seed=2 s0=1"
     assert sp.nc_m_L == 8 * 4**3 and sp.num_inputs == 8 * 4**7
     with pytest.raises(dataclasses.FrozenInstanceError):
         sp.v = 4
