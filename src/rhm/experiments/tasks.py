@@ -18,13 +18,6 @@ from ..validation import check_bool, check_choice, check_int
 from .config import SAMPLING, TASKS, RunConfig, jsonable
 
 
-def grammar_of(grammar):
-    """The grammar object of a spec or a spec dict (a RunConfig's grammar): ``GrammarSpec.from_dict(...).build()``."""
-    from ..spec import GrammarSpec
-
-    return GrammarSpec.from_dict(grammar).build()
-
-
 def _row_ids(x: np.ndarray) -> np.ndarray:
     """One opaque id per row of an integer token array (for set membership without a Python loop)."""
     x = np.ascontiguousarray(x.astype(np.int64, copy=False))
@@ -169,7 +162,7 @@ def execute(config: dict) -> dict:
 
 
 def _execute_train(cfg: RunConfig) -> dict:
-    g = grammar_of(cfg.grammar)
+    g = cfg.spec.build()
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
                             cfg.objective, float(cfg.extras.get("mask_rate", 0.15)),
                             online=bool(cfg.extras.get("online", False)))
@@ -214,7 +207,7 @@ def _sensitivities(model, g, levels, n, seed) -> dict:
 
 def _execute_parse(cfg: RunConfig) -> dict:
     """R1: exact input count, label determinism and parse recovery."""
-    g = grammar_of(cfg.grammar)
+    g = cfg.spec.build()
     total = g.num_inputs
     n = int(cfg.extras.get("parse_n", 20000))
     enum_max = int(cfg.extras.get("enumerate_max", 200000))
@@ -255,7 +248,7 @@ def _execute_gaps(cfg: RunConfig) -> dict:
     """R2: exact signal gaps rho^(l) (oracle) against m^(-l/2)."""
     from .. import oracle
 
-    g = grammar_of(cfg.grammar)
+    g = cfg.spec.build()
     gaps = oracle.signal_gaps(g)
     rho = {str(k): (float(v) if math.isfinite(v) else None) for k, v in gaps.rho.items()}
     ref = {str(k): g.m ** (-k / 2) for k in gaps.rho}
