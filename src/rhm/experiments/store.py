@@ -132,29 +132,29 @@ class ResultStore:
     def __exit__(self, *exc):
         self.close()
 
-    def _tx(self, sql_params: list[tuple[str, tuple]]):
+    @contextlib.contextmanager
+    def _write(self):
+        """A write transaction (BEGIN IMMEDIATE): the cursor inside; COMMIT on success, ROLLBACK on any error."""
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in sql_params:
-                cur.execute(sql, params)
+            yield cur
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
 
+    def _tx(self, sql_params: list[tuple[str, tuple]]):
+        with self._write() as cur:
+            for sql, params in sql_params:
+                cur.execute(sql, params)
+
     # ------------------------------------------------------------------------------------------ writes
     def register(self, sweep: str, keys) -> None:
         """Record that `keys` belong to `sweep` (one transaction)."""
         keys = list(keys)
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write() as cur:
             cur.executemany("INSERT OR IGNORE INTO sweep_keys(sweep, key) VALUES (?, ?)", [(sweep, k) for k in keys])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def put(self, config: RunConfig, result: dict) -> bool:
         """Write one finished run atomically; False if its key was already there (then nothing changes)."""
@@ -173,18 +173,12 @@ class ResultStore:
             "info": canonical_json(result.get("info") or {}), "version": _version(), "git_rev": git_revision(),
             "host": socket.gethostname(), "finished_at": _now(),
         }
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write() as cur:
             cur.execute(f"INSERT OR IGNORE INTO runs({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
                         [row[c] for c in COLUMNS])
             added = cur.rowcount == 1
             if config.sweep:
                 cur.execute("INSERT OR IGNORE INTO sweep_keys(sweep, key) VALUES (?, ?)", (config.sweep, config.key))
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         return added
 
     def put_failure(self, config: RunConfig, error: str) -> None:
