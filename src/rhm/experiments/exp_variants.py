@@ -73,7 +73,7 @@ def runs_V1(mode):
                       learners=[LearnerSpec(n, params=kw) for n, kw in p["learners"]],
                       sizes=Sizes(unit="samples", values=v1_sizes(p["m"], p["n_classes"], a, p["points"]))).validate()
         out.append([sweep.run_for(g, var, P, g.seed) for g in sweep.grammar_points() for var in sweep.variants()
-                    for P in sweep.sizes.resolve(g, sweep.resolved_test_size(g), capped=False)])
+                    for P in sweep.sizes.resolve(g)])
     return out
 
 

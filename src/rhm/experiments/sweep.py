@@ -83,6 +83,8 @@ else:  # pragma: no cover - Python 3.10
 
 UNITS = ("samples", "ncmL", "pmax")
 AUTO_TEST_CAP = 20000
+#: the size cap where sizes have no upper bound (i.i.d. or streamed training sets)
+NO_CAP = 10**12
 
 
 class SweepError(ValueError):
@@ -221,10 +223,9 @@ class Sizes:
         a, b, n = self.logspace
         return [float(x) for x in np.geomspace(a, b, int(n))]
 
-    def resolve(self, grammar, test_size: int, capped: bool = True) -> list[int]:
-        """Integer sizes for one grammar: rounded, >= 1, capped at P_max - test_size (when `capped`: distinct
-        sampling), deduplicated, sorted."""
-        cap = GrammarSpec.from_dict(grammar).num_inputs - test_size if capped else 10**18
+    def resolve(self, grammar, cap: int = NO_CAP) -> list[int]:
+        """Integer sizes for one grammar: rounded, >= 1, at most `cap` (:meth:`Sweep.size_cap`), deduplicated,
+        sorted."""
         u = self.unit_size(grammar)
         out = sorted({min(max(1, int(round(x * u))), cap) for x in self.in_units()})
         return [p for p in out if p >= 1]
@@ -430,6 +431,14 @@ class Sweep:
             return int(self.test_size)
         return max(1, min(int(self.test_size), pm // 2))
 
+    def size_cap(self, grammar) -> int:
+        """The largest training size of a grammar, the one cap of the size grid, the adaptive search and the dry
+        run: P_max minus the test set for distinct inputs, none (NO_CAP) for i.i.d. or streamed (extras.online)
+        training sets."""
+        if self.sampling != DEFAULT_SAMPLING or self.extras.get("online", False):
+            return NO_CAP
+        return GrammarSpec.from_dict(grammar).num_inputs - self.resolved_test_size(grammar)
+
     def run_for(self, grammar, variant, train_size: int, seed: int) -> RunConfig:
         """The RunConfig of one (grammar, learner variant, P, seed) point of this sweep."""
         name, label, explicit, full = variant
@@ -465,11 +474,8 @@ class Sweep:
         runs = []
         variants = self.variants()
         for g in self.grammar_points():
-            test = self.resolved_test_size(g)
             for var in variants:
-                # an online run (extras.online) streams its P samples: no distinct-input cap
-                capped = self.sampling == DEFAULT_SAMPLING and not self.extras.get("online", False)
-                for P in self.sizes.resolve(g, test, capped=capped):
+                for P in self.sizes.resolve(g, self.size_cap(g)):
                     for s in self.seeds:
                         runs.append(self.run_for(g, var, P, s))
         return runs
