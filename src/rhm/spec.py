@@ -4,15 +4,17 @@ A ``GrammarSpec`` is what the command line, sweep grids, run configurations, the
 figures pass around instead of loose dicts or attribute guesses; ``spec.build()`` makes the grammar object, and
 every grammar object gives its spec back as ``g.spec``.
 
-Adding a field: declare it below with its default, validate it in ``__post_init__`` and use it in ``build``
-(or wherever it acts). Nothing else changes: ``to_dict`` / ``key`` / ``label`` / the store's columns / the sweep
-grid and the CLI's dicts all iterate over the fields. A field left at its default is left out of ``to_dict`` and
-of ``key``, so the keys of runs stored before the field existed stay valid.
+Adding a field: declare it below with its default, validate it in ``__post_init__`` and use it where it acts
+(the grammar class that reads it, a CLI option that sets it). Nothing else changes: ``to_dict``, ``key``,
+``label``, the sweep grids' TOML fields, the results store's columns (added to old stores on opening) and the
+P* / figure grouping all follow the field list. A field left at its default is left out of ``to_dict`` and of
+``key``, so the keys of runs stored before the field existed stay valid.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import numbers
@@ -203,7 +205,7 @@ class GrammarSpec:
         return cls.from_dict(data)
 
     # ----------------------------------------------------------------------------------- derived values
-    @property
+    @functools.cached_property  # a frozen spec's key never changes (cached_property writes __dict__ directly)
     def key(self) -> str:
         """A short stable hash of ``to_dict`` (defaults left out): equal specs, equal keys, across versions."""
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))

@@ -9,6 +9,7 @@ so the keys of runs stored before the field existed are unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -67,9 +68,17 @@ def grammar_key(r):
 
     cfg = r["config"] if "config" in r else None
     if isinstance(cfg, dict) and cfg.get("grammar"):
-        return GrammarSpec.from_dict(cfg["grammar"])
+        return _spec_of_json(canonical_json(cfg["grammar"]))
     return GrammarSpec(v=int(r["v"]), m=int(r["m"]), s=int(r["s"]), L=int(r["L"]), n_classes=int(r["n_classes"]),
                        rules=str(r["rules"]), seed=int(r["grammar_seed"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _spec_of_json(text: str):
+    """The spec of a grammar dict's canonical JSON (cached: a report groups thousands of rows of a few grammars)."""
+    from ..spec import GrammarSpec
+
+    return GrammarSpec.from_dict(json.loads(text))
 
 
 def by_grammar(df):
