@@ -39,14 +39,15 @@ def test_plain_keys_unchanged_by_the_variant_fields():
     explicit = dict(base, grammars=[GrammarGrid(v=4, m=2, L=2, zipf=None, noise=0.0, s0=0)])
     keys = [c.key for c in Sweep(**base).validate().expand()]
     assert keys == [c.key for c in Sweep(**explicit).validate().expand()]
-    assert set(Sweep(**base).validate().grammar_points()[0]) == {"v", "m", "s", "L", "n_classes", "rules", "seed"}
+    point = Sweep(**base).validate().grammar_points()[0]
+    assert set(point.to_dict()) == {"v", "m", "s", "L", "n_classes", "rules", "seed"} and point.is_classic
 
 
 def test_variant_sweep_runs_and_records_the_bayes_error(tmp_path):
     sweep = Sweep.from_toml_string(TOML)
     points = sweep.grammar_points()
-    assert [p.get("noise", 0.0) for p in points] == [0.0, 0.2, 0.0]
-    assert points[2]["zipf"] == 1.0 and points[2]["zipf_levels"] == [0]
+    assert [p.noise for p in points] == [0.0, 0.2, 0.0]
+    assert points[2].zipf == 1.0 and points[2].zipf_levels == (0,) and points[2].to_dict()["zipf_levels"] == [0]
     with ResultStore(tmp_path / "r.sqlite") as store:
         out = run_sweep(sweep, store, executor=LocalExecutor(workers=0), progress=False)
         rows = store.rows(sweep="variants")

@@ -103,7 +103,7 @@ def test_info_shows_the_schedule_with_factor_20_and_smallest_C():
 
 
 def test_info_on_a_degenerate_grammar_reports_instead_of_crashing():
-    args = ["info", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "--rules", "balanced", "--seed", "0"]
+    args = ["info", "--v", "4", "--m", "2", "--s", "2", "--L", "2", "--rules", "balanced", "--grammar-seed", "0"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "Assumption 6 fails at level 2 (rho = 0)" in r.stdout

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from . import lm_tasks
 from .sampling import _rng
+from .spec import Grammar
 from .validation import check_bool, check_int
 
 
@@ -79,8 +80,8 @@ class RHMStream(IterableDataset):
 
     def __init__(self, g, batch_size: int, seed, n_batches: int | None = None, dtype=torch.float32,
                  channels_first: bool = True, task: str = "classify", mask_rate: float = 0.15, tokens: bool = False):
-        if not callable(getattr(g, "sample", None)) or not hasattr(g, "d"):
-            raise ValueError(f"g={g!r} must be a grammar (rhm.RHM or a variant, with sample() and d)")
+        if not isinstance(g, Grammar):
+            raise ValueError(f"g={g!r} must be a grammar (rhm.RHM, rhm.SparseRHM: the rhm.Grammar protocol)")
         check_int("batch_size", batch_size, 1)
         check_int("n_batches", n_batches, 0, none_ok=True)
         check_int("seed", seed, 0)

@@ -26,68 +26,17 @@ import numpy as np
 
 from ._io import atomic_path
 from .patches import digits, fits_codes, patch_ids
-from .validation import check_float, check_int
+from .spec import RULE_SAMPLERS, check_params, check_variant, check_zipf_levels, register_builder, spec_of
+from .validation import check_int
 
-RULE_SAMPLERS = ("uniform", "balanced")
+__all__ = ["RHM", "RULE_SAMPLERS", "check_params", "check_variant", "check_zipf_levels", "check_rules", "zipf_probs"]
+
 FORMAT_NAME = "rhm-grammar"
 FORMAT_VERSION = 1
 # Version 2 adds the fields zipf and noise; files of plain grammars are still written as version 1.
 FORMAT_VERSIONS = (1, 2)
 # A grammar JSON bigger than this is refused before parsing (a real one with v=256, m=64, s=4, L=8 is ~10 MB).
 MAX_JSON_BYTES = 256 * 2**20
-
-
-def check_params(v, m, s, L, n_classes=None, rules="uniform") -> tuple[int, int, int, int, int, str]:
-    """Validate RHM parameters; return them as ints (n_classes defaulting to v) and the sampler name."""
-    v = check_int("v", v, 2)
-    m = check_int("m", m, 1)
-    s = check_int("s", s, 2)
-    L = check_int("L", L, 1)
-    n_classes = v if n_classes is None else check_int("n_classes", n_classes, 2)
-    if rules not in RULE_SAMPLERS:
-        raise ValueError(f"rules={rules!r} is not a rule sampler; choose one of {RULE_SAMPLERS}")
-    if L >= 2 and m * v > v**s:
-        raise ValueError(
-            f"m={m} exceeds v**(s-1)={v ** (s - 1)}: m*v={m * v} > v**s={v**s}, "
-            "not enough distinct s-tuples for unambiguous rules"
-        )
-    if m * n_classes > v**s:
-        raise ValueError(
-            f"m*n_classes={m * n_classes} exceeds v**s={v**s}: "
-            "not enough distinct s-tuples for unambiguous top-level rules"
-        )
-    if rules == "balanced":
-        if n_classes != v:
-            raise ValueError(
-                f"rules='balanced' requires n_classes == v (paper App. B), got n_classes={n_classes}, v={v}"
-            )
-        if m > v ** (s - 1):
-            raise ValueError(f"m={m} exceeds v**(s-1)={v ** (s - 1)}, required by rules='balanced'")
-    return v, m, s, L, n_classes, rules
-
-
-def check_variant(zipf=None, noise=0.0) -> tuple[float | None, float]:
-    """Validate the variant parameters: zipf None or a finite a >= 0, noise a probability in [0, 1]."""
-    if zipf is not None:
-        zipf = check_float("zipf", zipf, 0.0)
-    noise = check_float("noise", noise, 0.0)
-    if noise > 1.0:
-        raise ValueError(f"noise={noise!r} must be a probability in [0, 1]")
-    return zipf, noise
-
-
-def check_zipf_levels(levels, zipf, L: int):
-    """None (Zipf at every level) or a non-empty set of levels in [0, L) as a sorted tuple; needs zipf."""
-    if levels is None:
-        return None
-    if zipf is None:
-        raise ValueError(f"zipf_levels={levels!r} needs zipf=a (the levels to which the Zipf law applies)")
-    if isinstance(levels, (int, np.integer)) and not isinstance(levels, bool):
-        levels = (levels,)
-    if not isinstance(levels, (list, tuple)) or not levels:
-        raise ValueError(f"zipf_levels={levels!r} must be None or a non-empty list of levels in [0, L={L})")
-    out = tuple(sorted({check_int("zipf_levels", lv, 0, L - 1) for lv in levels}))
-    return None if out == tuple(range(L)) else out
 
 
 def zipf_probs(m: int, a: float | None) -> np.ndarray:
@@ -274,6 +223,14 @@ class RHM:
         """True for the classic RHM: uniform rule probabilities and no noise."""
         return self.zipf is None and self.noise == 0.0
 
+    @property
+    def spec(self):
+        """Its :class:`rhm.GrammarSpec` (rules 'custom' for explicit rule tables)."""
+        cache = self.__dict__.get("_spec")
+        if cache is None:
+            cache = self.__dict__["_spec"] = spec_of(self)
+        return cache
+
     def params(self) -> dict:
         return dict(v=self.v, m=self.m, s=self.s, L=self.L, n_classes=self.n_classes,
                     rules=self.rule_sampler, seed=self.seed, zipf=self.zipf, noise=self.noise,
@@ -380,6 +337,12 @@ class RHM:
     def load(cls, path) -> "RHM":
         """Read a grammar written by :meth:`save`. Any malformed or hostile file raises ValueError."""
         return load_json(path, cls.from_dict, "grammar")
+
+
+@register_builder("rhm")
+def _build(spec) -> RHM:
+    return RHM(spec.v, spec.m, spec.s, spec.L, n_classes=spec.n_classes, rules=spec.rules, seed=spec.seed,
+               zipf=spec.zipf, noise=spec.noise, zipf_levels=spec.zipf_levels)
 
 
 def save_json(obj: dict, path) -> None:

@@ -104,9 +104,9 @@ class PatchStats:
 
 def _check_tree_grammar(g, what: str) -> None:
     """The first-patch statistics are defined on the RHM tree (s children per node); a sparse RHM is refused."""
-    if hasattr(g, "s0"):
+    if g.spec.s0:
         raise ValueError(f"{what} is defined for the RHM (Zipf and noise included), not for a SparseRHM "
-                         f"(s0={g.s0}): use rhm.inference for its exact posteriors, or pass g.base")
+                         f"(s0={g.spec.s0}): use rhm.inference for its exact posteriors, or pass g.base")
 
 
 def first_token_transition(g, k: int) -> np.ndarray:
@@ -126,7 +126,7 @@ def first_token_transition(g, k: int) -> np.ndarray:
 def _rule_weights(g, k: int) -> tuple[np.ndarray, float]:
     """(weights (n_sym, m), scale): the probability of each rule at level k is weights / scale; uniform rules
     give (ones, m) so that the plain RHM's numbers stay bit for bit as they were, Zipf (g.rule_probs[k], 1)."""
-    if getattr(g, "zipf", None) is None:
+    if g.spec.zipf is None:
         return np.ones(g.rules[k].shape[:2]), float(g.m)
     return np.asarray(g.rule_probs[k], dtype=np.float64), 1.0
 
@@ -278,7 +278,7 @@ def _support(g):
     P = inference.tree_pcfg(g)
     if P.noise > 0:
         x = np.stack(np.unravel_index(np.arange(P.V**P.d), (P.V,) * P.d), axis=1)
-    elif getattr(g, "zipf", None) is not None:  # every input once, from the same rules with uniform weights
+    elif g.spec.zipf is not None:  # every input once, from the same rules with uniform weights
         x = _uniform_twin(g).sample(g.num_inputs, seed=0, replace=False)[0]
     else:
         x = g.sample(g.num_inputs, seed=0, replace=False)[0]
@@ -351,7 +351,7 @@ def bayes_reference(g, task: str = "classify", *, rate: float = 0.15, n: int = 2
             raise ValueError(f"rate={rate!r} must be a probability in (0, 1]")
     else:
         rate = None
-    if task == "classify" and not getattr(g, "noise", 0.0):
+    if task == "classify" and not g.spec.noise:
         return BayesReference(task, 0.0, (0.0, 0.0), 0.0, (0.0, 0.0), "exact", 0)
     d = g.d
     work = {"classify": 1, "next-token": 1, "next-token-all": d, "masked": 2**d}[task]

@@ -118,9 +118,10 @@ class _ZipfChoices:
 def _choice_sampler(g):
     """``draw(rng, shape, level)`` of the rule choices of g: uniform masked bytes, or exact Zipf draws."""
     uniform = lambda rng, shape, level: _draw_choices(rng, g.m, shape)  # noqa: E731
-    if getattr(g, "zipf", None) is None:
+    spec = g.spec
+    if spec.zipf is None:
         return uniform
-    zipf_at = [g.zipf_levels is None or lv in g.zipf_levels for lv in range(g.L)]
+    zipf_at = [spec.zipf_levels is None or lv in spec.zipf_levels for lv in range(g.L)]
     per_level = [_ZipfChoices(g.level_probs(lv)) if on else None for lv, on in enumerate(zipf_at)]
     return lambda rng, shape, level: (uniform(rng, shape, level) if per_level[level] is None
                                       else per_level[level](rng, shape))
@@ -184,17 +185,17 @@ def apply_noise(x: np.ndarray, eps: float, v: int, rng: np.random.Generator) -> 
 def _check_replace_defined(g, replace: bool) -> None:
     if replace:
         return
-    if getattr(g, "zipf", None) is not None:
-        raise ValueError(f"replace=False is not defined for zipf={g.zipf}: distinct inputs are drawn uniformly, "
+    if g.spec.zipf is not None:
+        raise ValueError(f"replace=False is not defined for zipf={g.spec.zipf}: distinct inputs are drawn uniformly, "
                          "which is not the Zipf distribution; sample with replacement")
-    if getattr(g, "noise", 0.0):
-        raise ValueError(f"replace=False is not defined for noise={g.noise}: noisy inputs may coincide; sample "
+    if g.spec.noise:
+        raise ValueError(f"replace=False is not defined for noise={g.spec.noise}: noisy inputs may coincide; sample "
                          "with replacement")
 
 
 def _noise_hook(g, rng):
     """The in-place chunk corrupter of a noisy grammar (None without noise)."""
-    eps = getattr(g, "noise", 0.0)
+    eps = g.spec.noise
     if not eps:
         return None
     return lambda chunk: apply_noise(chunk, eps, g.vocab_size, rng)
@@ -202,7 +203,7 @@ def _noise_hook(g, rng):
 
 def _finish(g, x, tree, rng):
     """Apply the noise of g to x; with a tree, tree[L] keeps the clean tokens and x is a noisy copy."""
-    if not getattr(g, "noise", 0.0):
+    if not g.spec.noise:
         return x
     if tree is not None:  # tree[-1] is x itself: keep it clean, noise a copy
         x = x.copy()

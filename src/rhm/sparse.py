@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .grammar import RHM, check_variant, load_json, save_json
+from .spec import register_builder, spec_of
 from .validation import check_int, check_tokens
 
 SPARSE_FORMAT = "rhm-sparse-grammar"
@@ -97,6 +98,16 @@ class SparseRHM:
     def symbols(self, level: int) -> int:
         """Symbols at `level`: n_classes at the root, v + 1 (the blank included) below."""
         return self.n_classes if level == 0 else self.v + 1
+
+    zipf_levels = property(lambda self: self.base.zipf_levels)
+
+    @property
+    def spec(self):
+        """Its :class:`rhm.GrammarSpec` (the base RHM's fields, its s0 and noise)."""
+        cache = self.__dict__.get("_spec")
+        if cache is None:
+            cache = self.__dict__["_spec"] = spec_of(self, s0=self.s0)
+        return cache
 
     def params(self) -> dict:
         return dict(self.base.params(), s0=self.s0, noise=self.noise)
@@ -321,3 +332,9 @@ class SparseRHM:
     def load(cls, path) -> "SparseRHM":
         """Read a sparse grammar written by :meth:`save`; any malformed file raises ValueError."""
         return load_json(path, cls.from_dict, "sparse grammar")
+
+
+@register_builder("sparse")
+def _build(spec) -> SparseRHM:
+    return SparseRHM(spec.v, spec.m, spec.s, spec.L, s0=spec.s0, n_classes=spec.n_classes, rules=spec.rules,
+                     seed=spec.seed, zipf=spec.zipf, noise=spec.noise)

@@ -15,6 +15,7 @@ import typer
 
 from .._io import atomic_path
 from ..grammar import RHM, RULE_SAMPLERS
+from ..spec import GrammarSpec
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Random Hierarchy Models: grammars, samples and learners (levels: 0 = root, L = input).")
@@ -68,9 +69,9 @@ S_OPT = typer.Option(2, "--s", help="branching factor s (patch size); d = s**L")
 L_OPT = typer.Option(..., "--L", help="depth L (input length d = s**L)")
 NC_OPT = typer.Option(None, "--n-classes", help="number of classes (default: v)")
 RULES_OPT = typer.Option("uniform", "--rules", help=f"rule sampler: {' | '.join(RULE_SAMPLERS)}")
-GSEED_OPT = typer.Option(0, "--seed", help="seed of the grammar's rules")
+GRAMMAR_SEED_OPT = typer.Option(None, "--grammar-seed", help="seed of the grammar's rules (default 0)")
 GRAMMAR_OPT = typer.Option(None, "--grammar", help="a saved grammar (JSON from RHM.save) instead of --v/--m/--s/"
-                           "--L/--n-classes/--rules/--seed")
+                           "--L/--n-classes/--rules/--grammar-seed")
 V_OPT_OR_FILE = typer.Option(None, "--v", help="vocabulary size v (required unless --grammar FILE)")
 M_OPT_OR_FILE = typer.Option(None, "--m", help="synonymous rules per symbol m (required unless --grammar FILE)")
 L_OPT_OR_FILE = typer.Option(None, "--L", help="depth L, d = s**L (required unless --grammar FILE)")
@@ -84,10 +85,10 @@ S0_OPT = typer.Option(None, "--s0", help="sparse RHM: s0 blank positions per inf
 
 def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, noise=0.0, s0=None):
     """The grammar of the options: loaded from `grammar_file` when given (then v, m, L must not be), else built
-    (a SparseRHM when `s0` is given, an RHM otherwise)."""
+    from its :class:`rhm.GrammarSpec` (a SparseRHM when `s0` >= 1, an RHM otherwise; `seed` None: 0)."""
     if grammar_file is not None:
         given = [name for name, val in (("--v", v), ("--m", m), ("--L", L), ("--n-classes", n_classes),
-                                        ("--zipf", zipf), ("--s0", s0)) if val is not None]
+                                        ("--zipf", zipf), ("--s0", s0), ("--grammar-seed", seed)) if val is not None]
         given += ["--noise"] if noise else []
         if given:
             raise CliError(f"--grammar {grammar_file} replaces {', '.join(given)}: give one or the other")
@@ -97,11 +98,14 @@ def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, n
     missing = [name for name, val in (("--v", v), ("--m", m), ("--L", L)) if val is None]
     if missing:
         raise CliError(f"{', '.join(missing)} required (or --grammar FILE)")
-    if s0 is not None:
-        from ..sparse import SparseRHM
+    spec = GrammarSpec(v=v, m=m, s=s, L=L, n_classes=n_classes, rules=rules, seed=0 if seed is None else seed,
+                       zipf=zipf, noise=noise, s0=0 if s0 is None else s0)
+    return spec.build()  # a SparseRHM when s0 >= 1
 
-        return SparseRHM(v, m, s, L, s0=s0, n_classes=n_classes, rules=rules, seed=seed, zipf=zipf, noise=noise)
-    return RHM(v, m, s, L, n_classes=n_classes, rules=rules, seed=seed, zipf=zipf, noise=noise)
+
+def _deprecated(old: str, new: str) -> None:
+    """One stderr line for an old option spelling, accepted for one release."""
+    typer.echo(f"warning: {old} is deprecated and goes in the next release: use {new}", err=True)
 
 
 def _atomic_savez(path: Path, **arrays):

@@ -11,9 +11,9 @@ import numpy as np
 import typer
 
 from ..grammar import RHM
-from ._common import (GRAMMAR_OPT, GSEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M_OPT, M_OPT_OR_FILE, NC_OPT,
+from ._common import (GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M_OPT, M_OPT_OR_FILE, NC_OPT,
                       NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _atomic_savez,
-                      _emit, _finite, _grammar, _run, app)
+                      _deprecated, _emit, _finite, _grammar, _run, app)
 
 
 def grammar_info(g: RHM, gaps=None) -> dict:
@@ -22,7 +22,7 @@ def grammar_info(g: RHM, gaps=None) -> dict:
     gaps = gaps or oracle.signal_gaps(g)
     return {
         **g.params(), "d": g.d, "num_inputs": str(g.num_inputs), "num_inputs_float": float(g.num_inputs),
-        "nc_m_L": g.n_classes * g.m**g.L,
+        "nc_m_L": g.spec.nc_m_L,
         "rho": {str(k): _finite(v) for k, v in gaps.rho.items()},
         "m_pow_minus_l_half": {str(k): g.m ** (-k / 2) for k in gaps.rho},
         "kappa": _finite(gaps.kappa), "K_rho_max": _finite(gaps.K_rho(g.m)),
@@ -32,7 +32,10 @@ def grammar_info(g: RHM, gaps=None) -> dict:
 
 @app.command()
 def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_classes: Optional[int] = NC_OPT,
-         rules: str = RULES_OPT, seed: int = GSEED_OPT, as_json: bool = JSON_OPT,
+         rules: str = RULES_OPT, grammar_seed: Optional[int] = GRAMMAR_SEED_OPT,
+         seed: Optional[int] = typer.Option(None, "--seed", help="deprecated spelling of --grammar-seed (info "
+                                            "draws no data; --seed is the data seed in sample and train)"),
+         as_json: bool = JSON_OPT,
          K_rho: Optional[float] = typer.Option(None, "--K-rho", help="check Assumption 6 for this K_rho "
                                                "(default: the largest K_rho the grammar meets)"),
          zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
@@ -41,8 +44,15 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
     from .. import oracle
 
     def go():
-        full = _grammar(v, m, s, L, n_classes, rules, seed, None, zipf, noise, s0)
-        g = getattr(full, "base", full)  # a SparseRHM's informative RHM
+        gseed = grammar_seed
+        if seed is not None:
+            if grammar_seed is not None:
+                raise CliError("--seed (deprecated) and --grammar-seed both give the grammar's seed: give "
+                               "--grammar-seed only")
+            _deprecated("info --seed", "--grammar-seed")
+            gseed = seed
+        full = _grammar(v, m, s, L, n_classes, rules, gseed, None, zipf, noise, s0)
+        g = full.base if full.spec.s0 else full  # a SparseRHM's informative RHM
         gaps = oracle.signal_gaps(g)
         out = grammar_info(g, gaps)
         out.update(full.params(), d=full.d, num_inputs=str(full.num_inputs),
@@ -84,10 +94,13 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
 @app.command()
 def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: int = S_OPT,
            L: Optional[int] = L_OPT_OR_FILE, n_classes: Optional[int] = NC_OPT, rules: str = RULES_OPT,
-           seed: int = GSEED_OPT, grammar_file: Optional[Path] = GRAMMAR_OPT,
+           grammar_seed: Optional[int] = GRAMMAR_SEED_OPT, grammar_file: Optional[Path] = GRAMMAR_OPT,
            n: int = typer.Option(..., "--n", help="number of inputs"),
            out: Path = typer.Option(..., "--out", help="output .npz file (x, y, grammar JSON[, tree_l])"),
-           data_seed: int = typer.Option(1, "--data-seed", help="seed of the draw"),
+           seed: Optional[int] = typer.Option(None, "--seed", help="seed of the draw (default 1). It was the "
+                                              "grammar's seed before: until the next release --seed is refused "
+                                              "unless --grammar-seed or --grammar FILE is given too"),
+           data_seed: Optional[int] = typer.Option(None, "--data-seed", help="deprecated spelling of --seed"),
            no_replace: bool = typer.Option(False, "--no-replace", help="n distinct inputs (uniform)"),
            tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level"),
            zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
@@ -98,12 +111,22 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
             raise CliError(f"--out={out} must end with .npz")
         if not out.parent.exists():
             raise CliError(f"--out={out}: directory {out.parent} does not exist")
-        g = _grammar(v, m, s, L, n_classes, rules, seed, grammar_file, zipf, noise, s0)
-        res = g.sample(n, seed=data_seed, replace=not no_replace, return_tree=tree)
+        draw_seed = seed
+        if seed is not None and grammar_seed is None and grammar_file is None:
+            raise CliError(f"--seed {seed} is the seed of the draw now, no longer of the grammar: give "
+                           f"--grammar-seed too (--grammar-seed 0 is the default grammar), or --grammar-seed {seed} "
+                           "alone for the old meaning")
+        if data_seed is not None:
+            if seed is not None:
+                raise CliError("--data-seed (deprecated) and --seed both give the draw's seed: give --seed only")
+            _deprecated("sample --data-seed", "--seed")
+            draw_seed = data_seed
+        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
+        res = g.sample(n, seed=1 if draw_seed is None else draw_seed, replace=not no_replace, return_tree=tree)
         arrays = {"x": res[0], "y": res[1], "grammar": np.array(json.dumps(g.to_dict()))}
         if tree:
             arrays.update({f"tree_{lv}": t for lv, t in enumerate(res[2][1:-1], start=1)})
-            if g.noise:  # the clean tokens under the noise
+            if g.spec.noise:  # the clean tokens under the noise
                 arrays[f"tree_{g.L}"] = res[2][-1]
         _atomic_savez(out, **arrays)
         typer.echo(f"wrote {n} samples (d={g.d}) to {out}", err=True)

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..validation import check_int
-from ._common import (GRAMMAR_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT,
-                      S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar, _run, app)
+from ._common import (GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, NOISE_OPT,
+                      RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar, _run, app)
 
 
 def _coerce(value: str, default):
@@ -71,7 +71,7 @@ def learner_kwargs(cls, hp: list[str], named: dict) -> dict:
 def train(learner: str = typer.Option("chaining", "--learner", help="learner name (see `rhm learners`)"),
           v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: int = S_OPT,
           L: Optional[int] = L_OPT_OR_FILE, n_classes: Optional[int] = NC_OPT, rules: str = RULES_OPT,
-          grammar_seed: int = typer.Option(0, "--grammar-seed", help="seed of the rules"),
+          grammar_seed: Optional[int] = GRAMMAR_SEED_OPT,
           grammar_file: Optional[Path] = GRAMMAR_OPT,
           train_size: int = typer.Option(..., "--train-size", help="number of training samples P"),
           test_size: int = typer.Option(10000, "--test-size", help="number of test samples (disjoint from train)"),
@@ -111,8 +111,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         if "seed" in cls.defaults():
             kwargs.setdefault("seed", seed)
         g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
-        variant = getattr(g, "zipf", None) is not None or g.noise > 0
-        sampling_ = sampling if sampling is not None else ("iid" if variant else "distinct")
+        sampling_ = sampling if sampling is not None else ("distinct" if g.spec.is_plain else "iid")
         check_int("--train-size", train_size, 1)
         check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)

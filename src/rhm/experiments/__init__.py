@@ -22,7 +22,7 @@ Nothing here imports Ray unless the Ray executor is used.
 from .complexity import AdaptiveSearch, PStar, ScalingFit, adaptive_pstar, crossing, error_threshold, \
     estimate_pstar, fit_power_law
 from .estimate import Estimate, estimate, planned_configs, reproduce_configs
-from .config import SAMPLING, RunConfig, nc_m_L, p_max
+from .config import SAMPLING, RunConfig
 from .executors import LocalExecutor, RayExecutor, make_executor
 from .runner import SweepOutcome, run_adaptive, run_configs, run_sweep
 from .store import ResultStore
@@ -32,5 +32,5 @@ from .tasks import execute, train_once, train_test_split
 __all__ = ["Adaptive", "AdaptiveSearch", "Estimate", "GrammarGrid", "LearnerSpec", "LocalExecutor", "PStar",
            "RayExecutor", "ResultStore", "RunConfig", "SAMPLING", "ScalingFit", "Sizes", "Sweep", "SweepError",
            "SweepOutcome", "adaptive_pstar", "crossing", "error_threshold", "estimate", "estimate_pstar", "execute",
-           "fit_power_law", "make_executor", "nc_m_L", "p_max", "planned_configs", "reproduce_configs",
+           "fit_power_law", "make_executor", "planned_configs", "reproduce_configs",
            "run_adaptive", "run_configs", "run_sweep", "train_once", "train_test_split"]

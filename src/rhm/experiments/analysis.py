@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .complexity import error_threshold, estimate_pstar, fit_power_law
+from .config import by_grammar as _by_grammar
+from .config import grammar_key
 
 
 def fmt(x, digits=3) -> str:
@@ -38,15 +40,9 @@ def slug(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- analyses
-def grammar_key(r) -> tuple:
-    return (int(r["v"]), int(r["m"]), int(r["s"]), int(r["L"]), int(r["n_classes"]), str(r["rules"]),
-            int(r["grammar_seed"]))
-
-
-def grammar_name(k) -> str:
-    v, m, s, L, nc, rules, gs = k
-    return f"v={v} m={m} s={s} L={L} n_c={nc}" + ("" if rules == "uniform" else f" {rules}") + \
-        ("" if gs == 0 else f" seed={gs}")
+def grammar_name(spec) -> str:
+    """The short label of a grammar spec (tables, figures)."""
+    return spec.label
 
 
 def pstar_table(df, n_boot: int = 1000) -> list[dict]:
@@ -54,7 +50,8 @@ def pstar_table(df, n_boot: int = 1000) -> list[dict]:
     out = []
     if df is None or len(df) == 0:
         return out
-    for (lab, gk), sub in df.groupby(["label", df.apply(grammar_key, axis=1)], sort=True):
+    groups = [(lab, gk, sub) for lab, by_label in df.groupby("label", sort=True) for gk, sub in _by_grammar(by_label)]
+    for lab, gk, sub in groups:
         r = sub.iloc[0]
         thr = error_threshold(int(r["n_classes"]))
         ps = estimate_pstar(sub["train_size"].to_numpy(float), sub["test_error"].to_numpy(float), thr,
@@ -111,7 +108,7 @@ def analyze_train(df, out_dir: Path, name: str) -> list:
     f1 = plots.learning_curves(df, out_dir / f"{slug(name)}-curves.png", f"Learning curves — sweep {name}")
     blocks.append(("fig", f1.name, "Test error against training-set size P for each learner (panel) and grammar "
                    "(line); shading is ± one standard deviation over seeds, dotted lines the P* threshold."))
-    if df.groupby(df.apply(grammar_key, axis=1)).ngroups > 1:
+    if len(_by_grammar(df)) > 1:
         f2 = plots.collapse(df, out_dir / f"{slug(name)}-collapse.png", f"Collapse — sweep {name}")
         blocks.append(("fig", f2.name, "The same curves against P/(n_c·m^L), error divided by chance error: if "
                        "the sample complexity is ∝ n_c·m^L the curves of different grammars fall on each other."))

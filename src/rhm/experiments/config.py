@@ -9,6 +9,7 @@ so the keys of runs stored before the field existed are unchanged.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -60,24 +61,32 @@ def jsonable(value):
     return str(value)
 
 
-def nc_m_L(grammar: dict) -> int:
-    """n_c * m**L of a grammar dict (the deep sample-complexity scale)."""
-    n_c = grammar["n_classes"] if grammar.get("n_classes") is not None else grammar["v"]
-    return int(n_c) * int(grammar["m"]) ** int(grammar["L"])
+def grammar_key(r):
+    """The :class:`rhm.GrammarSpec` of a store row (from its config's grammar, every field: a sweep over zipf or
+    noise on one grammar gives one key per grammar); hashable, so rows group by it."""
+    from ..spec import GrammarSpec
+
+    cfg = r["config"] if "config" in r else None
+    if isinstance(cfg, dict) and cfg.get("grammar"):
+        return _spec_of_json(canonical_json(cfg["grammar"]))
+    return GrammarSpec(v=int(r["v"]), m=int(r["m"]), s=int(r["s"]), L=int(r["L"]), n_classes=int(r["n_classes"]),
+                       rules=str(r["rules"]), seed=int(r["grammar_seed"]))
 
 
-def p_max(grammar: dict) -> int:
-    """Number of distinct inputs n_c * m**((s**L - 1)/(s - 1)) of a grammar dict (a Python int); a sparse RHM
-    (field s0) has (s0+1)**(s (s**L - 1)/(s - 1)) times more (one position per informative node)."""
-    n_c = grammar["n_classes"] if grammar.get("n_classes") is not None else grammar["v"]
-    s, L = int(grammar["s"]), int(grammar["L"])
-    s0 = int(grammar.get("s0", 0))
-    return int(n_c) * int(grammar["m"]) ** ((s**L - 1) // (s - 1)) * (s0 + 1) ** (s * (s**L - 1) // (s - 1))
+@functools.lru_cache(maxsize=4096)
+def _spec_of_json(text: str):
+    """The spec of a grammar dict's canonical JSON (cached: a report groups thousands of rows of a few grammars)."""
+    from ..spec import GrammarSpec
+
+    return GrammarSpec.from_dict(json.loads(text))
 
 
-def is_variant(grammar: dict) -> bool:
-    """True for a Zipf or noisy grammar dict: no uniform distinct-input protocol, sampling must be "iid"."""
-    return grammar.get("zipf") is not None or float(grammar.get("noise", 0.0)) > 0
+def by_grammar(df):
+    """[(spec, rows)] of a frame grouped by the full grammar spec, in spec order."""
+    specs = df.apply(grammar_key, axis=1)
+    keys = specs.map(lambda sp: sp.key)
+    first = dict(zip(keys, specs))
+    return sorted(((first[k], sub) for k, sub in df.groupby(keys, sort=False)), key=lambda t: t[0].sort_key())
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,13 @@ class RunConfig:
     sampling: str = DEFAULT_SAMPLING
     #: what a "train" run predicts (rhm.lm_tasks.TASKS); the mask rate of "masked" is extras["mask_rate"]
     objective: str = DEFAULT_OBJECTIVE
+
+    @property
+    def spec(self):
+        """The :class:`rhm.GrammarSpec` of ``grammar`` (a spec's ``to_dict``; what the key hashes)."""
+        from ..spec import GrammarSpec
+
+        return GrammarSpec.from_dict(self.grammar)
 
     def identity(self) -> dict:
         ident = {"task": self.task, "grammar": self.grammar, "learner": self.learner,

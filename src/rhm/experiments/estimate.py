@@ -2,7 +2,8 @@
 
 The runs are counted exactly for grids; an adaptive sweep chooses its sizes while running, so it is costed at
 its upper bound: every search takes ``max_steps`` sizes going up by ``factor`` (as if never crossing the
-threshold), capped at P_max. Runs that differ only by seed form a group (one learner variant, grammar, size);
+threshold), capped where the run caps them (``Sweep.size_cap``: P_max minus the test set for distinct inputs).
+Runs that differ only by seed form a group (one learner variant, grammar, size);
 one run per group is timed here, in this process on one thread (like a sweep's worker), smallest sizes first
 and round-robin over the families (same learner and grammar, any size) until ``budget_s`` is spent. A group
 left untimed takes a power law in P from its family's two largest timed sizes (exponent clamped to [1, 3],
@@ -19,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from .config import RunConfig, canonical_json, p_max
+from .config import RunConfig, canonical_json
 from .sweep import Sweep, import_modules
 from .tasks import execute
 
@@ -32,10 +33,10 @@ def planned_configs(sweep: Sweep) -> list[RunConfig]:
 
     a, out = sweep.adaptive, []
     for g in sweep.grammar_points():
-        test, unit = sweep.resolved_test_size(g), sweep.sizes.unit_size(g)
+        unit = sweep.sizes.unit_size(g)
         for var in sweep.variants():
-            s = AdaptiveSearch(error_threshold(g["n_classes"]), start=max(1, round(a.start * unit)), p_min=1,
-                               p_max=p_max(g) - test, factor=a.factor, rel_tol=a.rel_tol, max_steps=a.max_steps)
+            s = AdaptiveSearch(error_threshold(g.n_classes), start=max(1, round(a.start * unit)), p_min=1,
+                               p_max=sweep.size_cap(g), factor=a.factor, rel_tol=a.rel_tol, max_steps=a.max_steps)
             while (p := s.next_size()) is not None:
                 s.update(p, 1.0)  # never below the threshold: the search keeps going up
                 out.extend(sweep.run_for(g, var, p, seed) for seed in sweep.seeds)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import plots
-from .analysis import fmt, grammar_name, no_runs, pstar_points, pstar_section, scaling_fits, train_frame
+from .analysis import fmt, grammar_key, grammar_name, no_runs, pstar_points, pstar_section, scaling_fits, train_frame
 from .complexity import fit_power_law
 from .experiment import Experiment, check_mode
 from .sweep import Adaptive, GrammarGrid, LearnerSpec, Sizes, Sweep
@@ -93,18 +93,18 @@ def analyze_R5(exp, store, mode, out_dir) -> Section:
     df = train_frame(store, f"{mode}-R5-kmeans")
     if df is None:
         return no_runs(s)
-    pts, _ = pstar_section(s, df, out_dir, "R5", xname="n_c", xfun=lambda p: float(p["grammar"][4]))
+    pts, _ = pstar_section(s, df, out_dir, "R5", xname="n_c", xfun=lambda p: float(p["grammar"].n_classes))
     s.blocks.insert(0, ("p", "Adaptive bracket-and-bisect P* of the one-step + k-means learner (defaults) at fixed "
                              "v, m, L with the number of classes n_c varied (uniform rules), several grammar seeds "
                              "per n_c. The quantity tested is the growth exponent of its classification P* in n_c "
                              "(literature: ≈ √n_c·m^L, against n_c·m^L for the CNN). The ratio P*(CNN)/P*(k-means) "
                              "on one grammar is not tested: its level contains our CNN's own constant."))
     found = [p for p in pts if p["censored"] is None]
-    ncs = {p["grammar"][4] for p in found}
+    ncs = {p["grammar"].n_classes for p in found}
     if len(ncs) < 2:
         s.numbers = f"P* found for {len(found)}/{len(pts)} grammars: no fit"
         return s
-    fit = fit_power_law([p["grammar"][4] for p in found], [p["pstar"] for p in found],
+    fit = fit_power_law([p["grammar"].n_classes for p in found], [p["pstar"] for p in found],
                         y_lo=[p["lo"] for p in found], y_hi=[p["hi"] for p in found])
     t = exp.thresholds
     s.numbers = (f"P*(kmeans) ∝ n_c^{fit.slope:.2f} [{fit.slope_lo:.2f}, {fit.slope_hi:.2f}] over "
@@ -144,8 +144,8 @@ def analyze_R6(exp, store, mode, out_dir) -> Section:
     by_g = {}
     for p in pts:
         by_g.setdefault(p["grammar"], {})[p["label"]] = p
-    for gk, d in sorted(by_g.items()):
-        row = [f"v={gk[0]} m={gk[1]} L={gk[3]} (P_max={gk[4] * gk[1] ** ((gk[2] ** gk[3] - 1) // (gk[2] - 1))})"]
+    for gk, d in sorted(by_g.items(), key=lambda kv: kv[0].sort_key()):
+        row = [f"v={gk.v} m={gk.m} L={gk.L} (P_max={gk.num_inputs})"]
         for lab in ("cnn", "fcn", "kernel"):
             p = d.get(lab)
             if p is None:
@@ -206,12 +206,12 @@ def analyze_R7(exp, store, mode, out_dir) -> Section:
     t = exp.thresholds
     groups = {}
     for r in rows:
-        groups.setdefault((r["v"], r["m"], r["s"], r["L"], r["n_classes"], r["rules"], r["grammar_seed"]), []).append(r)
-    for gk, rs in sorted(groups.items()):
-        L = gk[3]
+        groups.setdefault(grammar_key(r), []).append(r)
+    for gk, rs in sorted(groups.items(), key=lambda kv: kv[0].sort_key()):
+        L = gk.L
         sizes = sorted({r["train_size"] for r in rs})
         ncml = rs[0]["nc_m_L"]
-        chance = 1 - 1 / gk[4]
+        chance = 1 - 1 / gk.n_classes
         err = [np.mean([r["test_error"] for r in rs if r["train_size"] == P]) / chance for P in sizes]
         for lv in sorted({int(k) for r in rs for k in r["metrics"]["sensitivity"]}):
             n_layers = len(next(iter(rs))["metrics"]["sensitivity"][str(lv)])
@@ -294,7 +294,7 @@ def analyze_R9(exp, store, mode, out_dir) -> Section:
         by.setdefault(p["grammar"], {})[p["label"]] = p
     labels = [lab for lab in ("chaining+", "cnn", CNN_WD0, "kmeans", "chaining") if any(lab in d for d in by.values())]
     rows, ratios = [], []
-    for gk, d in sorted(by.items()):
+    for gk, d in sorted(by.items(), key=lambda kv: kv[0].sort_key()):
         row = [grammar_name(gk)] + [d[lab]["pstar_obj"].fmt() if lab in d else "—" for lab in labels]
         cp = d.get("chaining+")
         # the better CNN: the smallest P* that was found (not censored) among the CNN variants

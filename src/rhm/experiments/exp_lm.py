@@ -61,9 +61,9 @@ def runs_LM1(mode):
 def sibling_entropy(grammar: dict, n: int = 100_000, seed: int = 0) -> float:
     """H(x_{d-1} | x_{d-2}) in nats: the cross-entropy of the best predictor that sees only the last token's
     sibling (the level-1 plateau), from n draws."""
-    from .tasks import grammar_of
+    from ..spec import GrammarSpec
 
-    g = grammar_of(grammar)
+    g = GrammarSpec.from_dict(grammar).build()
     x, _ = g.sample(n, seed=seed)
     joint = np.zeros((g.v, g.v))
     np.add.at(joint, (x[:, -2], x[:, -1]), 1)

@@ -15,17 +15,15 @@ from .sweep import Adaptive, GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import Section, combine, exact_verdict, interval_verdict
 
 
-def theorem7_schedule(grammar_key):
+def theorem7_schedule(spec):
     """Theorem 7's sample schedule (rhm.theory.Schedule) for a grammar, with its exact κ and K_ρ (oracle).
 
     N^(l) carries App. A.3's factor 20 and the grammar's smallest C meeting Lemma 11's chaining condition
     (``schedule.C_min``); None for a grammar without a schedule (ρ^(l) = 0 at some level, κ infinite).
     """
     from .. import oracle, theory
-    from ..grammar import RHM
-
-    v, m, s_, L, n_c, rules, seed = grammar_key
-    g = RHM(v, m, s_, L, n_classes=n_c, rules=rules, seed=seed)
+    g = spec.build()
+    v, m, s_, L, n_c = g.v, g.m, g.s, g.L, g.n_classes
     gaps = oracle.signal_gaps(g)
     k_rho = gaps.K_rho(m)
     if not (math.isfinite(gaps.kappa) and math.isfinite(k_rho) and k_rho > 0) or m < 2 or n_c != v:
@@ -33,9 +31,9 @@ def theorem7_schedule(grammar_key):
     return theory.schedule(v, m, s_, L, kappa=gaps.kappa, K_rho=k_rho)
 
 
-def theorem7_samples(grammar_key) -> float | None:
+def theorem7_samples(spec) -> float | None:
     """Theorem 7's total Σ_l N^(l) for a grammar at its smallest valid C (see :func:`theorem7_schedule`)."""
-    sched = theorem7_schedule(grammar_key)
+    sched = theorem7_schedule(spec)
     return float(sched.total_samples) if sched is not None else None
 
 
@@ -182,7 +180,7 @@ def analyze_R3(exp, store, mode, out_dir) -> Section:
     if df is None:
         return no_runs(s)
     pts, fits = pstar_section(s, df, out_dir, "R3", xname="m^L",
-                               xfun=lambda p: float(p["grammar"][1] ** p["grammar"][3]))
+                               xfun=lambda p: float(p["grammar"].m ** p["grammar"].L))
     s.blocks.insert(0, ("p", "Adaptive bracket-and-bisect search of P* for the chaining learner (defaults but for "
                              "the grid's width and no diagnostics) at fixed v, varying m and L; each size is run "
                              "for every seed, P* is interpolated in log P, CI by bootstrap over seeds."))

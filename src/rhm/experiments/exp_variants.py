@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ..grammar import zipf_probs
+from .config import grammar_key
 from .experiment import check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import INCONCLUSIVE, combine, interval_verdict
@@ -71,8 +72,8 @@ def runs_V1(mode):
                                             seed=HELD_OUT[mode])],
                       learners=[LearnerSpec(n, params=kw) for n, kw in p["learners"]],
                       sizes=Sizes(unit="samples", values=v1_sizes(p["m"], p["n_classes"], a, p["points"]))).validate()
-        out.append([sweep.run_for(g, var, P, g["seed"]) for g in sweep.grammar_points() for var in sweep.variants()
-                    for P in sweep.sizes.resolve(g, sweep.resolved_test_size(g), capped=False)])
+        out.append([sweep.run_for(g, var, P, g.seed) for g in sweep.grammar_points() for var in sweep.variants()
+                    for P in sweep.sizes.resolve(g)])
     return out
 
 
@@ -202,7 +203,7 @@ def analyze_V2(exp, store, mode, out_dir):
         return s
     by = {}
     for r in rows:
-        eps = float(r["config"]["grammar"].get("noise", 0.0))
+        eps = grammar_key(r).noise
         bayes = r["metrics"].get("bayes_test_error", 0.0)
         by.setdefault((r["label"], eps), []).append((r["test_error"], bayes))
     table, verdicts, nums = [], [], []

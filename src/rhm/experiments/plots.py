@@ -32,14 +32,14 @@ def _log_ticks(ax, axes="x"):
 
 
 def _grammar_label(r) -> str:
-    return f"v={r['v']}, m={r['m']}, L={r['L']}, n_c={r['n_classes']}" + _variant_tag(r)
+    """The grammar spec's label of a store row (every non-default field shown: zipf, noise, s0, ...)."""
+    return _spec(r).label
 
 
-def _variant_tag(r) -> str:
-    """", zipf=1, noise=0.1, s0=1" for the variant fields of a row's grammar ("" for the plain RHM)."""
-    cfg = r.get("config") if hasattr(r, "get") else None
-    g = cfg.get("grammar", {}) if isinstance(cfg, dict) else {}
-    return "".join(f", {k}={g[k]}" for k in ("zipf", "zipf_levels", "noise", "s0") if k in g)
+def _spec(r):
+    from .config import grammar_key
+
+    return grammar_key(r)
 
 
 def _bayes_curve(gdf):
@@ -76,10 +76,10 @@ def _learner_panels(df):
     panels = []
     for ax, lab in zip(axes[0], labels):
         sub = df[df["label"] == lab]
-        variant = sub.apply(_variant_tag, axis=1) if len(sub) else sub["label"]  # zipf / noise / s0 grids
-        curves = [(gdf.iloc[0], *_curve(gdf))
-                  for _, gdf in sub.assign(_variant=variant).groupby(["v", "m", "s", "L", "n_classes", "grammar_seed",
-                                                                       "_variant"])]
+        from .config import by_grammar
+
+        # one curve per full grammar spec (a zipf / noise / s0 grid on one grammar gives one curve each)
+        curves = [(gdf.iloc[0], *_curve(gdf)) for _, gdf in by_grammar(sub)] if len(sub) else []
         panels.append((ax, lab, curves))
     return fig, panels
 
@@ -112,12 +112,10 @@ def learning_curves(df, path, title: str) -> Path:
 
 
 def _rows_of(df, label, r):
-    """The rows of learner `label` on the grammar (and variant) of row r."""
-    same = (df["label"] == label) & (df["grammar_seed"] == r["grammar_seed"])
-    for k in ("v", "m", "s", "L", "n_classes"):
-        same &= df[k] == r[k]
-    sub = df[same]
-    return sub[sub.apply(_variant_tag, axis=1) == _variant_tag(r)] if len(sub) else sub
+    """The rows of learner `label` on the grammar (the full spec) of row r."""
+    sub = df[df["label"] == label]
+    key = _spec(r).key
+    return sub[sub.apply(lambda row: _spec(row).key == key, axis=1)] if len(sub) else sub
 
 
 def collapse(df, path, title: str) -> Path:

@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 
 from .complexity import AdaptiveSearch, error_threshold
-from .config import DEFAULT_SAMPLING, RunConfig, p_max
+from .config import RunConfig
 from .executors import LocalExecutor
 from .progress import progress_bar
 from .sweep import Sweep
@@ -81,9 +81,9 @@ def run_adaptive(sweep: Sweep, store, executor=None, progress: bool = True) -> S
     searches = []
     for g in sweep.grammar_points():
         unit = sweep.sizes.unit_size(g)
-        cap = p_max(g) - sweep.resolved_test_size(g) if sweep.sampling == DEFAULT_SAMPLING else 10**12
+        cap = sweep.size_cap(g)
         for var in sweep.variants():
-            s = AdaptiveSearch(error_threshold(g["n_classes"]), start=max(1, round(sweep.adaptive.start * unit)),
+            s = AdaptiveSearch(error_threshold(g.n_classes), start=max(1, round(sweep.adaptive.start * unit)),
                                p_min=1, p_max=cap, factor=sweep.adaptive.factor, rel_tol=sweep.adaptive.rel_tol,
                                max_steps=sweep.adaptive.max_steps)
             searches.append((g, var, s))

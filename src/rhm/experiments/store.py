@@ -23,7 +23,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from .config import RunConfig, canonical_json, nc_m_L, p_max
+from ..spec import spec_columns
+from .config import RunConfig, canonical_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,15 +39,21 @@ CREATE TABLE IF NOT EXISTS runs (
     test_accuracy REAL, test_error REAL, fit_seconds REAL, wall_seconds REAL,
     config TEXT NOT NULL, metrics TEXT, info TEXT,
     version TEXT, git_rev TEXT, host TEXT, finished_at TEXT
+    {spec_columns}
 );
 CREATE TABLE IF NOT EXISTS sweep_keys (sweep TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (sweep, key));
 CREATE TABLE IF NOT EXISTS failures (key TEXT NOT NULL, sweep TEXT, error TEXT, at TEXT);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 """
 
+# The grammar's other spec fields (zipf, zipf_levels, noise, s0, ...): one column each, named as the field, added
+# at the end of the table (ALTER TABLE ADD COLUMN on a store written before the field existed, see _migrate).
+SPEC_COLUMNS = spec_columns()
+SCHEMA = SCHEMA.replace("{spec_columns}", "".join(f", {name} {sql}" for name, sql, _ in SPEC_COLUMNS))
 COLUMNS = ["key", "task", "sweep", "learner", "label", "v", "m", "s", "L", "n_classes", "rules", "grammar_seed",
            "nc_m_L", "p_max", "train_size", "test_size", "seed", "test_accuracy", "test_error", "fit_seconds",
-           "wall_seconds", "config", "metrics", "info", "version", "git_rev", "host", "finished_at"]
+           "wall_seconds", "config", "metrics", "info", "version", "git_rev", "host", "finished_at",
+           *(name for name, _, _ in SPEC_COLUMNS)]
 JSON_COLUMNS = ("config", "metrics", "info")
 _CHUNK = 500  # keys per IN (...) query (SQLite limits the number of bound variables)
 
@@ -72,6 +79,11 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _sql_value(x):
+    """A spec field as a store cell: a tuple (zipf_levels) as its JSON list, anything else as it is."""
+    return json.dumps(list(x)) if isinstance(x, tuple) else x
+
+
 def _num(x):
     if x is None:
         return None
@@ -91,8 +103,24 @@ class ResultStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as err:
             raise ValueError(f"store={str(self.path)!r} is not a usable SQLite results store: {err}") from None
+
+    def _migrate(self) -> None:
+        """Add the spec columns a store written by an older rhm lacks, filled from each row's config JSON (a
+        field absent there is at its default), in one transaction."""
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        todo = []
+        for name, sql, default in SPEC_COLUMNS:
+            if name not in have:
+                value = f"json_extract(config, '$.grammar.{name}')"
+                if default is not None:  # rows of tasks without a grammar (boolean) keep NULL
+                    value = f"CASE WHEN json_extract(config, '$.grammar.v') IS NULL THEN NULL " \
+                            f"ELSE COALESCE({value}, {default!r}) END"
+                todo += [(f"ALTER TABLE runs ADD COLUMN {name} {sql}", ()), (f"UPDATE runs SET {name} = {value}", ())]
+        if todo:
+            self._tx(todo)
 
     # ----------------------------------------------------------------------------------------- admin
     def close(self):
@@ -104,39 +132,40 @@ class ResultStore:
     def __exit__(self, *exc):
         self.close()
 
-    def _tx(self, sql_params: list[tuple[str, tuple]]):
+    @contextlib.contextmanager
+    def _write(self):
+        """A write transaction (BEGIN IMMEDIATE): the cursor inside; COMMIT on success, ROLLBACK on any error."""
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for sql, params in sql_params:
-                cur.execute(sql, params)
+            yield cur
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+
+    def _tx(self, sql_params: list[tuple[str, tuple]]):
+        with self._write() as cur:
+            for sql, params in sql_params:
+                cur.execute(sql, params)
 
     # ------------------------------------------------------------------------------------------ writes
     def register(self, sweep: str, keys) -> None:
         """Record that `keys` belong to `sweep` (one transaction)."""
         keys = list(keys)
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write() as cur:
             cur.executemany("INSERT OR IGNORE INTO sweep_keys(sweep, key) VALUES (?, ?)", [(sweep, k) for k in keys])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def put(self, config: RunConfig, result: dict) -> bool:
         """Write one finished run atomically; False if its key was already there (then nothing changes)."""
-        g = config.grammar
-        has_g = all(k in g for k in ("v", "m", "s", "L"))
+        spec = config.spec if config.grammar else None
+        g = spec.to_dict() if spec else {}
         row = {
             "key": config.key, "task": config.task, "sweep": config.sweep, "learner": config.learner,
             "label": config.label, "v": g.get("v"), "m": g.get("m"), "s": g.get("s"), "L": g.get("L"),
             "n_classes": g.get("n_classes"), "rules": g.get("rules"), "grammar_seed": g.get("seed"),
-            "nc_m_L": float(nc_m_L(g)) if has_g else None, "p_max": float(p_max(g)) if has_g else None,
+            "nc_m_L": float(spec.nc_m_L) if spec else None, "p_max": float(spec.num_inputs) if spec else None,
+            **{name: (_sql_value(getattr(spec, name)) if spec else None) for name, _, _ in SPEC_COLUMNS},
             "train_size": config.train_size, "test_size": config.test_size, "seed": config.seed,
             "test_accuracy": _num(result.get("test_accuracy")), "test_error": _num(result.get("test_error")),
             "fit_seconds": _num(result.get("fit_seconds")), "wall_seconds": _num(result.get("wall_seconds")),
@@ -144,18 +173,12 @@ class ResultStore:
             "info": canonical_json(result.get("info") or {}), "version": _version(), "git_rev": git_revision(),
             "host": socket.gethostname(), "finished_at": _now(),
         }
-        cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write() as cur:
             cur.execute(f"INSERT OR IGNORE INTO runs({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
                         [row[c] for c in COLUMNS])
             added = cur.rowcount == 1
             if config.sweep:
                 cur.execute("INSERT OR IGNORE INTO sweep_keys(sweep, key) VALUES (?, ?)", (config.sweep, config.key))
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
         return added
 
     def put_failure(self, config: RunConfig, error: str) -> None:

@@ -66,14 +66,14 @@ import numbers
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .. import learners
 from ..lm_tasks import TASKS as LM_TASKS
 from ..lm_tasks import unsupported
-from .config import DEFAULT_OBJECTIVE, DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig, is_variant, nc_m_L, p_max
+from ..spec import GrammarSpec
+from .config import DEFAULT_OBJECTIVE, DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig
 from .config import jsonable as _jsonable
 
 if sys.version_info >= (3, 11):
@@ -82,11 +82,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 UNITS = ("samples", "ncmL", "pmax")
-GRAMMAR_FIELDS = ("v", "m", "s", "L", "n_classes", "rules", "seed", "zipf", "zipf_levels", "noise", "s0")
-#: variant fields and their defaults: a default is left out of the grammar dict (and so of the run key), so the
-#: keys of plain-RHM runs stored before these fields existed are unchanged
-VARIANT_DEFAULTS = {"zipf": None, "zipf_levels": None, "noise": 0.0, "s0": 0}
 AUTO_TEST_CAP = 20000
+#: the size cap where sizes have no upper bound (i.i.d. or streamed training sets)
+NO_CAP = 10**12
 
 
 class SweepError(ValueError):
@@ -104,27 +102,32 @@ def import_modules(imports) -> None:
 
 
 # ------------------------------------------------------------------------------------------- sweep parts
-@dataclass
 class GrammarGrid:
-    """A grid of RHM parameters: each field a scalar or a list; m / n_classes may be "v" (tied to v)."""
+    """A grid of grammar specs: each :class:`rhm.GrammarSpec` field a scalar or a list (cartesian product), except
+    zipf_levels (one set of levels, not a grid); m / n_classes may be "v" (tied to v). Every grid point is
+    validated by building its spec, so the fields and their rules are the spec's own."""
 
-    v: Any
-    m: Any
-    L: Any
-    s: Any = 2
-    n_classes: Any = None
-    rules: Any = "uniform"
-    seed: Any = 0
-    zipf: Any = None
-    zipf_levels: Any = None   # one set of levels (a list is not a grid here)
-    noise: Any = 0.0
-    s0: Any = 0
+    def __init__(self, **fields):
+        known = GrammarSpec.field_names()
+        bad = sorted(set(fields) - set(known))
+        if bad:
+            raise SweepError(f"unknown grammar field(s) {bad}; known: {list(known)}")
+        missing = [k for k in ("v", "m", "L") if k not in fields]
+        if missing:
+            raise SweepError(f"missing grammar field(s) {missing}")
+        self.fields = fields
 
-    def points(self, where: str) -> list[dict]:
-        from ..grammar import check_params
+    def __getattr__(self, name):
+        fields = self.__dict__.get("fields", {})
+        if name in GrammarSpec.field_names():
+            return fields.get(name, GrammarSpec.defaults().get(name))
+        raise AttributeError(name)
 
-        fields = {f: ([self.zipf_levels] if f == "zipf_levels" else _as_list(getattr(self, f)))
-                  for f in GRAMMAR_FIELDS}
+    def __repr__(self) -> str:
+        return "GrammarGrid(" + ", ".join(f"{k}={v!r}" for k, v in self.fields.items()) + ")"
+
+    def points(self, where: str) -> list[GrammarSpec]:
+        fields = {f: ([val] if f == "zipf_levels" else _as_list(val)) for f, val in self.fields.items()}
         for f, vals in fields.items():
             if not vals:
                 raise SweepError(f"{where}.{f}: empty list")
@@ -132,39 +135,15 @@ class GrammarGrid:
         for combo in itertools.product(*fields.values()):
             g = dict(zip(fields, combo))
             for tied in ("m", "n_classes"):
-                if g[tied] == "v":
+                if g.get(tied) == "v":
                     g[tied] = g["v"]
-            if g["n_classes"] is None:
-                g["n_classes"] = g["v"]
             try:
-                v, m, s, L, n_c, rules = check_params(g["v"], g["m"], g["s"], g["L"], g["n_classes"], g["rules"])
-            except ValueError as err:
+                point = GrammarSpec(**g)
+            except (ValueError, TypeError) as err:
                 raise SweepError(f"{where}: {err}") from None
-            seed = g["seed"]
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-                raise SweepError(f"{where}.seed={seed!r} must be a non-negative integer")
-            point = dict(v=v, m=m, s=s, L=L, n_classes=n_c, rules=rules, seed=int(seed))
-            point.update(_variant_fields(g, where))
             if point not in out:
                 out.append(point)
         return out
-
-
-def _variant_fields(g: dict, where: str) -> dict:
-    """The non-default variant fields of one grid point, validated by building the grammar's parameters."""
-    from ..grammar import check_variant, check_zipf_levels
-
-    try:
-        zipf, noise = check_variant(g["zipf"], g["noise"])
-        levels = check_zipf_levels(g["zipf_levels"], zipf, g["L"])
-        s0 = g["s0"]
-        if isinstance(s0, bool) or not isinstance(s0, numbers.Integral) or s0 < 0:
-            raise ValueError(f"s0={s0!r} must be a non-negative integer (0: the RHM, >= 1: the sparse RHM)")
-    except ValueError as err:
-        raise SweepError(f"{where}: {err}") from None
-    out = {"zipf": zipf, "zipf_levels": list(levels) if levels is not None else None, "noise": noise,
-           "s0": int(s0)}
-    return {k: val for k, val in out.items() if val != VARIANT_DEFAULTS[k]}
 
 
 @dataclass
@@ -234,8 +213,9 @@ class Sizes:
                     or not (ls[0] > 0 and ls[1] >= ls[0]) or not (isinstance(ls[2], numbers.Integral) and ls[2] >= 1)):
                 raise SweepError(f"{where}.logspace={self.logspace!r} must be (start > 0, stop >= start, num >= 1)")
 
-    def unit_size(self, grammar: dict) -> float:
-        return {"samples": 1.0, "ncmL": float(nc_m_L(grammar)), "pmax": float(p_max(grammar))}[self.unit]
+    def unit_size(self, grammar) -> float:
+        spec = GrammarSpec.from_dict(grammar)
+        return {"samples": 1.0, "ncmL": float(spec.nc_m_L), "pmax": float(spec.num_inputs)}[self.unit]
 
     def in_units(self) -> list[float]:
         if self.values is not None:
@@ -243,10 +223,9 @@ class Sizes:
         a, b, n = self.logspace
         return [float(x) for x in np.geomspace(a, b, int(n))]
 
-    def resolve(self, grammar: dict, test_size: int, capped: bool = True) -> list[int]:
-        """Integer sizes for one grammar: rounded, >= 1, capped at P_max - test_size (when `capped`: distinct
-        sampling), deduplicated, sorted."""
-        cap = p_max(grammar) - test_size if capped else 10**18
+    def resolve(self, grammar, cap: int = NO_CAP) -> list[int]:
+        """Integer sizes for one grammar: rounded, >= 1, at most `cap` (:meth:`Sweep.size_cap`), deduplicated,
+        sorted."""
         u = self.unit_size(grammar)
         out = sorted({min(max(1, int(round(x * u))), cap) for x in self.in_units()})
         return [p for p in out if p >= 1]
@@ -350,13 +329,10 @@ class Sweep:
         grids = []
         for i, g in enumerate(self.grammars):
             if isinstance(g, dict):
-                bad = sorted(set(g) - set(GRAMMAR_FIELDS))
-                if bad:
-                    raise SweepError(f"grammars[{i}]: unknown field(s) {bad}; known: {list(GRAMMAR_FIELDS)}")
-                missing = [k for k in ("v", "m", "L") if k not in g]
-                if missing:
-                    raise SweepError(f"grammars[{i}]: missing field(s) {missing}")
-                g = GrammarGrid(**g)
+                try:
+                    g = GrammarGrid(**g)
+                except SweepError as err:
+                    raise SweepError(f"grammars[{i}]: {err}") from None
             elif not isinstance(g, GrammarGrid):
                 raise SweepError(f"grammars[{i}] must be a table, got {type(g).__name__}")
             grids.append(g)
@@ -375,12 +351,12 @@ class Sweep:
         if self.sampling not in SAMPLING:
             raise SweepError(f"sampling={self.sampling!r} must be one of {SAMPLING}")
         if self.task == "train" and self.sampling == DEFAULT_SAMPLING and any(
-                is_variant(g) for g in self.grammar_points()):
+                not g.is_plain for g in self.grammar_points()):
             raise SweepError("sampling='distinct' draws distinct inputs uniformly, which is not the distribution "
                              "of a Zipf or noisy grammar: set sampling = \"iid\" for these grammars")
-        if self.task != "train" and any(set(g) - set(GRAMMAR_FIELDS[:7]) for g in self.grammar_points()):
-            raise SweepError(f"task={self.task!r} runs on the plain RHM only; the variant fields zipf, "
-                             "zipf_levels, noise and s0 are for task 'train'")
+        if self.task != "train" and not all(g.is_classic for g in self.grammar_points()):
+            raise SweepError(f"task={self.task!r} runs on the plain RHM only; the other grammar fields (zipf, "
+                             "zipf_levels, noise, s0, ...) are for task 'train'")
         if not isinstance(self.extras, dict):
             raise SweepError("extras must be a table")
         online = self.extras.get("online", False)
@@ -438,7 +414,7 @@ class Sweep:
         return self
 
     # ------------------------------------------------------------------------------------ expansion
-    def grammar_points(self) -> list[dict]:
+    def grammar_points(self) -> list[GrammarSpec]:
         out = []
         for i, grid in enumerate(self.grammars):
             for p in grid.points(f"grammars[{i}]"):
@@ -446,22 +422,32 @@ class Sweep:
                     out.append(p)
         return out
 
-    def resolved_test_size(self, grammar: dict) -> int:
-        pm = p_max(grammar)
+    def resolved_test_size(self, grammar) -> int:
+        spec = GrammarSpec.from_dict(grammar)
+        pm = spec.num_inputs
         if self.test_size == "auto":
             return max(1, min(pm // 5, AUTO_TEST_CAP))
-        if is_variant(grammar):  # i.i.d. test draws (Zipf, noise): no distinct-input cap
+        if not spec.is_plain:  # i.i.d. test draws (Zipf, noise): no distinct-input cap
             return int(self.test_size)
         return max(1, min(int(self.test_size), pm // 2))
 
-    def run_for(self, grammar: dict, variant, train_size: int, seed: int) -> RunConfig:
+    def size_cap(self, grammar) -> int:
+        """The largest training size of a grammar, the one cap of the size grid, the adaptive search and the dry
+        run: P_max minus the test set for distinct inputs, none (NO_CAP) for i.i.d. or streamed (extras.online)
+        training sets."""
+        if self.sampling != DEFAULT_SAMPLING or self.extras.get("online", False):
+            return NO_CAP
+        return GrammarSpec.from_dict(grammar).num_inputs - self.resolved_test_size(grammar)
+
+    def run_for(self, grammar, variant, train_size: int, seed: int) -> RunConfig:
         """The RunConfig of one (grammar, learner variant, P, seed) point of this sweep."""
         name, label, explicit, full = variant
         explicit, full = dict(explicit), dict(full)
         if "seed" in full and "seed" not in explicit:
             explicit["seed"] = int(seed)
             full["seed"] = int(seed)
-        return RunConfig(task="train", grammar=grammar, learner=name, params=explicit, resolved=full,
+        return RunConfig(task="train", grammar=GrammarSpec.from_dict(grammar).to_dict(), learner=name,
+                         params=explicit, resolved=full,
                          train_size=int(train_size), test_size=self.resolved_test_size(grammar), seed=int(seed),
                          extras=_jsonable(self.extras), sweep=self.name, label=label, sampling=self.sampling,
                          objective=self.objective)
@@ -480,7 +466,7 @@ class Sweep:
     def expand(self) -> list[RunConfig]:
         """Every run of the (non-adaptive) grid, in a deterministic order."""
         if self.task != "train":
-            return [RunConfig(task=self.task, grammar=g, seed=int(s), extras=_jsonable(self.extras),
+            return [RunConfig(task=self.task, grammar=g.to_dict(), seed=int(s), extras=_jsonable(self.extras),
                               sweep=self.name, label=self.task)
                     for g in self.grammar_points() for s in self.seeds]
         if self.adaptive is not None:
@@ -488,11 +474,8 @@ class Sweep:
         runs = []
         variants = self.variants()
         for g in self.grammar_points():
-            test = self.resolved_test_size(g)
             for var in variants:
-                # an online run (extras.online) streams its P samples: no distinct-input cap
-                capped = self.sampling == DEFAULT_SAMPLING and not self.extras.get("online", False)
-                for P in self.sizes.resolve(g, test, capped=capped):
+                for P in self.sizes.resolve(g, self.size_cap(g)):
                     for s in self.seeds:
                         runs.append(self.run_for(g, var, P, s))
         return runs

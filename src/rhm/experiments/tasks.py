@@ -15,30 +15,7 @@ import time
 import numpy as np
 
 from ..validation import check_bool, check_choice, check_int
-from .config import SAMPLING, TASKS, RunConfig, jsonable, nc_m_L
-
-
-def grammar_of(grammar: dict):
-    """The grammar of a grammar dict (v, m, s, L, n_classes, rules, seed; optional zipf, zipf_levels, noise, s0):
-    an RHM, or a SparseRHM when s0 >= 1."""
-    from ..grammar import RHM
-
-    g = grammar
-    variant = dict(zipf=g.get("zipf"), noise=g.get("noise", 0.0))
-    if g.get("s0", 0):
-        from ..sparse import SparseRHM
-
-        if g.get("zipf_levels") is not None:
-            raise ValueError("zipf_levels is not available for the sparse RHM (s0 >= 1): its Zipf law applies "
-                             "at every level")
-        return SparseRHM(g["v"], g["m"], g["s"], g["L"], s0=g["s0"], n_classes=g["n_classes"], rules=g["rules"],
-                         seed=g["seed"], **variant)
-    return RHM(g["v"], g["m"], g["s"], g["L"], n_classes=g["n_classes"], rules=g["rules"], seed=g["seed"],
-               zipf_levels=g.get("zipf_levels"), **variant)
-
-
-def _is_variant_grammar(g) -> bool:
-    return getattr(g, "zipf", None) is not None or getattr(g, "noise", 0.0) > 0
+from .config import SAMPLING, TASKS, RunConfig, jsonable
 
 
 def _row_ids(x: np.ndarray) -> np.ndarray:
@@ -60,7 +37,7 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
     check_choice("sampling", sampling, SAMPLING)
     P = check_int("train_size", train_size, 1)
     T = check_int("test_size", test_size, 1)
-    if _is_variant_grammar(g):
+    if not g.spec.is_plain:
         if sampling != "iid":
             raise ValueError(f"sampling={sampling!r} draws distinct inputs uniformly, which is not the distribution "
                              f"of {g!r}: use sampling='iid' for Zipf or noisy grammars")
@@ -152,7 +129,7 @@ def _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct) -> dict:
            "n_distinct_train": n_distinct, "info": dict(getattr(model, "info_", {}) or {})}
     if objective != "classify":
         out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
-    elif getattr(g, "noise", 0.0) > 0:
+    elif g.spec.noise > 0:
         out.update(bayes_test_error(g, xte, yte))
     return out
 
@@ -185,11 +162,11 @@ def execute(config: dict) -> dict:
 
 
 def _execute_train(cfg: RunConfig) -> dict:
-    g = grammar_of(cfg.grammar)
+    g = cfg.spec.build()
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
                             cfg.objective, float(cfg.extras.get("mask_rate", 0.15)),
                             online=bool(cfg.extras.get("online", False)))
-    metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": nc_m_L(cfg.grammar)}
+    metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": cfg.spec.nc_m_L}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
         if key in res:
             metrics[key] = res[key]
@@ -230,7 +207,7 @@ def _sensitivities(model, g, levels, n, seed) -> dict:
 
 def _execute_parse(cfg: RunConfig) -> dict:
     """R1: exact input count, label determinism and parse recovery."""
-    g = grammar_of(cfg.grammar)
+    g = cfg.spec.build()
     total = g.num_inputs
     n = int(cfg.extras.get("parse_n", 20000))
     enum_max = int(cfg.extras.get("enumerate_max", 200000))
@@ -271,7 +248,7 @@ def _execute_gaps(cfg: RunConfig) -> dict:
     """R2: exact signal gaps rho^(l) (oracle) against m^(-l/2)."""
     from .. import oracle
 
-    g = grammar_of(cfg.grammar)
+    g = cfg.spec.build()
     gaps = oracle.signal_gaps(g)
     rho = {str(k): (float(v) if math.isfinite(v) else None) for k, v in gaps.rho.items()}
     ref = {str(k): g.m ** (-k / 2) for k in gaps.rho}

@@ -102,7 +102,8 @@ class Learner(BaseEstimator):
         2**4 and 4**2). The one patch-size rule of every learner that needs s."""
         g = self.grammar_
         # a sparse RHM's rules own s (s0+1) positions (its `patch`); every other grammar's own s
-        s = s if s is not None else getattr(g, "patch", getattr(g, "s", None))
+        if s is None and g is not None:
+            s = g.spec.s * (g.spec.s0 + 1)
         if s is None:
             raise ValueError(f"s (the patch size) is unknown: pass {type(self).__name__}(s=...) "
                              "or fit(x, y, grammar=g)")

@@ -232,7 +232,7 @@ class Chaining(Learner):
         g = self.grammar_
         if self.sigma in ("oracle", "theory") and g is None:
             raise ValueError(f"sigma={self.sigma!r} uses the exact signal gaps: call fit(x, y, grammar=g)")
-        if self.sigma in ("oracle", "theory") and not getattr(g, "is_plain", False):
+        if self.sigma in ("oracle", "theory") and not g.spec.is_classic:
             raise ValueError(f"sigma={self.sigma!r} uses the paper's schedule, which assumes the plain RHM "
                              f"(uniform rules, no noise); got {g!r}: use sigma='data' or 'validate'")
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
@@ -265,7 +265,7 @@ class Chaining(Learner):
         self.info_["lam"], self.info_["m_hat"] = {str(k): v for k, v in lam.items()}, m_hat
 
         gaps = None
-        if g is not None and hasattr(g, "s0") and self.diagnostics:  # no first-patch statistics on sparse trees
+        if g is not None and g.spec.s0 and self.diagnostics:  # no first-patch statistics on sparse trees
             self.info_["diagnostics"] = "skipped: the oracle diagnostics are defined on the RHM tree, not a SparseRHM"
             g = None
         if g is not None and (self.sigma in ("oracle", "theory") or self.diagnostics):
