@@ -244,16 +244,20 @@ def plateaus(g, task: str = "next-token", *, mask_rate: float | None = None, exa
     method.append("exact")
     counts.append(len(positions))
 
-    x_mc = mask_mc = None
+    plan = []  # (level, top node level, window, blocks scored, exact?): decided before any work is done
     for level in range(1, L + 1):
         top, w = L - level, S**level
         blocks = np.unique(positions // w)
-        per_string = 1 if task != "masked" else (w if mask_rate is None else 2**w - 1)
+        per_string = w if task == "masked" and mask_rate is None else 2**w - 1 if task == "masked" else 1
         work = _support_bound(P, top) * per_string * len(blocks)
         use_exact = exact if exact is not None else work <= exact_limit
         if use_exact and work > _EXACT_HARD_MAX:
             raise ValueError(f"exact=True: level {level} needs up to {work:.3g} inference rows, over the limit "
                              f"{_EXACT_HARD_MAX:.0e}; use exact=None or exact=False (Monte Carlo)")
+        plan.append((level, top, w, blocks, use_exact))
+
+    x_mc = mask_mc = None
+    for level, top, w, blocks, use_exact in plan:
         if use_exact:
             num = np.zeros(d)
             den = np.zeros(d)
