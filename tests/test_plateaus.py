@@ -186,7 +186,7 @@ def test_bad_arguments_name_the_parameter(kwargs, match):
 
 def test_forced_exact_refuses_huge_enumeration():
     g = rhm.RHM(16, 8, 2, 3, seed=0)
-    with pytest.raises(ValueError, match="exact=True: level 3"):
+    with pytest.raises(ValueError, match="exact: enumerating level 3"):
         plateaus(g, "masked", mask_rate=0.1, exact=True)
 
 

@@ -192,7 +192,7 @@ def _window_scores(sub, x, task: str, targets, mask_rate, mask):
     return loss, mask.astype(float)
 
 
-def _check_args(g, task, mask_rate, exact, n, exact_limit):
+def _check_args(task, mask_rate, exact, n, exact_limit):
     task = check_choice("task", task, PLATEAU_TASKS)
     if mask_rate is not None:
         if task != "masked":
@@ -227,7 +227,7 @@ def plateaus(g, task: str = "next-token", *, mask_rate: float | None = None, exa
     exact=True forces enumeration (refused above 1e8 rows), exact=False Monte Carlo. Any grammar rhm.inference
     supports (uniform, balanced, Zipf, token noise, SparseRHM: windows of its tree PCFG, (s(s0+1))**l tokens).
     """
-    task, mask_rate, n, exact_limit = _check_args(g, task, mask_rate, exact, n, exact_limit)
+    task, mask_rate, n, exact_limit = _check_args(task, mask_rate, exact, n, exact_limit)
     P = tree_pcfg(g)
     L, S, d, V = P.L, P.S, P.d, P.V
     emission = (1.0 - P.noise) * np.eye(V) + P.noise / V
@@ -252,8 +252,8 @@ def plateaus(g, task: str = "next-token", *, mask_rate: float | None = None, exa
         work = _support_bound(P, top) * per_string * len(blocks)
         use_exact = exact if exact is not None else work <= exact_limit
         if use_exact and work > _EXACT_HARD_MAX:
-            raise ValueError(f"exact=True: level {level} needs up to {work:.3g} inference rows, over the limit "
-                             f"{_EXACT_HARD_MAX:.0e}; use exact=None or exact=False (Monte Carlo)")
+            raise ValueError(f"exact: enumerating level {level} needs up to {work:.3g} inference rows, over the "
+                             f"limit {_EXACT_HARD_MAX:.0e}; use exact=False (Monte Carlo) or a smaller exact_limit")
         plan.append((level, top, w, blocks, use_exact))
 
     x_mc = mask_mc = None
