@@ -1,5 +1,6 @@
 """Sample complexity: P* (smallest training size with test error <= 0.1 (1 - 1/n_c)), its bootstrap CI, an
-adaptive bracket-and-bisect search, and power-law fits of P* against n_c m^L.
+adaptive bracket-and-bisect search, power-law fits of P* against n_c m^L, and the step locator of
+language-model curves (``locate_steps``: P_l where the curve crosses halfway between two exact plateaus).
 
 P* from a learning curve: average the test error over seeds at each P, take the first P where the mean error is
 at or below the threshold, and interpolate linearly in log P between it and the previous size. If the first size
@@ -91,6 +92,47 @@ def estimate_pstar(sizes, errors, threshold: float, n_boot: int = 1000, ci: floa
     n_seeds = int(max(len(g) for g in groups))
     return PStar(value=value, lo=float(lo), hi=float(hi), censored=cens, threshold=threshold, n_seeds=n_seeds,
                  sizes=grid.tolist(), mean_errors=mean.tolist())
+
+
+# ------------------------------------------------------------------------------------------ LM steps
+def locate_steps(sizes, cross_entropies, plateaus, levels=None, n_boot: int = 1000, ci: float = 0.95,
+                 seed: int = 0) -> dict:
+    """P_l of a language-model learning curve: the size where the test cross-entropy first falls to halfway
+    between plateaus l-1 and l (log-interpolated in P), with a bootstrap CI; {l: PStar} for l in `levels`
+    (default 1..L).
+
+    sizes, cross_entropies: one entry per run (several seeds or grammars per size). plateaus: the L+1 plateau
+    values of l = 0..L (a ``rhm.inference.Plateaus`` or an array), or one row per run (n_runs, L+1) when the
+    runs come from different grammars: each run is then read against its own midpoint (its cross-entropy minus
+    the midpoint crosses 0), so that grammars with different plateaus pool. The CI resamples the runs within
+    each size (``estimate_pstar``); a curve already below the midpoint at the first size is censored "below"
+    (P_l <= P_min), one that never reaches it "above" (P_l > P_max, value inf). PStar.threshold is the
+    midpoint (the mean of the runs' midpoints with per-run plateaus).
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    ce = np.asarray(cross_entropies, dtype=float)
+    if sizes.shape != ce.shape or sizes.ndim != 1 or len(sizes) == 0:
+        raise ValueError(f"sizes and cross_entropies must be equal-length 1-D arrays with at least one run, got "
+                         f"shapes {sizes.shape} and {ce.shape}")
+    pl = np.asarray(getattr(plateaus, "values", plateaus), dtype=float)
+    if pl.ndim not in (1, 2) or pl.shape[-1] < 2 or (pl.ndim == 2 and pl.shape[0] != len(sizes)):
+        raise ValueError(f"plateaus must hold the L+1 >= 2 values of l = 0..L, as one row (L+1,) or one row per "
+                         f"run ({len(sizes)}, L+1); got shape {pl.shape}")
+    L = pl.shape[-1] - 1
+    levels = list(range(1, L + 1)) if levels is None else [int(lv) for lv in levels]
+    for lv in levels:
+        if not 1 <= lv <= L:
+            raise ValueError(f"levels: {lv} must be in [1, L={L}]")
+    out = {}
+    for lv in levels:
+        mid = (pl[..., lv - 1] + pl[..., lv]) / 2
+        if pl.ndim == 1:
+            out[lv] = estimate_pstar(sizes, ce, float(mid), n_boot=n_boot, ci=ci, seed=seed)
+            continue
+        res = estimate_pstar(sizes, ce - mid, 0.0, n_boot=n_boot, ci=ci, seed=seed)
+        res.threshold = float(mid.mean())
+        out[lv] = res
+    return out
 
 
 # ------------------------------------------------------------------------------------------ scaling fits

@@ -184,3 +184,7 @@ def _prefix_predictive(B, x):
 
 __all__ = ["TreePCFG", "class_posterior", "expected_rule_counts", "joint_log_likelihood", "latent_posterior",
            "log_likelihood", "next_token", "token_posterior", "tree_pcfg"]
+
+from .plateaus import Plateaus, plateaus  # noqa: E402 (exact LM plateaus, built on the functions above)
+
+__all__ += ["Plateaus", "plateaus"]
