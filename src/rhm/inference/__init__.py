@@ -20,9 +20,10 @@ path for ``class_posterior`` and ``log_likelihood``, and noisy ones a bottom-lev
     next_token(g, x)               (n, d, V)            P(x_t = a | x_<t); t = 0 is the marginal
     latent_posterior(g, x, level)  (n, S**level, k)     P(symbol of each level-`level` node | x)
     expected_rule_counts(g, x, y)  L x (n_sym, M), float E[rule uses | x (, class y)], sum log P(x (| y))
+    sample_posterior(g, x, n, ...) (n_obs, n, d)        clean strings drawn exactly from P(clean | x, mask, noise)
 
 Modules: this one (the public functions), ``passes`` (inside and outside over the levels), ``backend`` (numpy and
-torch operations on the compiled tables, input checks, chunking).
+torch operations on the compiled tables, input checks, chunking), ``sampling`` (exact posterior sampling).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..treepcfg import Compiled, TreePCFG, codes_of, compiled, tree_pcfg  # noqa
 from ..validation import check_int
 from .backend import as_backend, backend_for, check_x, chunks, is_torch, row_cost
 from .passes import inside, leaf_codes, normalise, outside, posterior, root_posterior
+from .sampling import sample_posterior
 
 
 def class_posterior(g, x):
@@ -183,7 +185,7 @@ def _prefix_predictive(B, x):
 
 
 __all__ = ["TreePCFG", "class_posterior", "expected_rule_counts", "joint_log_likelihood", "latent_posterior",
-           "log_likelihood", "next_token", "token_posterior", "tree_pcfg"]
+           "log_likelihood", "next_token", "sample_posterior", "token_posterior", "tree_pcfg"]
 
 from .plateaus import Plateaus, plateaus  # noqa: E402 (exact LM plateaus, built on the functions above)
 
