@@ -390,3 +390,54 @@ def _ratio_ci(num: np.ndarray, den: np.ndarray, z: float = 1.959964) -> tuple[fl
     resid = num - r * den
     se = np.sqrt(resid.var(ddof=1) / k) / den.mean()
     return float(r), (float(r - z * se), float(r + z * se))
+
+
+# ------------------------------------------------------------------------------------ validity of generated data
+@dataclass(frozen=True)
+class Validity:
+    """How much of the grammar strings respect, level by level (levels: 0 the root, L the tokens).
+
+    The level-l patches of a string are the s-tuples of its level-l symbols (level L: its tokens); one is valid
+    when some rule of level l-1 produces it, which defines its parent. strings[l] (l = 1..L): the fraction of
+    strings whose patches at every level l..L are valid, i.e. whose bottom-up parse succeeds from the tokens up
+    to level l-1 (strings[1] = the fraction of strings of the grammar; nonincreasing as l decreases).
+    patches[l]: among the level-l patches whose symbols are all defined (their own subtrees valid), the fraction
+    that are valid (nan when there are none). valid (n, L) bool: column l-1 is string i's strings[l] indicator.
+    """
+
+    strings: dict
+    patches: dict
+    valid: np.ndarray
+
+
+def validity(g, x) -> Validity:
+    """Exact per-level validity of strings x (n, d) under grammar g (see :class:`Validity`); token noise ignored.
+
+    The RHM (any rule sampler, Zipf, noise) uses the inverse tables of :func:`parse`; other grammars (the sparse
+    RHM, grammars that only provide ``tree_pcfg()``) an inside pass without noise, where a node is defined when
+    some symbol derives its subtree (ambiguous grammars included). This measures generated data (e.g. a
+    diffusion model's samples) as in Favero, Sclocchi, Cagnetta, Frossard, Wyart (ICML 2025, arXiv 2502.12089).
+    """
+    if hasattr(g, "rules") and not hasattr(g, "s0"):
+        _, tree = parse(g, x, return_tree=True)
+        ok = [np.asarray(t).reshape(len(t), -1) >= 0 for t in tree[:-1]]  # level l: (n, s**l) subtree defined
+        S = g.s
+    else:
+        from .inference.sampling import derivable
+        from .treepcfg import tree_pcfg
+
+        ok = derivable(g, x)
+        S = tree_pcfg(g).S
+    L, n = len(ok), len(ok[0])
+    strings, patches = {}, {}
+    valid = np.ones((n, L), dtype=bool)
+    below = np.ones(n, dtype=bool)
+    for lv in range(L, 0, -1):  # level-lv patches are the children of the level-(lv-1) nodes
+        parent = ok[lv - 1]
+        kids = ok[lv].reshape(n, -1, S).all(-1) if lv < L else np.ones_like(parent)
+        below &= parent.all(1)
+        valid[:, lv - 1] = below
+        strings[lv] = float(below.mean()) if n else float("nan")
+        k = int(kids.sum())
+        patches[lv] = float((parent & kids).sum() / k) if k else float("nan")
+    return Validity(strings=strings, patches=patches, valid=valid)

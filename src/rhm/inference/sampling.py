@@ -186,3 +186,22 @@ def _sample_rows(B, x, mask, n, rand, offset):
         sym = (B.t.stack(kids, -1) if torch_in else np.stack(kids, -1)).reshape(r, n, J * S)
         levels.append(sym)
     return levels
+
+
+def derivable(g, x):
+    """Which subtrees of clean strings x (n, d) have a derivation: list over levels l = 0..L-1 of bool (n, S**l).
+
+    Node j of level l is True when some level-l symbol derives the tokens under it (its inside vector without
+    noise is nonzero). Exact for every grammar inference supports, ambiguous ones included (used by
+    rhm.oracle.validity for grammars without the RHM's inverse tables, e.g. the sparse RHM).
+    """
+    B, x = _backend(g, x, 0.0)
+    x, _ = check_x(B, x)
+    P = B.P
+    out = [np.empty((len(x), P.S**lv), dtype=bool) for lv in range(P.L)]
+    for rows in chunks(B, len(x), row_cost(P, B.C)):
+        betas = _inside_all(B, leaf_codes(B, x[rows], None))
+        for lv in range(P.L):
+            ok = (betas[lv] > 0).any(-1)
+            out[lv][rows] = ok.cpu().numpy() if is_torch(ok) else ok
+    return out
