@@ -73,10 +73,14 @@ def _uniform_source(seed, x):
 
 def _draw(weights, u):
     """Index drawn from each row of unnormalised weights (R, K) for each uniform of u (R, n): (R, n) int64."""
-    cum = weights.cumsum(-1)
+    return _draw_cum(weights.cumsum(-1), u)
+
+
+def _draw_cum(cum, u):
+    """The same from cumulative weights (R, K)."""
     thresh = u * cum[:, -1:]
     k = (cum[:, None, :] <= thresh[:, :, None]).sum(-1)
-    hi = weights.shape[-1] - 1
+    hi = cum.shape[-1] - 1
     return k.clamp(max=hi) if is_torch(k) else np.minimum(k, hi)
 
 
@@ -138,6 +142,33 @@ def _empty(B, x, n, width, k):
     return np.zeros((0, n, width), dtype=np.min_scalar_type(max(k - 1, 0)))
 
 
+_BOTTOM_TABLE_MAX = 1 << 21
+
+
+def _bottom_table(B):
+    """Cumulative weights of the bottom rules, flat ((V+1)**S * n_sym * M,): entry ((code * n_sym + a) * M + k)
+    is sum_{k' <= k} p(a, k') prod_c evidence(leaf c of the patch | child c of rule k'), for every code of a
+    bottom patch of observed or masked leaves; None above _BOTTOM_TABLE_MAX entries. Cached on the tables."""
+    C, P = B.C, B.P
+    cache = C.__dict__.get("_posterior_bottom")
+    if cache is None:
+        lv, V, S = P.L - 1, P.V, P.S
+        n_sym = P.n_sym(lv)
+        M = len(C.pf[lv]) // n_sym
+        size = (V + 1) ** S
+        if size * n_sym * M > _BOTTOM_TABLE_MAX:
+            cache = False
+        else:
+            leaves = patches.digits(np.arange(size), V + 1, S)  # (size, S)
+            w = np.broadcast_to(C.pf[lv], (size, M * n_sym)).copy()
+            for c in range(S):
+                w *= C.evidence[leaves[:, c]][:, C.ch[lv][c]]
+            # rule-major (k * n_sym + a) -> (code, a, k), cumulated over k
+            cache = w.reshape(size, M, n_sym).transpose(0, 2, 1).cumsum(-1).reshape(-1)
+        C.__dict__["_posterior_bottom"] = cache
+    return cache if cache is not False else None
+
+
 def _inside_all(B, codes):
     """Scaled inside vectors of levels 0..L-1: list of (r, S**l, n_sym[l]) (level L is read from the codes)."""
     P = B.P
@@ -169,6 +200,14 @@ def _sample_rows(B, x, mask, n, rand, offset):
         J, n_sym, n_child = S**lv, P.n_sym(lv), P.n_sym(lv + 1)
         M = len(B.pf[lv]) // n_sym
         # P(rule k | node symbol a) ∝ p(a, k) prod_c beta_child_c(children(a, k)_c), for every (row, sample, node)
+        table = _bottom_table(B) if lv == P.L - 1 and not torch_in else None
+        if table is not None:  # cumulative rule weights by (code of the leaf patch, parent symbol): one gather
+            pc = patches.codes(codes.reshape(r, J, S), P.V + 1)[:, None, :]  # (r, 1, J)
+            cum = np.take(table, ((pc * n_sym + sym) * M)[..., None] + arange(M)).reshape(-1, M)
+            k = _draw_cum(cum, rand(r * n * J, 1)).reshape(r, n, J)
+            sym = np.stack([np.take(B.ch[lv][c], k * n_sym + sym) for c in range(S)], -1).reshape(r, n, J * S)
+            levels.append(sym)
+            continue
         flat = arange(M) * n_sym + sym[..., None]  # (r, n, J, M): rule-major index k * n_sym + a
         W = _take(B.pf[lv], flat)
         # offset of the first child of each (row, node) in betas[lv + 1].reshape(-1): broadcast over samples, rules
