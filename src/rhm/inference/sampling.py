@@ -77,11 +77,17 @@ def _draw(weights, u):
 
 
 def _draw_cum(cum, u):
-    """The same from cumulative weights (R, K)."""
-    thresh = u * cum[:, -1:]
-    k = (cum[:, None, :] <= thresh[:, :, None]).sum(-1)
-    hi = cum.shape[-1] - 1
-    return k.clamp(max=hi) if is_torch(k) else np.minimum(k, hi)
+    """The same from cumulative weights (R, K): the first k with cum[k] > u * total, which has positive weight.
+
+    u * total is capped just below the total (it can round up to it), so trailing zero weights are never drawn."""
+    tot = cum[:, -1:]
+    if is_torch(cum):
+        import torch
+
+        thresh = torch.minimum(u * tot, torch.nextafter(tot, torch.zeros_like(tot)))
+    else:
+        thresh = np.minimum(u * tot, np.nextafter(tot, 0.0))
+    return (cum[:, None, :] <= thresh[:, :, None]).sum(-1)
 
 
 def _take(a, idx):
