@@ -124,11 +124,12 @@ def sample_posterior(g, x, n=1, mask=None, noise=None, seed=None, return_tree=Fa
     rand = _uniform_source(seed, x)
     P = B.P
     N, L = len(x), P.L
-    # entries per observed row: the inside pass, and (samples x nodes x rules) x (S + 2) at the widest level
+    # Chunks sized by the sampling temporaries, (samples x nodes x rules) x (S + 2) entries per row at the widest
+    # level: much larger than the cache-sized chunks of the inside pass, which runs in sub-chunks of its own
+    # (the per-level operations of the top-down pass are small, so per-call overhead dominates in small chunks).
     widest = max(P.S**lv * (len(B.pf[lv]) // P.n_sym(lv)) for lv in range(L)) * n
-    per_row = max(row_cost(P, B.C), widest * (P.S + 2))
     out = [[] for _ in range(L + 1)]
-    for rows in chunks(B, N, per_row):
+    for rows in chunks(B, N, widest * (P.S + 2)):
         part = _sample_rows(B, x[rows], None if mask is None else mask[rows], n, rand, rows.start)
         for lv in range(L + 1):
             out[lv].append(part[lv])
@@ -152,9 +153,9 @@ _BOTTOM_TABLE_MAX = 1 << 21
 
 
 def _bottom_table(B):
-    """Cumulative weights of the bottom rules, flat ((V+1)**S * n_sym * M,): entry ((code * n_sym + a) * M + k)
-    is sum_{k' <= k} p(a, k') prod_c evidence(leaf c of the patch | child c of rule k'), for every code of a
-    bottom patch of observed or masked leaves; None above _BOTTOM_TABLE_MAX entries. Cached on the tables."""
+    """Cumulative weights of the bottom rules, ((V+1)**S * n_sym, M): row code * n_sym + a, column k holds
+    sum_{k' <= k} p(a, k') prod_c evidence(leaf c of the patch | child c of rule k'), for every code of a bottom
+    patch of observed or masked leaves; None above _BOTTOM_TABLE_MAX entries. Cached on the compiled tables."""
     C, P = B.C, B.P
     cache = C.__dict__.get("_posterior_bottom")
     if cache is None:
@@ -170,7 +171,7 @@ def _bottom_table(B):
             for c in range(S):
                 w *= C.evidence[leaves[:, c]][:, C.ch[lv][c]]
             # rule-major (k * n_sym + a) -> (code, a, k), cumulated over k
-            cache = w.reshape(size, M, n_sym).transpose(0, 2, 1).cumsum(-1).reshape(-1)
+            cache = w.reshape(size, M, n_sym).transpose(0, 2, 1).cumsum(-1).reshape(size * n_sym, M)
         C.__dict__["_posterior_bottom"] = cache
     return cache if cache is not False else None
 
@@ -193,7 +194,9 @@ def _sample_rows(B, x, mask, n, rand, offset):
     torch_in = is_torch(x)
     arange = (lambda k: B.t.arange(k, device=B.device)) if torch_in else np.arange
     codes = leaf_codes(B, x, mask)
-    betas = _inside_all(B, codes)
+    parts = [_inside_all(B, codes[sub]) for sub in chunks(B, r, row_cost(P, B.C))]
+    cat = (lambda xs: B.t.cat(xs, 0)) if torch_in else (lambda xs: np.concatenate(xs, 0))
+    betas = [cat([b[lv] for b in parts]) for lv in range(P.L)]
     root = betas[0][:, 0, :] * B.prior  # (r, n_classes), unnormalised posterior of the class
     bad = ~(root.sum(-1) > 0)
     if bool(bad.any()):
@@ -209,7 +212,7 @@ def _sample_rows(B, x, mask, n, rand, offset):
         table = _bottom_table(B) if lv == P.L - 1 and not torch_in else None
         if table is not None:  # cumulative rule weights by (code of the leaf patch, parent symbol): one gather
             pc = patches.codes(codes.reshape(r, J, S), P.V + 1)[:, None, :]  # (r, 1, J)
-            cum = np.take(table, ((pc * n_sym + sym) * M)[..., None] + arange(M)).reshape(-1, M)
+            cum = np.take(table, (pc * n_sym + sym).reshape(-1), axis=0)  # (r * n * J, M)
             k = _draw_cum(cum, rand(r * n * J, 1)).reshape(r, n, J)
             sym = np.stack([np.take(B.ch[lv][c], k * n_sym + sym) for c in range(S)], -1).reshape(r, n, J * S)
             levels.append(sym)
