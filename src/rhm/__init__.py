@@ -6,9 +6,9 @@ Levels: level 0 is the root (the class label) and level L the input, as in Ren, 
 from .grammar import RHM
 from .sparse import SparseRHM
 from .spec import Grammar, GrammarSpec
-from . import inference, learners, oracle, sampling
+from . import diffusion, inference, learners, oracle, sampling
 from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
 __all__ = ["RHM", "SparseRHM", "Grammar", "GrammarSpec",
-           "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]
+           "diffusion", "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]
