@@ -178,3 +178,55 @@ def _one_thread(restore: int | None = None) -> int | None:
     torch.set_num_threads(restore or 1)
     return prev
 
+
+
+# ------------------------------------------------------------------------------- the cheap cost model (no timing)
+#: seconds of one run on one CPU thread ≈ a + b·P·d (P training samples of input length d), per learner (train
+#: task) or per task; measured on the quick grids at the commit that wrote them (2 cores under load, so on the high
+#: side). A learner or task not listed costs DEFAULT_COST. Replaced by the store's own times when it has any.
+COST_MODEL = {"cnn": (1.0, 4e-3), "lcn": (1.0, 4e-3), "transformer": (1.0, 4e-3), "fcn": (0.5, 1e-3),
+              "kernel": (0.5, 1e-3), "kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0),
+              "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0)}
+DEFAULT_COST = (2.0, 4e-3)
+
+
+def _input_length(grammar: dict) -> int:
+    if not grammar or "L" not in grammar:
+        return 1
+    s, s0 = grammar.get("s", 2), grammar.get("s0", 0)
+    return (s * (s0 + 1)) ** grammar["L"]
+
+
+def model_seconds(c: RunConfig) -> float:
+    """The cost model's seconds for one run (see COST_MODEL)."""
+    a, b = COST_MODEL.get(c.learner if c.task == "train" else c.task, DEFAULT_COST)
+    return a + b * max(c.train_size or 0, 0) * _input_length(c.grammar)
+
+
+def quick_estimate(configs, store=None) -> Estimate:
+    """Count `configs` by group and cost them without running anything: from the store's recorded wall times of
+    the same family (same learner, grammar and task; the nearest size, scaled linearly in P) when `store` has
+    any, else from :data:`COST_MODEL`. Runs already finished in `store` are left out (they cost nothing)."""
+    configs = list(configs)
+    if store is not None:
+        done = store.finished_keys([c.key for c in configs])
+        configs = [c for c in configs if c.key not in done]
+    recorded = {}
+    if store is not None and configs:
+        for sweep in {c.sweep for c in configs if c.sweep}:
+            for r in store.rows(sweep=sweep):
+                if r.get("wall_seconds") and r.get("config"):
+                    fam = _group(RunConfig.from_dict(r["config"]))[0]
+                    recorded.setdefault(fam, []).append((r["train_size"] or 0, float(r["wall_seconds"])))
+    groups = {}
+    for c in configs:
+        fam, grp, size = _group(c)
+        if grp not in groups:
+            secs, source = model_seconds(c), "cost model"
+            if recorded.get(fam):
+                p0, s0 = min(recorded[fam], key=lambda t: abs(math.log(max(t[0], 1) / max(size, 1))))
+                secs, source = s0 * max(size, 1) / max(p0, 1), "recorded"
+            groups[grp] = {"label": c.label or c.learner or c.task, "task": c.task, "grammar": c.grammar,
+                           "train_size": size, "runs": 0, "seconds": secs, "source": source}
+        groups[grp]["runs"] += 1
+    return Estimate(list(groups.values()))
