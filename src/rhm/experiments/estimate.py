@@ -182,11 +182,15 @@ def _one_thread(restore: int | None = None) -> int | None:
 
 # ------------------------------------------------------------------------------- the cheap cost model (no timing)
 #: seconds of one run on one CPU thread ≈ a + b·P·d (P training samples of input length d), per learner (train
-#: task) or per task; measured on the quick grids at the commit that wrote them (2 cores under load, so on the high
-#: side). A learner or task not listed costs DEFAULT_COST. Replaced by the store's own times when it has any.
-COST_MODEL = {"cnn": (1.0, 4e-3), "lcn": (1.0, 4e-3), "transformer": (1.0, 4e-3), "fcn": (0.5, 1e-3),
-              "kernel": (0.5, 1e-3), "kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0),
-              "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0)}
+#: task) or per task, from one timing each on the quick grids (2 cores under load, so on the high side). The torch
+#: learners instead pay per sample-token *processed*: a + b·steps·batch_size·d, steps = min(epochs·⌈P/batch⌉,
+#: max_steps) from the run's resolved hyperparameters (early stopping makes this an upper bound; measured b
+#: ranged 7e-5 (R4's CNN) to 3.6e-4 (LM2's)). A learner or task not listed costs DEFAULT_COST; the store's own
+#: recorded times replace the model where it has any.
+COST_MODEL = {"kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0), "fcn": (0.5, 1e-3),
+              "kernel": (0.5, 1e-3), "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0)}
+TORCH_COST = (1.0, 1e-4)
+TORCH_LEARNERS = ("cnn", "lcn", "transformer")
 DEFAULT_COST = (2.0, 4e-3)
 
 
@@ -199,8 +203,19 @@ def _input_length(grammar: dict) -> int:
 
 def model_seconds(c: RunConfig) -> float:
     """The cost model's seconds for one run (see COST_MODEL)."""
+    P, d = max(c.train_size or 0, 0), _input_length(c.grammar)
+    if c.task == "train" and c.learner in TORCH_LEARNERS:
+        hp = c.params or {}
+        batch = int(hp.get("batch_size") or 32)
+        steps = int(hp.get("epochs") or 100) * -(-P // batch)
+        if hp.get("max_steps"):
+            steps = min(steps, int(hp["max_steps"]))
+        if hp.get("online") or (c.extras or {}).get("online"):
+            steps = -(-P // batch)
+        a, b = TORCH_COST
+        return a + b * steps * batch * d
     a, b = COST_MODEL.get(c.learner if c.task == "train" else c.task, DEFAULT_COST)
-    return a + b * max(c.train_size or 0, 0) * _input_length(c.grammar)
+    return a + b * P * d
 
 
 def quick_estimate(configs, store=None) -> Estimate:

@@ -80,6 +80,34 @@ def _style_of(styles, r) -> dict:
     return styles[(r["v"], r["m"], r["s"], r["L"], r["n_classes"], _variant_tag(r), r.get("grammar_seed"))]
 
 
+def _grammar_legend(styles, curves_rows, extra: dict | None = None) -> tuple[dict, str]:
+    """Legend entries for the grammars of a figure: one per grammar when there are at most 14, else one per
+    parameter set (colour) plus one per line style (the k-th grammar seed of a set). Returns (entries, title)."""
+    from matplotlib.lines import Line2D
+
+    rows = list({_grammar_label(r): r for r in curves_rows}.values())
+    out = {}
+    if len(rows) <= 14:
+        for r in rows:
+            st = _style_of(styles, r)
+            out[_grammar_label(r)] = Line2D([], [], ms=3, lw=1.2, **st)
+        title = "grammar"
+    else:
+        n_seeds = 0
+        for r in rows:
+            st = _style_of(styles, r)
+            lab = f"v={r['v']}, m={r['m']}, L={r['L']}, n_c={r['n_classes']}" + _variant_tag(r)
+            out.setdefault(lab, Line2D([], [], color=st["color"], marker="o", ms=3, lw=1.2))
+            n_seeds = max(n_seeds, sum(1 for q in rows if _grammar_label(q).rsplit(", seed", 1)[0] ==
+                                       _grammar_label(r).rsplit(", seed", 1)[0]))
+        for j in range(n_seeds):
+            out[f"grammar seed #{j + 1} of a set"] = Line2D([], [], color="k", ls=_LINESTYLES[j % 4],
+                                                             marker=_MARKERS[j % 6], ms=3, lw=1.0)
+        title = "colour: grammar; style: its seed"
+    out.update(extra or {})
+    return out, title
+
+
 def _legend_right(fig, handles_labels: dict, title: str | None = None):
     """One legend for the whole figure, right of the panels (never over the data); labels deduplicated."""
     if not handles_labels:
@@ -153,14 +181,12 @@ def learning_curves(df, path, title: str) -> Path:
     """Test error vs training size P (log x), one panel per learner, one line per grammar (colour: grammar
     parameters, line style: grammar seed), the P* threshold of each n_c dotted; legend right of the panels."""
     fig, panels, styles = _learner_panels(df)
-    legend = {}
     for ax, lab, curves in panels:
         for nc in sorted({int(r["n_classes"]) for r, *_ in curves}):
             ax.axhline(0.1 * (1 - 1 / nc), color="grey", ls=":", lw=0.9)
         for r, P, mu, sd in curves:
             st = _style_of(styles, r)
-            line, = ax.plot(P, mu, ms=3, lw=1.2, **st)
-            legend.setdefault(_grammar_label(r), line)
+            ax.plot(P, mu, ms=3, lw=1.2, **st)
             ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=st["color"], alpha=0.12)
             bayes = _bayes_curve(_rows_of(df, lab, r))
             if bayes is not None:  # noisy grammar: the excess over the Bayes error is the gap to this line
@@ -168,7 +194,11 @@ def learning_curves(df, path, title: str) -> Path:
         _finish_panel(ax, "training set size P (samples)", lab, 1.0)
     panels[0][0].set_ylabel("test error (mean ± sd over seeds)")
     fig.suptitle(title, fontsize=11)
-    _legend_right(fig, legend, "grammar (dotted: P* threshold)")
+    from matplotlib.lines import Line2D
+
+    legend, ltitle = _grammar_legend(styles, [r for _, _, curves in panels for r, *_ in curves],
+                                     {"P* threshold 0.1·(1−1/n_c)": Line2D([], [], color="grey", ls=":", lw=0.9)})
+    _legend_right(fig, legend, ltitle)
     return _save(fig, path)
 
 
@@ -184,17 +214,18 @@ def _rows_of(df, label, r):
 def collapse(df, path, title: str) -> Path:
     """Test error vs P / (n_c m^L): curves of different grammars fall on one curve when P* ∝ n_c m^L."""
     fig, panels, styles = _learner_panels(df)
-    legend = {}
+    thr = None
     for ax, lab, curves in panels:
         for r, P, mu, _ in curves:
-            line, = ax.plot(P / r["nc_m_L"], mu / (1 - 1 / r["n_classes"]), ms=3, lw=1.2, **_style_of(styles, r))
-            legend.setdefault(_grammar_label(r), line)
-        legend.setdefault("P* threshold (10% of chance)", ax.axhline(0.1, color="k", ls=":", lw=0.8))
+            ax.plot(P / r["nc_m_L"], mu / (1 - 1 / r["n_classes"]), ms=3, lw=1.2, **_style_of(styles, r))
+        thr = ax.axhline(0.1, color="k", ls=":", lw=0.8)
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
         _finish_panel(ax, "P / (n_c · m^L)  (dimensionless)", lab, 1.15)
     panels[0][0].set_ylabel("test error / chance error")
     fig.suptitle(title, fontsize=11)
-    _legend_right(fig, legend, "grammar")
+    legend, ltitle = _grammar_legend(styles, [r for _, _, curves in panels for r, *_ in curves],
+                                     {"P* threshold (10% of chance)": thr})
+    _legend_right(fig, legend, ltitle)
     return _save(fig, path)
 
 
