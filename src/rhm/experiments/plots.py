@@ -230,7 +230,7 @@ def collapse(df, path, title: str) -> Path:
 
 
 def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str = "n_c · m^L",
-                  identity: bool = True) -> Path:
+                  identity: bool = True, ylabel: str = "P* (samples to 10% of chance error)") -> Path:
     """P* vs a scale x (log-log) per learner with bootstrap CIs, fitted power laws and (identity) the line P* = x;
     the legend right of the axes.
 
@@ -259,12 +259,12 @@ def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str 
                     label=f"fit: P* = {fit.prefactor:.3g}·x^{fit.slope:.2f}")
     if xs_all and identity:
         xx = np.geomspace(min(xs_all) / 1.3, max(xs_all) * 1.3, 50)
-        ax.plot(xx, xx, "k--", lw=0.8, label=f"P* = {xlabel}")
+        ax.plot(xx, xx, "k--", lw=0.8, label="y = x (slope 1)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     _log_ticks(ax, "xy")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("P* (samples to 10% of chance error)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
