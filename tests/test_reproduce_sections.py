@@ -165,3 +165,22 @@ def test_a_section_that_starts_is_in_the_meta_before_it_ends(tmp_path):
     rep = write_report(tmp_path / "out" / "results.sqlite", tmp_path / "rep")
     r4 = {r["R"]: r for r in rep["summary"]}["R4"]
     assert r4["verdict"] == "incomplete: 60 of 60 runs missing"
+
+
+def test_quick_estimate_counts_runs_left_and_prefers_recorded_times(tmp_path):
+    from rhm.experiments.estimate import model_seconds, quick_estimate
+
+    g = dict(v=4, m=4, s=2, L=2, n_classes=4, rules="uniform", seed=0)
+    cfgs = [RunConfig(task="train", grammar=g, learner="kmeans", train_size=P, test_size=50, seed=s, sweep="t")
+            for P in (100, 200) for s in range(3)]
+    t0 = time.perf_counter()
+    est = quick_estimate(cfgs)
+    assert time.perf_counter() - t0 < 1.0  # nothing is run or timed
+    assert est.runs == 6 and est.untimed_runs == 0
+    assert est.cpu_hours * 3600 == pytest.approx(sum(model_seconds(c) for c in cfgs))
+    with ResultStore(tmp_path / "r.sqlite") as st:
+        st.put(cfgs[0], {"test_error": 0.1, "wall_seconds": 5.0})  # P = 100 took 5 s here
+        est = quick_estimate(cfgs, store=st)
+    # 5 runs left: 2 more at P = 100 (5 s each), 3 at P = 200 (scaled linearly: 10 s each)
+    assert est.runs == 5 and est.cpu_hours * 3600 == pytest.approx(2 * 5.0 + 3 * 10.0)
+    assert {g["source"] for g in est.groups} == {"recorded"}
