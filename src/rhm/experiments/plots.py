@@ -290,6 +290,7 @@ def signal_gaps(rows: list[dict], path, title: str) -> Path:
         ax.plot(xx, xx, "k--", lw=0.8, label="ρ = m^(−l/2)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _log_ticks(ax, "xy")
     ax.set_xlabel("m^(−l/2)  (dimensionless)")
     ax.set_ylabel("signal gap ρ^(l) (exact, oracle)")
     ax.set_title(title, fontsize=10)
