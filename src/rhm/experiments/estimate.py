@@ -182,15 +182,15 @@ def _one_thread(restore: int | None = None) -> int | None:
 
 # ------------------------------------------------------------------------------- the cheap cost model (no timing)
 #: seconds of one run on one CPU thread ≈ a + b·P·d (P training samples of input length d), per learner (train
-#: task) or per task, from one timing each on the quick grids (2 cores under load, so on the high side). The torch
-#: learners instead pay per sample-token *processed*: a + b·steps·batch_size·d, steps = min(epochs·⌈P/batch⌉,
-#: max_steps) from the run's resolved hyperparameters (early stopping makes this an upper bound; measured b
-#: ranged 7e-5 (R4's CNN) to 3.6e-4 (LM2's)). A learner or task not listed costs DEFAULT_COST; the store's own
-#: recorded times replace the model where it has any.
+#: task) or per task, from the CPU times per section of the quick grids (docs/experiments.md). The torch learners
+#: instead pay per sample-token-channel processed: 1 + b·steps·batch_size·d·width, steps = min(epochs·⌈P/batch⌉,
+#: max_steps) from the run's resolved hyperparameters (CPU seconds measured on one thread: R4's CNN at P = 256 and
+#: 1,280 12 and 52 s, model 11 and 52; LM2's CNN at 512 and 4,096 8 and 13 s; early stopping makes the model an
+#: upper bound there, ×2-8 for LM2). A learner or task not listed costs DEFAULT_COST; the store's own recorded
+#: times replace the model where it has any.
 COST_MODEL = {"kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0), "fcn": (0.5, 1e-3),
               "kernel": (0.5, 1e-3), "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0)}
-TORCH_COST = (1.0, 1e-4)
-TORCH_LEARNERS = ("cnn", "lcn", "transformer")
+TORCH_COST = {"cnn": 3.9e-7, "lcn": 2e-7, "transformer": 1.1e-6}
 DEFAULT_COST = (2.0, 4e-3)
 
 
@@ -204,7 +204,7 @@ def _input_length(grammar: dict) -> int:
 def model_seconds(c: RunConfig) -> float:
     """The cost model's seconds for one run (see COST_MODEL)."""
     P, d = max(c.train_size or 0, 0), _input_length(c.grammar)
-    if c.task == "train" and c.learner in TORCH_LEARNERS:
+    if c.task == "train" and c.learner in TORCH_COST:
         hp = c.params or {}
         batch = int(hp.get("batch_size") or 32)
         steps = int(hp.get("epochs") or 100) * -(-P // batch)
@@ -212,8 +212,7 @@ def model_seconds(c: RunConfig) -> float:
             steps = min(steps, int(hp["max_steps"]))
         if hp.get("online") or (c.extras or {}).get("online"):
             steps = -(-P // batch)
-        a, b = TORCH_COST
-        return a + b * steps * batch * d
+        return 1.0 + TORCH_COST[c.learner] * steps * batch * d * int(hp.get("width") or 128)
     a, b = COST_MODEL.get(c.learner if c.task == "train" else c.task, DEFAULT_COST)
     return a + b * P * d
 
