@@ -184,10 +184,11 @@ def _one_thread(restore: int | None = None) -> int | None:
 #: seconds of one run on one CPU thread ≈ a + b·P·d (P training samples of input length d), per learner (train
 #: task) or per task, from the CPU times per section of the quick grids (docs/experiments.md). The torch learners
 #: instead pay per sample-token-channel processed: 1 + b·steps·batch_size·d·width, steps = min(epochs·⌈P/batch⌉,
-#: max_steps) from the run's resolved hyperparameters (CPU seconds measured on one thread: R4's CNN at P = 256 and
-#: 1,280 12 and 52 s, model 11 and 52; LM2's CNN at 512 and 4,096 8 and 13 s; early stopping makes the model an
-#: upper bound there, ×2-8 for LM2). A learner or task not listed costs DEFAULT_COST; the store's own recorded
-#: times replace the model where it has any.
+#: max_steps) from the run's resolved hyperparameters. One-thread CPU seconds measured / model: R4's CNN at
+#: P = 256 and 1,280: 12 / 11 and 52 / 52; V2's CNN 2.8 / 2.9; LM1's CNN 6 / 8 and 26 / 33; LM2 at 512 and 4,096:
+#: CNN 8 / 11 and 13 / 27, LCN 3.7 / 6.2 and 7.2 / 14, transformer 14 / 15 and 25 / 37 (early stopping makes the
+#: model an upper bound). A learner or task not listed costs DEFAULT_COST; the store's own recorded times replace
+#: the model where it has any.
 COST_MODEL = {"kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0), "fcn": (0.5, 1e-3),
               "kernel": (0.5, 1e-3), "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0)}
 TORCH_COST = {"cnn": 3.9e-7, "lcn": 2e-7, "transformer": 1.1e-6}
@@ -205,7 +206,7 @@ def model_seconds(c: RunConfig) -> float:
     """The cost model's seconds for one run (see COST_MODEL)."""
     P, d = max(c.train_size or 0, 0), _input_length(c.grammar)
     if c.task == "train" and c.learner in TORCH_COST:
-        hp = c.params or {}
+        hp = {**(c.resolved or {}), **(c.params or {})}  # every hyperparameter, defaults filled
         batch = int(hp.get("batch_size") or 32)
         steps = int(hp.get("epochs") or 100) * -(-P // batch)
         if hp.get("max_steps"):
