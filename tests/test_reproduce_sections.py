@@ -184,3 +184,14 @@ def test_quick_estimate_counts_runs_left_and_prefers_recorded_times(tmp_path):
     # 5 runs left: 2 more at P = 100 (5 s each), 3 at P = 200 (scaled linearly: 10 s each)
     assert est.runs == 5 and est.cpu_hours * 3600 == pytest.approx(2 * 5.0 + 3 * 10.0)
     assert {g["source"] for g in est.groups} == {"recorded"}
+
+
+def test_a_long_step_without_runs_still_prints_lines():
+    from rhm.experiments.progress import activity
+
+    out = io.StringIO()
+    with activity("writing the report", interval=0.05, stream=out):
+        time.sleep(0.3)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "writing the report ..." and lines[-1].startswith("writing the report: done in")
+    assert len([x for x in lines if x.endswith("elapsed")]) >= 2, lines

@@ -114,3 +114,33 @@ def progress_bar(description: str, total: int, enabled: bool = True, interval: f
                   TimeRemainingColumn(), console=console, transient=False) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n=1: prog.advance(task, n)
+
+
+class _Activity(_PlainProgress):
+    """A step without runs to count (planning, writing a report): elapsed time only."""
+
+    def line(self, final: bool = False) -> str:
+        elapsed = fmt_seconds(time.perf_counter() - self.t0)
+        return f"{self.description}: done in {elapsed}" if final else f"{self.description}: {elapsed} elapsed"
+
+    def __enter__(self):
+        self._print(f"{self.description} ...")
+        self._thread.start()
+        return self
+
+
+@contextlib.contextmanager
+def activity(description: str, enabled: bool = True, interval: float | None = None, stream=None):
+    """Say on `stream` (default stderr) that a step without runs started, then (when the stream is not a terminal)
+    one line every `interval` seconds while it lasts and one when it ends, so a log never goes quiet."""
+    if not enabled:
+        yield
+        return
+    stream = stream if stream is not None else sys.stderr
+    if _is_terminal(stream):
+        print(f"{description} ...", file=stream, flush=True)
+        yield
+        return
+    interval = PLAIN_INTERVAL_S if interval is None else interval
+    with _Activity(description, 0, interval, stream, None):
+        yield

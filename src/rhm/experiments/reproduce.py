@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .executors import LocalExecutor
-from .progress import fmt_seconds
+from .progress import activity, fmt_seconds
 from .registry import EXPERIMENTS, MODES
 from .report import write_report
 from .runner import run_configs, run_sweep
@@ -91,7 +91,8 @@ def reproduce(out_dir, mode: str = "quick", executor=None, store_path=None, sect
 
         missing = {rid: experiments[rid].missing() for rid in sections}
         runnable = [rid for rid in sections if not missing[rid]]
-        costs = plan(mode, runnable, store=store, experiments=experiments)
+        with activity("planning the runs (imports the learners)", enabled=progress):
+            costs = plan(mode, runnable, store=store, experiments=experiments)
         workers = _workers(executor)
         total_cpu = sum(c["cpu_seconds"] for c in costs.values())
         log(f"rhm reproduce --{mode}: {len(sections)} sections, {sum(c['runs'] for c in costs.values())} runs to "
@@ -135,6 +136,7 @@ def reproduce(out_dir, mode: str = "quick", executor=None, store_path=None, sect
             save_meta()
         wall = time.perf_counter() - t0
         save_meta()
-        rep = write_report(store, out_dir, title=f"rhm reproduce --{mode}", experiments=experiments)
+        with activity(f"writing the report to {out_dir}", enabled=progress):
+            rep = write_report(store, out_dir, title=f"rhm reproduce --{mode}", experiments=experiments)
     return {"wall_seconds": wall, "status": status, "store": str(store_path), "report": str(out_dir / "index.md"),
             "summary": rep.get("summary", [])}
