@@ -134,9 +134,9 @@ def test_zipf_by_noise_sweep_gives_four_pstar_rows_and_four_labelled_curves(tmp_
     pts = pstar_table(df, n_boot=50)
     assert len(pts) == 4                                           # one P* row per grammar, none pooled
     assert {(p["grammar"].zipf, p["grammar"].noise) for p in pts} == {(0.5, 0.0), (0.5, 0.1), (2.0, 0.0), (2.0, 0.1)}
-    fig, panels = plots._learner_panels(df)
+    fig, panels, styles = plots._learner_panels(df)
     ((ax, _, curves),) = panels
-    assert len(curves) == 4
+    assert len(curves) == 4 and len(styles) == 4                   # four curves, four legend styles
     plots.learning_curves(df, tmp_path / "c.png", "zipf x noise")
     labels = [plots._grammar_label(r) for r, *_ in curves]
     assert sorted(labels) == sorted(p["grammar"].label for p in pts)   # each curve labelled with its spec

@@ -57,7 +57,7 @@ def test_variant_sweep_runs_and_records_the_bayes_error(tmp_path):
     from rhm.experiments import plots
 
     df = pd.DataFrame(rows)
-    _, panels = plots._learner_panels(df)
+    _, panels, _ = plots._learner_panels(df)
     assert len(panels[0][2]) == 3                      # noise 0, noise 0.2 and Zipf are separate curves
     assert plots.learning_curves(df, tmp_path / "c.png", "variants").exists()
     for r in rows:

@@ -65,6 +65,15 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
             return
         ex = _executor(executor, address, workers, gpus_per_run)
         with ResultStore(store) as st:
+            if not no_progress:  # up front: runs left and their CPU time (cost model, nothing timed)
+                from ..experiments.estimate import planned_configs, quick_estimate
+                from ..experiments.progress import fmt_seconds
+
+                est = quick_estimate(planned_configs(sw), store=st)
+                n = ex.workers if isinstance(getattr(ex, "workers", None), int) and ex.workers > 0 else 1
+                _err(f"sweep {sw.name}: {est.runs} runs to do{' at most (adaptive)' if sw.adaptive else ''}, about "
+                     f"{fmt_seconds(est.cpu_hours * 3600)} of CPU time (≈ {fmt_seconds(est.cpu_hours * 3600 / n)} "
+                     f"wall on {n} worker{'s' * (n > 1)}; a rough cost model, no run timed)")
             out = run_sweep(sw, st, executor=ex, progress=not no_progress)
             _err(f"sweep {sw.name}: {out.done} runs done, {out.skipped} already in {store}, {len(out.failed)} failed")
             for key, err in out.failed[:5]:

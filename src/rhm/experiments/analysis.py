@@ -67,7 +67,8 @@ def scaling_fits(points: list[dict], xkey: str = "x") -> dict:
     """label -> ScalingFit of log P* vs log x over the grammars where P* was found (needs 2+ distinct x)."""
     fits = {}
     for lab in sorted({p["label"] for p in points}):
-        pts = [p for p in points if p["label"] == lab and p["censored"] is None and math.isfinite(p["pstar"])]
+        pts = [p for p in points if p["label"] == lab and p["censored"] is None and math.isfinite(p["pstar"])
+               and math.isfinite(p[xkey])]  # a grammar without the x quantity (R3: no schedule) is not fitted
         xs = np.array([p[xkey] for p in pts], float)
         if len(np.unique(xs)) < 2:
             continue
@@ -213,7 +214,7 @@ def no_runs(s):
     return s
 
 
-def pstar_section(s, df, out_dir, stem, xname="n_c·m^L", xfun=None):
+def pstar_section(s, df, out_dir, stem, xname="n_c·m^L", xfun=None, identity=None):
     """P* table + fits + figures of a train sweep frame into section `s`; returns (points, fits)."""
     from . import plots
 
@@ -230,7 +231,9 @@ def pstar_section(s, df, out_dir, stem, xname="n_c·m^L", xfun=None):
     s.blocks.append(("fig", f1.name, "Test error (mean ± sd over seeds) against the training-set size for each "
                      "learner and grammar; dotted: the P* threshold 0.1·(1−1/n_c)."))
     if fits:
-        f2 = plots.pstar_scaling(pts, fits, out_dir / f"{stem}-pstar.png", f"{s.rid}: P* vs {xname}", xlabel=xname)
+        identity = xfun is None if identity is None else identity  # P* = x only where x is a sample count
+        f2 = plots.pstar_scaling(pts, fits, out_dir / f"{stem}-pstar.png", f"{s.rid}: P* vs {xname}", xlabel=xname,
+                                 identity=identity)
         s.blocks.append(("fig", f2.name, f"P* (bootstrap 95% CI over seeds) against {xname} with the fitted power "
-                         f"law per learner; dashed: P* = {xname}."))
+                         "law per learner" + (f"; dashed: P* = {xname}." if identity else ".")))
     return pts, fits

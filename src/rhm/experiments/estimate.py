@@ -179,3 +179,70 @@ def _one_thread(restore: int | None = None) -> int | None:
     torch.set_num_threads(restore or 1)
     return prev
 
+
+
+# ------------------------------------------------------------------------------- the cheap cost model (no timing)
+#: seconds of one run on one CPU thread ≈ a + b·P·d (P training samples of input length d), per learner (train
+#: task) or per task, from the CPU times per section of the quick grids (docs/experiments.md). The torch learners
+#: instead pay per sample-token-channel processed: 1 + b·steps·batch_size·d·width, steps = min(epochs·⌈P/batch⌉,
+#: max_steps) from the run's resolved hyperparameters. One-thread CPU seconds measured / model: R4's CNN at
+#: P = 256 and 1,280: 12 / 11 and 52 / 52; V2's CNN 2.8 / 2.9; LM1's CNN 6 / 8 and 26 / 33; LM2 at 512 and 4,096:
+#: CNN 8 / 11 and 13 / 27, LCN 3.7 / 6.2 and 7.2 / 14, transformer 14 / 15 and 25 / 37 (early stopping makes the
+#: model an upper bound). A learner or task not listed costs DEFAULT_COST; the store's own recorded times replace
+#: the model where it has any.
+COST_MODEL = {"kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0), "fcn": (0.5, 1e-3),
+              "kernel": (0.5, 1e-3), "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0)}
+TORCH_COST = {"cnn": 3.9e-7, "lcn": 2e-7, "transformer": 1.1e-6}
+DEFAULT_COST = (2.0, 4e-3)
+
+
+def _input_length(grammar: dict) -> int:
+    if not grammar or "L" not in grammar:
+        return 1
+    s, s0 = grammar.get("s", 2), grammar.get("s0", 0)
+    return (s * (s0 + 1)) ** grammar["L"]
+
+
+def model_seconds(c: RunConfig) -> float:
+    """The cost model's seconds for one run (see COST_MODEL)."""
+    P, d = max(c.train_size or 0, 0), _input_length(c.grammar)
+    if c.task == "train" and c.learner in TORCH_COST:
+        hp = {**(c.resolved or {}), **(c.params or {})}  # every hyperparameter, defaults filled
+        batch = int(hp.get("batch_size") or 32)
+        steps = int(hp.get("epochs") or 100) * -(-P // batch)
+        if hp.get("max_steps"):
+            steps = min(steps, int(hp["max_steps"]))
+        if hp.get("online") or (c.extras or {}).get("online"):
+            steps = -(-P // batch)
+        return 1.0 + TORCH_COST[c.learner] * steps * batch * d * int(hp.get("width") or 128)
+    a, b = COST_MODEL.get(c.learner if c.task == "train" else c.task, DEFAULT_COST)
+    return a + b * P * d
+
+
+def quick_estimate(configs, store=None) -> Estimate:
+    """Count `configs` by group and cost them without running anything: from the store's recorded wall times of
+    the same family (same learner, grammar and task; the nearest size, scaled linearly in P) when `store` has
+    any, else from :data:`COST_MODEL`. Runs already finished in `store` are left out (they cost nothing)."""
+    configs = list(configs)
+    if store is not None:
+        done = store.finished_keys([c.key for c in configs])
+        configs = [c for c in configs if c.key not in done]
+    recorded = {}
+    if store is not None and configs:
+        for sweep in {c.sweep for c in configs if c.sweep}:
+            for r in store.rows(sweep=sweep):
+                if r.get("wall_seconds") and r.get("config"):
+                    fam = _group(RunConfig.from_dict(r["config"]))[0]
+                    recorded.setdefault(fam, []).append((r["train_size"] or 0, float(r["wall_seconds"])))
+    groups = {}
+    for c in configs:
+        fam, grp, size = _group(c)
+        if grp not in groups:
+            secs, source = model_seconds(c), "cost model"
+            if recorded.get(fam):
+                p0, s0 = min(recorded[fam], key=lambda t: abs(math.log(max(t[0], 1) / max(size, 1))))
+                secs, source = s0 * max(size, 1) / max(p0, 1), "recorded"
+            groups[grp] = {"label": c.label or c.learner or c.task, "task": c.task, "grammar": c.grammar,
+                           "train_size": size, "runs": 0, "seconds": secs, "source": source}
+        groups[grp]["runs"] += 1
+    return Estimate(list(groups.values()))

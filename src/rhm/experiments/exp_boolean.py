@@ -58,7 +58,7 @@ def analyze_R8(exp, store, mode, out_dir) -> Section:
             "lo": None, "hi": None, "censored": None} for r in rows if r["metrics"]["samples"]]
     if fits:
         f = plots.pstar_scaling(pts, fits, out_dir / "R8-boolean.png", "R8: samples needed vs input dimension d",
-                                xlabel="input dimension d")
+                                xlabel="input dimension d", ylabel="training samples to the MSE threshold")
         s.blocks.append(("fig", f.name, "Training samples each learner needs to reach the relative test MSE "
                          "threshold on a random deep quadratic boolean function, against d (log-log), with fitted "
                          "growth exponents (dashed: samples = d)."))

@@ -268,10 +268,12 @@ R9_GRIDS = {
 
 
 def runs_R9(mode):
+    """R9's own sweep; in quick mode also R4's CNN sweep, whose P* it compares with (skipped when R4 ran)."""
     q = R9_GRIDS[check_mode(mode)]
-    return [Sweep(name=f"{mode}-R9-compare", grammars=q["grammars"] or DEEP[mode]["grammars"],
-                  learners=q["learners"], sizes=Sizes(unit="ncmL", values=[1]), seeds=q["seeds"], test_size="auto",
-                  adaptive=q["adaptive"])]
+    own = Sweep(name=f"{mode}-R9-compare", grammars=q["grammars"] or DEEP[mode]["grammars"],
+                learners=q["learners"], sizes=Sizes(unit="ncmL", values=[1]), seeds=q["seeds"], test_size="auto",
+                adaptive=q["adaptive"])
+    return runs_R4(mode) * (mode == "quick") + [own]
 
 
 def analyze_R9(exp, store, mode, out_dir) -> Section:
@@ -331,5 +333,5 @@ R9 = Experiment(
     id="R9", title="chaining+ (beyond the paper) vs the baselines: P* per learner",
     law="chaining+ needs at most half the CNN's samples: the interval of P*(chaining+)/P*(CNN) lies below 0.5 on "
         "every grammar where the CNN's P* was found",
-    runs=runs_R9, analyze=analyze_R9, requires=("chaining+",), thresholds={"ratio_max": 0.5},
+    runs=runs_R9, analyze=analyze_R9, requires=("chaining+", "cnn"), thresholds={"ratio_max": 0.5},
     reads=lambda mode: [f"{mode}-R9-compare"] + ([f"{mode}-R4-cnn"] if mode == "quick" else []))

@@ -151,17 +151,30 @@ def _v1_figure(data, path):
 
     from .plots import _save
 
+    from matplotlib.lines import Line2D
+
+    from .plots import _legend_right, _log_ticks
+
     labels = sorted({d[0] for d in data})
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 3.6), squeeze=False)
+    alphas = sorted({d[1] for d in data})
+    colour = {a: f"C{i}" for i, a in enumerate(alphas)}  # colour: Zipf exponent a, the same in every panel
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), squeeze=False, sharey=True)
     for ax, lab in zip(axes[0], labels):
         for _, a, P, mu, mem in (d for d in data if d[0] == lab):
-            line, = ax.loglog(P, mu, "o-", ms=3, label=f"a={a:g}")
-            ax.loglog(P, mem, "--", color=line.get_color(), lw=0.8)
-            ax.loglog(P, mu[-1] * (P / P[-1]) ** (-a / (1 + a)), ":", color=line.get_color(), lw=0.8)
-        ax.set_title(lab, fontsize=9)
-        ax.set_xlabel("training set size P")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("test error")
+            ax.loglog(P, mu, "o-", ms=3, color=colour[a])
+            ax.loglog(P, mem, "--", color=colour[a], lw=0.8)
+            ax.loglog(P, mu[-1] * (P / P[-1]) ** (-a / (1 + a)), ":", color=colour[a], lw=0.8)
+        ax.set_title(lab, fontsize=10)
+        ax.set_xlabel("training set size P (samples)")
+        ax.grid(alpha=0.3, which="both")
+        _log_ticks(ax, "xy")
+    axes[0][0].set_ylabel("test error (mean over grammars)")
+    fig.suptitle("V1: Zipf rule probabilities, error vs P", fontsize=11)
+    legend = {f"Zipf exponent a = {a:g}": Line2D([], [], color=colour[a], marker="o", ms=3) for a in alphas}
+    legend.update({"measured": Line2D([], [], color="k", marker="o", ms=3),
+                   "ideal memoriser": Line2D([], [], color="k", ls="--", lw=0.8),
+                   "slope −a/(1+a)": Line2D([], [], color="k", ls=":", lw=0.8)})
+    _legend_right(fig, legend)
     return _save(fig, path)
 
 

@@ -20,20 +20,106 @@ def _plt():
     return plt
 
 
+def _tick_text(v: float) -> str:
+    """Short tick labels that do not collide: 500, 2k, 50k, 2e8, 0.05."""
+    if v <= 0:
+        return ""
+    if v >= 1e6 or v < 1e-3:
+        mant, exp = f"{v:.0e}".split("e")
+        return f"{mant}e{int(exp)}"
+    if v >= 1000:
+        return f"{v / 1000:g}k"
+    return f"{v:g}"
+
+
 def _log_ticks(ax, axes="x"):
-    """Log axes with plain tick labels at 1, 2, 5 × 10^k (no overlapping 3×10^2-style minor labels)."""
+    """Log axes with short labels at 1, 2, 5 × 10^k (at 10^k only when the axis spans more than 2.5 decades);
+    call after plotting (the span decides)."""
     from matplotlib import ticker
 
     for name in axes:
         axis = ax.xaxis if name == "x" else ax.yaxis
-        axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        lo, hi = ax.get_xlim() if name == "x" else ax.get_ylim()
+        wide = lo > 0 and hi / lo > 10**2.5
+        axis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: _tick_text(v)))
         axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _grammar_label(r) -> str:
-    """The grammar spec's label of a store row (every non-default field shown: zipf, noise, s0, ...)."""
+    """The grammar spec's label of a store row (every non-default field shown: zipf, noise, s0, seed, ...)."""
     return _spec(r).label
+
+
+def _set_label(r) -> str:
+    """The label of a row's parameter set: its grammar spec without the seed."""
+    return _spec(r).replace(seed=0).label
+
+
+_LINESTYLES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def _grammar_styles(rows) -> dict:
+    """A style per grammar: colour per parameter set (v, m, L, n_c, variant; ordered by n_c·m^L, from a
+    sequential map so no two sets share a colour), line style and marker per grammar seed within the set."""
+    plt = _plt()
+    sets, seeds = {}, {}
+    for r in rows:
+        spec = _spec(r)
+        k = _set_label(r)
+        sets.setdefault(k, spec.nc_m_L)
+        seeds.setdefault(k, [])
+        if spec.seed not in seeds[k]:
+            seeds[k].append(spec.seed)
+    order = sorted(sets, key=lambda k: (sets[k], k))
+    cmap = plt.get_cmap("viridis" if len(order) > 10 else "tab10")
+    colours = {k: cmap(i / max(1, len(order) - 1) * 0.9) if len(order) > 10 else cmap(i) for i, k in enumerate(order)}
+    out = {}
+    for k in order:
+        for j, seed in enumerate(sorted(seeds[k], key=lambda x: (x is None, x))):
+            out[(k, seed)] = {"color": colours[k], "ls": _LINESTYLES[j % 4], "marker": _MARKERS[j % 6]}
+    return out
+
+
+def _style_of(styles, r) -> dict:
+    return styles[(_set_label(r), _spec(r).seed)]
+
+
+def _grammar_legend(styles, curves_rows, extra: dict | None = None) -> tuple[dict, str]:
+    """Legend entries for the grammars of a figure: one per grammar when there are at most 14, else one per
+    parameter set (colour) plus one per line style (the k-th grammar seed of a set). Returns (entries, title)."""
+    from matplotlib.lines import Line2D
+
+    rows = list({_grammar_label(r): r for r in curves_rows}.values())
+    out = {}
+    if len(rows) <= 14:
+        for r in rows:
+            st = _style_of(styles, r)
+            out[_grammar_label(r)] = Line2D([], [], ms=3, lw=1.2, **st)
+        title = "grammar"
+    else:
+        n_seeds = 0
+        for r in rows:
+            st = _style_of(styles, r)
+            out.setdefault(_set_label(r), Line2D([], [], color=st["color"], marker="o", ms=3, lw=1.2))
+            n_seeds = max(n_seeds, sum(1 for q in rows if _set_label(q) == _set_label(r)))
+        for j in range(n_seeds):
+            out[f"grammar seed #{j + 1} of a set"] = Line2D([], [], color="k", ls=_LINESTYLES[j % 4],
+                                                             marker=_MARKERS[j % 6], ms=3, lw=1.0)
+        title = "colour: grammar; style: its seed"
+    out.update(extra or {})
+    return out, title
+
+
+def _legend_right(fig, handles_labels: dict, title: str | None = None):
+    """One legend for the whole figure, right of the panels (never over the data); labels deduplicated."""
+    if not handles_labels:
+        return
+    n = len(handles_labels)
+    fig.legend(list(handles_labels.values()), list(handles_labels), loc="center left", bbox_to_anchor=(1.0, 0.5),
+               fontsize=7 if n <= 20 else 6, ncol=1 if n <= 22 else 2, title=title, title_fontsize=7,
+               frameon=False)
 
 
 def _spec(r):
@@ -56,7 +142,7 @@ def _bayes_curve(gdf):
 def _save(fig, path) -> Path:
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps a legend placed right of the axes
     _plt().close(fig)
     return path
 
@@ -69,10 +155,10 @@ def _curve(df):
 
 
 def _learner_panels(df):
-    """One panel per learner: (fig, [(ax, label, [(first row, P, mean, std) per grammar])]), shared y axis."""
+    """One panel per learner: (fig, [(ax, label, [(first row, P, mean, std) per grammar])], styles)."""
     plt = _plt()
     labels = sorted(df["label"].unique())
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.6 * len(labels), 3.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.4 * len(labels), 3.6), squeeze=False, sharey=True)
     panels = []
     for ax, lab in zip(axes[0], labels):
         sub = df[df["label"] == lab]
@@ -81,33 +167,41 @@ def _learner_panels(df):
         # one curve per full grammar spec (a zipf / noise / s0 grid on one grammar gives one curve each)
         curves = [(gdf.iloc[0], *_curve(gdf)) for _, gdf in by_grammar(sub)] if len(sub) else []
         panels.append((ax, lab, curves))
-    return fig, panels
+    styles = _grammar_styles([r for _, _, curves in panels for r, *_ in curves])
+    return fig, panels, styles
 
 
 def _finish_panel(ax, xlabel: str, title: str, ymax: float):
     ax.set_xscale("log")
     _log_ticks(ax, "x")
     ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.set_ylim(-0.02, ymax)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
 
 
 def learning_curves(df, path, title: str) -> Path:
-    """Test error vs training size P (log x), one panel per learner, one line per grammar, threshold dashed."""
-    fig, panels = _learner_panels(df)
+    """Test error vs training size P (log x), one panel per learner, one line per grammar (colour: grammar
+    parameters, line style: grammar seed), the P* threshold of each n_c dotted; legend right of the panels."""
+    fig, panels, styles = _learner_panels(df)
     for ax, lab, curves in panels:
+        for nc in sorted({int(r["n_classes"]) for r, *_ in curves}):
+            ax.axhline(0.1 * (1 - 1 / nc), color="grey", ls=":", lw=0.9)
         for r, P, mu, sd in curves:
-            line, = ax.plot(P, mu, "o-", ms=3, label=_grammar_label(r))
-            ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=line.get_color(), alpha=0.15)
-            ax.axhline(0.1 * (1 - 1 / r["n_classes"]), color=line.get_color(), ls=":", lw=0.8)
+            st = _style_of(styles, r)
+            ax.plot(P, mu, ms=3, lw=1.2, **st)
+            ax.fill_between(P, np.clip(mu - sd, 0, 1), np.clip(mu + sd, 0, 1), color=st["color"], alpha=0.12)
             bayes = _bayes_curve(_rows_of(df, lab, r))
             if bayes is not None:  # noisy grammar: the excess over the Bayes error is the gap to this line
-                ax.plot(*bayes, "--", color=line.get_color(), lw=1.0)
-        _finish_panel(ax, "training set size P", f"{lab}", 1.0)
+                ax.plot(*bayes, color=st["color"], ls=(0, (1, 3)), lw=1.0)
+        _finish_panel(ax, "training set size P (samples)", lab, 1.0)
     panels[0][0].set_ylabel("test error (mean ± sd over seeds)")
-    fig.suptitle(title + "  (dotted: P* threshold 0.1·(1−1/n_c); dashed: Bayes error, noisy grammars)", fontsize=10)
+    fig.suptitle(title, fontsize=11)
+    from matplotlib.lines import Line2D
+
+    legend, ltitle = _grammar_legend(styles, [r for _, _, curves in panels for r, *_ in curves],
+                                     {"P* threshold 0.1·(1−1/n_c)": Line2D([], [], color="grey", ls=":", lw=0.9)})
+    _legend_right(fig, legend, ltitle)
     return _save(fig, path)
 
 
@@ -120,28 +214,35 @@ def _rows_of(df, label, r):
 
 def collapse(df, path, title: str) -> Path:
     """Test error vs P / (n_c m^L): curves of different grammars fall on one curve when P* ∝ n_c m^L."""
-    fig, panels = _learner_panels(df)
+    fig, panels, styles = _learner_panels(df)
+    thr = None
     for ax, lab, curves in panels:
         for r, P, mu, _ in curves:
-            ax.plot(P / r["nc_m_L"], mu / (1 - 1 / r["n_classes"]), "o-", ms=3, label=_grammar_label(r))
-        ax.axhline(0.1, color="k", ls=":", lw=0.8, label="P* threshold (10% of chance)")
+            ax.plot(P / r["nc_m_L"], mu / (1 - 1 / r["n_classes"]), ms=3, lw=1.2, **_style_of(styles, r))
+        thr = ax.axhline(0.1, color="k", ls=":", lw=0.8)
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
-        _finish_panel(ax, "P / (n_c · m^L)", lab, 1.15)
+        _finish_panel(ax, "P / (n_c · m^L)  (dimensionless)", lab, 1.15)
     panels[0][0].set_ylabel("test error / chance error")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=11)
+    legend, ltitle = _grammar_legend(styles, [r for _, _, curves in panels for r, *_ in curves],
+                                     {"P* threshold (10% of chance)": thr})
+    _legend_right(fig, legend, ltitle)
     return _save(fig, path)
 
 
-def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str = "n_c · m^L") -> Path:
-    """P* vs a scale x (log-log) per learner with bootstrap CIs, fitted power laws and the line P* = x.
+def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str = "n_c · m^L",
+                  identity: bool = True, ylabel: str = "P* (samples to 10% of chance error)") -> Path:
+    """P* vs a scale x (log-log) per learner with bootstrap CIs, fitted power laws and (identity) the line P* = x;
+    the legend right of the axes.
 
     points: dicts with label, x, pstar, lo, hi, censored; fits: label -> ScalingFit.
     """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    fig, ax = plt.subplots(figsize=(5.0, 4.0))
     xs_all = []
     for i, lab in enumerate(sorted({p["label"] for p in points})):
-        pts = [p for p in points if p["label"] == lab and p["pstar"] is not None and math.isfinite(p["pstar"])]
+        pts = [p for p in points if p["label"] == lab and p["pstar"] is not None and math.isfinite(p["pstar"])
+               and math.isfinite(p["x"])]
         if not pts:
             continue
         color = f"C{i}"
@@ -157,17 +258,17 @@ def pstar_scaling(points: list[dict], fits: dict, path, title: str, xlabel: str 
             xx = np.geomspace(x.min() / 1.3, x.max() * 1.3, 50)
             ax.plot(xx, fit.prefactor * xx**fit.slope, "-", color=color, lw=1,
                     label=f"fit: P* = {fit.prefactor:.3g}·x^{fit.slope:.2f}")
-    if xs_all:
+    if xs_all and identity:
         xx = np.geomspace(min(xs_all) / 1.3, max(xs_all) * 1.3, 50)
-        ax.plot(xx, xx, "k--", lw=0.8, label="P* = x (slope 1)")
+        ax.plot(xx, xx, "k--", lw=0.8, label="y = x (slope 1)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     _log_ticks(ax, "xy")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("P* (samples to reach 10% of chance error)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return _save(fig, path)
 
 
@@ -190,11 +291,12 @@ def signal_gaps(rows: list[dict], path, title: str) -> Path:
         ax.plot(xx, xx, "k--", lw=0.8, label="ρ = m^(−l/2)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("m^(−l/2)")
+    _log_ticks(ax, "xy")
+    ax.set_xlabel("m^(−l/2)  (dimensionless)")
     ax.set_ylabel("signal gap ρ^(l) (exact, oracle)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return _save(fig, path)
 
 
@@ -206,22 +308,33 @@ def sensitivity_curves(series: list[dict], path, title: str) -> Path:
     plt = _plt()
     levels = sorted({s["level"] for s in series})
     n = max(1, len(levels))
-    fig, axes = plt.subplots(1, n, figsize=(4.8 * n, 3.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False, sharey=True)
+    grammars = list(dict.fromkeys(s["grammar"] for s in series))
+    cmap = plt.get_cmap("tab10")
+    colour = {g: cmap(i % 10) for i, g in enumerate(grammars)}
+    legend = {}
     for ax, lv in zip(axes[0], levels):
-        for s in [s for s in series if s["level"] == lv]:
-            ax.plot(s["x"], s["y"], "o-", ms=3, label=f"{s['grammar']}, layer {s['layer']}")
+        for s in [s for s in series if s["level"] == lv]:  # colour: grammar; line style: layer
+            line, = ax.plot(s["x"], s["y"], color=colour[s["grammar"]], ls=_LINESTYLES[(s["layer"] - 1) % 4],
+                            marker="o", ms=3, lw=1.2)
+            legend.setdefault(s["grammar"], line)
         errs = {s["grammar"]: (s.get("err_x"), s.get("err_y")) for s in series if s["level"] == lv and s.get("err_x")}
         for gname, (ex, ey) in errs.items():
-            ax.plot(ex, ey, "k:", lw=1, label=f"{gname}: test error / chance")
+            ax.plot(ex, ey, color=colour[gname], ls=(0, (1, 2)), lw=0.9, alpha=0.7)
         ax.axvline(1.0, color="grey", ls="--", lw=0.8)
         ax.set_xscale("log")
         _log_ticks(ax, "x")
-        ax.set_xlabel("P / (n_c · m^L)")
-        ax.set_title(f"synonyms exchanged at level {lv}")
+        ax.set_xlabel("P / (n_c · m^L)  (dimensionless)")
+        ax.set_title(f"synonyms exchanged at level {lv}", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-    axes[0][0].set_ylabel("sensitivity S (1 = not invariant, 0 = invariant)")
-    fig.suptitle(title, fontsize=10)
+    from matplotlib.lines import Line2D
+
+    for k in sorted({s["layer"] for s in series}):
+        legend[f"hidden layer {k}"] = Line2D([], [], color="k", ls=_LINESTYLES[(k - 1) % 4])
+    legend["test error / chance (thin dotted)"] = Line2D([], [], color="k", ls=(0, (1, 2)), lw=0.9)
+    axes[0][0].set_ylabel("sensitivity S (1 = not invariant)")
+    fig.suptitle(title, fontsize=11)
+    _legend_right(fig, legend, "colour: grammar")
     return _save(fig, path)
 
 

@@ -11,23 +11,67 @@ from pathlib import Path
 
 from .._io import atomic_path
 from .analysis import analyze_sweep
-from .registry import EXPERIMENTS
+from .registry import EXPERIMENTS, MODES
 from .render import render_html, render_md
 from .store import ResultStore
 from .verdicts import Section
 
 
+def _mode_of(store, meta: dict | None) -> str:
+    """The mode of a reproduce store: its meta's, else the one most of its sweep names carry."""
+    if meta and meta.get("mode"):
+        return meta["mode"]
+    names = store.sweeps()
+    return max(MODES, key=lambda m: sum(n.startswith(f"{m}-") for n in names))
+
+
+def present_sections(store, mode: str, experiments=None) -> list[str]:
+    """Ids of the experiments with at least one of their sweeps in the store (whatever the meta says)."""
+    names = set(store.sweeps())
+    return [rid for rid, exp in (experiments or EXPERIMENTS).items() if names & set(exp.sweep_names(mode))]
+
+
+def completeness(exp, store, mode: str) -> tuple[list, int]:
+    """(missing RunConfigs, runs needed) of every job of `exp` in `mode` (failed runs count as missing)."""
+    from .runner import missing_runs
+
+    missing, needed = [], 0
+    for job in exp.runs(mode):
+        m, n = missing_runs(job, store)
+        missing += m
+        needed += n
+    return list({c.key: c for c in missing}.values()), needed
+
+
+def _missing_table(missing) -> tuple:
+    """One row per (sweep, learner, grammar): how many runs are missing and at which sizes."""
+    groups = {}
+    for c in missing:
+        g = c.grammar or {}
+        gname = " ".join(f"{k}={g[k]}" for k in ("v", "m", "s", "L", "n_classes", "seed") if k in g) or "—"
+        groups.setdefault((c.sweep or "—", c.label or c.learner or c.task, gname), []).append(c.train_size)
+    rows = [[sw, lab, gname, len(sizes), ", ".join(str(p) for p in sorted(set(sizes)))]
+            for (sw, lab, gname), sizes in sorted(groups.items())]
+    return ("table", ["sweep", "learner", "grammar (seed = grammar seed)", "runs missing", "sizes P"], rows)
+
+
 def reproduce_blocks(store, meta: dict, out_dir: Path, experiments=None) -> tuple[list, set, list]:
-    """The reproduce part of a report: summary table then one section per experiment; also the sweeps it covers."""
+    """The reproduce part of a report: summary table then one section per experiment; also the sweeps it covers.
+
+    A section is shown when the meta lists it or when any of its sweeps is in the store (an interrupted
+    reproduce). A section with runs missing or failed gets the verdict "incomplete: k of n runs missing", no
+    verdict of its law, and a table of what is missing."""
     experiments = experiments or EXPERIMENTS
-    mode = meta.get("mode", "quick")
-    status = meta.get("sections", {})
+    mode = _mode_of(store, meta)
+    status = dict(meta.get("sections", {}))
+    for rid in present_sections(store, mode, experiments):
+        status.setdefault(rid, {"status": "found"})  # runs in the store, not in the meta: analyse them
     sections = []
     for rid, exp in experiments.items():
         st = status.get(rid)
         if st is None:
             continue
-        if st["status"] in ("skipped", "error"):
+        if st["status"] in ("skipped", "error") and rid not in present_sections(store, mode, {rid: exp}):
             sec = Section(rid, exp.title, "", verdict=st["status"], numbers=st.get("reason", ""))
         else:
             try:
@@ -37,6 +81,20 @@ def reproduce_blocks(store, meta: dict, out_dir: Path, experiments=None) -> tupl
                               f"{type(err).__name__}: {err}")
             if st.get("failed_runs"):
                 sec.numbers += f" ({st['failed_runs']} runs failed: {st.get('first_failure', '')})"
+            try:
+                missing, needed = completeness(exp, store, mode)
+            except Exception as err:  # a registry that cannot expand here: say so rather than judge
+                missing, needed = None, 0
+                sec.numbers += f" (completeness not checked: {type(err).__name__}: {err})"
+            if missing:
+                was = sec.verdict
+                sec.verdict = f"incomplete: {len(missing)} of {needed} runs missing"
+                sec.numbers = (f"no verdict on partial data (it would read {was!r}); " if was not in
+                               ("skipped", "error") else "") + sec.numbers
+                sec.blocks.insert(0, _missing_table(missing))
+                sec.blocks.insert(0, ("p", f"{len(missing)} of the {needed} runs this section's verdict needs are "
+                                           "missing or failed (adaptive searches: counted up to their first "
+                                           "missing round); `rhm reproduce --section " + rid + "` runs them."))
         sections.append(sec)
     wall = meta.get("wall_seconds")
     ran = sum(st.get("seconds", 0.0) for st in status.values() if st.get("status") == "ran")
@@ -90,7 +148,8 @@ def _store_blocks(store, out_dir: Path, title: str, experiments=None):
                                    f"{len(store.sweeps())} sweeps.")]
     covered, summary = set(), []
     rep = store.get_meta("reproduce")
-    if rep:
+    if rep or present_sections(store, _mode_of(store, rep), experiments):  # an interrupted reproduce too
+        rep = rep or {}
         rblocks, covered, summary = reproduce_blocks(store, rep, out_dir, experiments)
         blocks += rblocks
     for name in [s for s in store.sweeps() if s not in covered]:

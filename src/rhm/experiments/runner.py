@@ -74,10 +74,8 @@ def run_sweep(sweep: Sweep, store, executor=None, progress: bool = True) -> Swee
                        description=sweep.name)
 
 
-def run_adaptive(sweep: Sweep, store, executor=None, progress: bool = True) -> SweepOutcome:
-    """Run an adaptive sweep: one AdaptiveSearch per (grammar, learner variant), all advanced in rounds; each
-    round runs every active search's next size for all seeds in parallel and stores the rows as usual (so a
-    rerun replays the same decisions from the store and only runs what is missing)."""
+def _searches(sweep: Sweep) -> list:
+    """One fresh AdaptiveSearch per (grammar point, learner variant) of an adaptive sweep: [(grammar, var, search)]."""
     searches = []
     for g in sweep.grammar_points():
         unit = sweep.sizes.unit_size(g)
@@ -87,6 +85,26 @@ def run_adaptive(sweep: Sweep, store, executor=None, progress: bool = True) -> S
                                p_min=1, p_max=cap, factor=sweep.adaptive.factor, rel_tol=sweep.adaptive.rel_tol,
                                max_steps=sweep.adaptive.max_steps)
             searches.append((g, var, s))
+    return searches
+
+
+def _update(searches_at: list, errors: dict) -> None:
+    """Feed one round's stored test errors to its searches: [(search, size, keys)]; a search whose seeds all
+    failed stops where it is."""
+    for s, p, keys in searches_at:
+        errs = [errors[k] for k in keys if errors.get(k) is not None]
+        if not errs:
+            s.max_steps = len(s.evals)
+            s.evals.setdefault(p, math.inf)
+            continue
+        s.update(p, float(np.mean(errs)))
+
+
+def run_adaptive(sweep: Sweep, store, executor=None, progress: bool = True) -> SweepOutcome:
+    """Run an adaptive sweep: one AdaptiveSearch per (grammar, learner variant), all advanced in rounds; each
+    round runs every active search's next size for all seeds in parallel and stores the rows as usual (so a
+    rerun replays the same decisions from the store and only runs what is missing)."""
+    searches = _searches(sweep)
     total = SweepOutcome(0, 0)
     rnd = 0
     while True:
@@ -103,12 +121,40 @@ def run_adaptive(sweep: Sweep, store, executor=None, progress: bool = True) -> S
         rnd += 1
         total.add(run_configs(batch, store, executor=executor, imports=sweep.imports, progress=progress,
                               description=f"{sweep.name} (adaptive round {rnd})"))
-        errors = store.test_errors([k for _, _, keys in owners for k in keys])  # one SQL query per round
-        for s, p, keys in owners:
-            errs = [errors[k] for k in keys if errors.get(k) is not None]
-            if not errs:  # every seed failed: stop this search where it is
-                s.max_steps = len(s.evals)
-                s.evals.setdefault(p, math.inf)
-                continue
-            s.update(p, float(np.mean(errs)))
+        _update(owners, store.test_errors([k for _, _, keys in owners for k in keys]))  # one SQL query per round
     return total
+
+
+def missing_runs(job, store) -> tuple[list[RunConfig], int]:
+    """(runs missing from `store`, runs needed so far) for one job of an experiment (a Sweep or a list of
+    RunConfig). A failed run counts as missing. An adaptive sweep is replayed from the store, as a rerun would:
+    a search stops at its first round with a missing run (what comes after depends on it), so its count of runs
+    needed is a lower bound until nothing is missing."""
+    if not isinstance(job, Sweep) or job.adaptive is None:
+        cfgs = list({c.key: c for c in (job.expand() if isinstance(job, Sweep) else job)}.values())
+        done = store.finished_keys([c.key for c in cfgs])
+        return [c for c in cfgs if c.key not in done], len(cfgs)
+    missing, needed = [], 0
+    active = _searches(job)
+    while active:
+        owners = []
+        for g, var, s in active:
+            p = s.next_size()
+            if p is not None:
+                owners.append((s, p, list({c.key: c for c in (job.run_for(g, var, p, seed)
+                                                                for seed in job.seeds)}.values())))
+        if not owners:
+            break
+        errors = store.test_errors([c.key for _, _, cfgs in owners for c in cfgs])
+        complete, stopped = [], set()
+        for s, p, cfgs in owners:
+            needed += len(cfgs)
+            lost = [c for c in cfgs if errors.get(c.key) is None]
+            missing += lost
+            if lost:
+                stopped.add(id(s))
+            else:
+                complete.append((s, p, [c.key for c in cfgs]))
+        _update(complete, errors)
+        active = [(g, var, s) for g, var, s in active if id(s) not in stopped and s.next_size() is not None]
+    return missing, needed
