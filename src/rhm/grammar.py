@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from ._io import atomic_path
 from .patches import digits, fits_codes, patch_ids
 from .validation import check_float, check_int
@@ -44,6 +45,7 @@ def check_params(v, m, s, L, n_classes=None, rules="uniform") -> tuple[int, int,
     s = check_int("s", s, 2)
     L = check_int("L", L, 1)
     n_classes = v if n_classes is None else check_int("n_classes", n_classes, 2)
+    limits.check_grammar(v, m, s, L, n_classes)  # before v**s or any table: refuse what cannot fit
     if rules not in RULE_SAMPLERS:
         raise ValueError(f"rules={rules!r} is not a rule sampler; choose one of {RULE_SAMPLERS}")
     if L >= 2 and m * v > v**s:

@@ -48,3 +48,19 @@ def check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name}={value!r} must be True or False")
     return value
+
+
+class MissingDependencyError(ImportError, RuntimeError):
+    """An optional dependency is not installed; the message ends with the command that installs it."""
+
+
+def require(module: str, what: str, extra: str):
+    """Import and return `module`, or raise MissingDependencyError saying that `what` needs it and how to get it
+    (``pip install 'rhm[extra]'``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(f"{what} needs {module}, which is not installed: pip install 'rhm[{extra}]' "
+                                     f"(or pip install {module})") from None

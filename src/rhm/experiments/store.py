@@ -21,6 +21,7 @@ import math
 import socket
 import sqlite3
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 from .config import RunConfig, canonical_json, nc_m_L, p_max
@@ -79,14 +80,65 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
-class ResultStore:
-    """A results store at `path` (created if missing). Use as a context manager or call ``close()``."""
+# The tables (and the runs columns) that make a SQLite file an rhm store; anything else is refused unchanged.
+STORE_TABLES = ("runs", "sweep_keys", "failures", "meta")
 
-    def __init__(self, path):
+
+def _ro_connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection (SQLite URI mode=ro): nothing done through it can change a byte of the file."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+
+
+def check_store_file(path) -> bool:
+    """ValueError unless `path` is an rhm results store; False when it is missing or an empty file (a store
+    may be created there), True when it is one. Reads through a read-only connection only."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise ValueError(f"store={str(path)!r} is not a regular file")
+    if path.stat().st_size == 0:
+        return False
+    try:
+        conn = _ro_connect(path)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")} if "runs" in tables else set()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise ValueError(f"store={str(path)!r} is not an rhm results store (not a SQLite database: {err})") from None
+    missing = [t for t in STORE_TABLES if t not in tables]
+    if missing or not set(COLUMNS) <= cols:
+        what = f"lacks the tables {', '.join(missing)}" if missing else "its runs table has other columns"
+        raise ValueError(f"store={str(path)!r} is not an rhm results store: it {what}"
+                         + (f" (it holds {', '.join(sorted(tables))})" if tables else " (it holds no table)"))
+    return True
+
+
+class ResultStore:
+    """A results store at `path` (created if missing). Use as a context manager or call ``close()``.
+
+    A file that exists and is not an rhm store (another program's SQLite, any other file) is refused with a
+    ValueError before anything is written to it. ``readonly=True`` opens an existing store read-only (SQLite
+    URI mode=ro) for reports: the writes then raise, and an empty or missing file is refused.
+    """
+
+    def __init__(self, path, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         if str(self.path.parent) and not self.path.parent.exists():
             raise ValueError(f"store={str(self.path)!r}: directory {str(self.path.parent)!r} does not exist")
+        is_store = check_store_file(self.path)
+        if readonly and not is_store:
+            raise ValueError(f"store={str(self.path)!r} " + ("is an empty file, not an rhm results store"
+                                                            if self.path.exists() else "does not exist"))
         try:
+            if readonly:
+                self.conn = _ro_connect(self.path)
+                self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+                return
             self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -253,11 +305,9 @@ class ResultStore:
         return len(df)
 
     def to_parquet(self, path, sweep: str | None = None) -> int:
-        try:
-            import pyarrow  # noqa: F401  (pandas needs it for Parquet)
-        except ImportError:
-            raise RuntimeError("Parquet export needs pyarrow, which is not installed: "
-                               "pip install 'rhm[parquet]' (or pip install pyarrow)") from None
+        from ..validation import require
+
+        require("pyarrow", "Parquet export", "parquet")  # pandas needs it for Parquet
         from .._io import atomic_path
 
         df = self.to_pandas(sweep=sweep, json_as_text=True)
