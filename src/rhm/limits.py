@@ -100,7 +100,8 @@ def check_bytes(param: str, what: str, nbytes: float, limit: int | None = None) 
     """ResourceLimitError when `nbytes` (the estimate of `what`, set by `param`) exceeds the available memory."""
     limit = available_memory() if limit is None else limit
     if nbytes > limit:
-        raise ResourceLimitError(f"{param}: too large: {what} would need about {fmt_bytes(nbytes)}, above the "
+        raise ResourceLimitError(f"{param}: too large: {what} would need {'about ' if math.isfinite(nbytes) else ''}"
+                                 f"{fmt_bytes(nbytes)}, above the "
                                  f"{fmt_bytes(limit)} of available memory (RHM_MEMORY_LIMIT overrides the limit)")
 
 
@@ -192,6 +193,12 @@ def sample_bytes(v: int, m: int, s: int, L: int, n: int, n_classes: int | None =
     return total
 
 
+def _d_text(s: int, L: int, s0: int = 0) -> str:
+    """'d=4096', or 'd=2^1000' when d has more than 15 digits."""
+    log2_d = log2_input_length(s, L, s0)
+    return f"d={(s * (s0 + 1)) ** L}" if log2_d < 50 else f"d=2^{log2_d:.6g}"
+
+
 def _params(g) -> tuple:
     return g.v, g.m, g.s, g.L, g.n_classes, getattr(g, "s0", 0)
 
@@ -212,8 +219,7 @@ def check_sample_params(v: int, m: int, s: int, L: int, n_c: int | None, s0: int
                         replace: bool = True, param: str = "n") -> None:
     """:func:`check_sample` from the grammar's parameters (before the grammar is built)."""
     nbytes = sample_bytes(v, m, s, L, n, n_c, s0, tree=tree, replace=replace)
-    d = input_length(s, L, s0)
-    size = f"d={d}" if d is not None else f"d=2^{log2_input_length(s, L, s0):.4g}"
+    size = _d_text(s, L, s0)
     check_bytes(f"{param}={n}" if n > 1 else f"L={L}", f"{n} input(s) of {size} tokens"
                 + (" with their trees" if tree else ""), nbytes)
 
@@ -230,8 +236,7 @@ def check_train_params(v: int, m: int, s: int, L: int, n_c: int | None, s0: int,
     data = sample_bytes(v, m, s, L, train_size + test_size, n_c, s0)
     log2_d = log2_input_length(s, L, s0)
     onehot = min(batch, train_size) * (2.0**log2_d if log2_d < 1000 else math.inf) * (v + (s0 > 0)) * 4
-    d = input_length(s, L, s0)
-    size = f"d={d}" if d is not None else f"d=2^{log2_d:.4g}"
+    size = _d_text(s, L, s0)
     check_bytes(f"--train-size={train_size} + --test-size={test_size}",
                 f"the inputs ({size} tokens each) plus one one-hot batch of {min(batch, train_size)}",
                 data + onehot)
@@ -250,3 +255,43 @@ def describe(v: int, m: int, s: int, L: int, n_classes: int | None = None, s0: i
             "nc_m_L": nc_m_L, "log10_nc_m_L": math.log10(n_classes) + L * math.log10(m),
             "table_bytes": grammar_bytes(v, m, s, L, n_classes),
             "one_input_bytes": sample_bytes(v, m, s, L, 1, n_classes, s0)}
+
+
+# ------------------------------------------------------------------------------------------ boolean functions
+# A DeepQuadratic instance holds about d supports entries per level as Python ints while it is validated
+# (~48 bytes each); a sample of n inputs is int8 (n, d) with ~3 temporaries of that size while drawn and
+# evaluated (the products of each level are int8 (n, terms) too).
+_BOOLEAN_TERM_BYTES = 48
+_BOOLEAN_SAMPLE_FACTOR = 4
+
+
+def check_boolean_instance(d: int, levels: int) -> None:
+    """Refuse a random deep quadratic function on {±1}^d with `levels` levels whose terms cannot fit."""
+    check_bytes(f"d={d}, levels={levels}", "the terms of the function", levels * d * _BOOLEAN_TERM_BYTES)
+
+
+def check_boolean_sample(n: int, d: int, param: str = "n") -> None:
+    """Refuse drawing and evaluating `n` inputs of {±1}^d when they cannot fit in memory."""
+    check_bytes(f"{param}={n}", f"{n} inputs of d={d} coordinates and their evaluation",
+                n * d * _BOOLEAN_SAMPLE_FACTOR)
+
+
+# ------------------------------------------------------------------------------------------------ sweeps
+# The experiment engine computes P_max = num_inputs exactly (to cap train sizes and to store it); above this many
+# bits that costs seconds per call and grows as bits^1.6, so a sweep refuses such a grammar up front.
+MAX_P_MAX_BITS = 2**20
+
+
+def check_sweep_grammar(point: dict) -> None:
+    """Refuse a sweep's grammar point (a dict with v, m, s, L, n_classes[, s0]) whose single training input and
+    one-hot row cannot fit in memory, or whose exact P_max is too large to compute (see MAX_P_MAX_BITS)."""
+    v, m, s, L = (int(point[k]) for k in ("v", "m", "s", "L"))
+    n_c, s0 = int(point.get("n_classes") or v), int(point.get("s0", 0))
+    log2_d = log2_input_length(s, L, s0)
+    one = (2.0**log2_d if log2_d < 1000 else math.inf) * (token_bytes(v, n_c, s0 > 0) + (v + (s0 > 0)) * 4)
+    check_bytes(f"L={L} (v={v}, m={m}, s={s})", f"one input of {_d_text(s, L, s0)} tokens and its one-hot row", one)
+    bits = log10_num_inputs(v, m, s, L, n_c, s0) * math.log2(10)
+    if bits > MAX_P_MAX_BITS:
+        raise ResourceLimitError(f"L={L} (v={v}, m={m}, s={s}): too large: the exact number of distinct inputs "
+                                 f"P_max, which a sweep computes, has about 2^{math.log2(bits):.3g} bits (the limit "
+                                 f"is 2^{math.log2(MAX_P_MAX_BITS):g})")

@@ -79,6 +79,32 @@ def check_out_file(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> N
         raise CliError(f"{option} {path}: the existing file is not writable")
 
 
+def check_store_path(path: Path, option: str = "--store", readonly: bool = False) -> None:
+    """Before any work: a results store at `path` can be opened (read-only: an existing rhm store) or written
+    (an rhm store, a missing file or an empty one, in a writable directory); one CliError otherwise. Nothing is
+    written to the file here."""
+    from ..experiments.store import check_store_file
+
+    path = Path(path)
+    if readonly and not path.exists():
+        raise CliError(f"{option} {path} does not exist")
+    if not readonly:
+        check_out_file(path, option)
+    try:
+        is_store = check_store_file(path)
+    except ValueError as err:
+        raise CliError(str(err).replace(f"store={str(path)!r}", f"{option} {path}")) from None
+    if readonly and not is_store:
+        raise CliError(f"{option} {path} is an empty file, not an rhm results store")
+
+
+def check_optional(module: str, what: str, extra: str) -> None:
+    """Before any work: the optional dependency `module` is importable (MissingDependencyError otherwise)."""
+    from ..validation import require
+
+    require(module, what, extra)
+
+
 def check_out_dir(path: Path, option: str) -> None:
     """Before any work: `path` is a writable directory or can be created as one (its first existing ancestor
     is a writable directory); one CliError naming the option otherwise."""

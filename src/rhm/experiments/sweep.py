@@ -121,6 +121,7 @@ class GrammarGrid:
     s0: Any = 0
 
     def points(self, where: str) -> list[dict]:
+        from .. import limits
         from ..grammar import check_params
 
         fields = {f: ([self.zipf_levels] if f == "zipf_levels" else _as_list(getattr(self, f)))
@@ -145,6 +146,10 @@ class GrammarGrid:
                 raise SweepError(f"{where}.seed={seed!r} must be a non-negative integer")
             point = dict(v=v, m=m, s=s, L=L, n_classes=n_c, rules=rules, seed=int(seed))
             point.update(_variant_fields(g, where))
+            try:  # refuse a point that cannot run here (memory, or an exact P_max too large to compute)
+                limits.check_sweep_grammar(point)
+            except ValueError as err:
+                raise SweepError(f"{where}: {err}") from None
             if point not in out:
                 out.append(point)
         return out
