@@ -101,8 +101,8 @@ def report(store: Path = typer.Option(..., "--store", help="SQLite results store
     from ..experiments.store import ResultStore
 
     def go():
+        check_out_dir(out, "--out")  # first: opening a WAL store, even read-only, may add its -shm/-wal files
         check_store_path(store, readonly=True)
-        check_out_dir(out, "--out")
         with ResultStore(store, readonly=True) as st:  # a report never changes a byte of its store
             res = write_report(st, out, title=title)
         _err(f"wrote {res['paths'][0]} and {res['paths'][1]}")
