@@ -42,6 +42,11 @@ def _run(fn):
     except MemoryError as err:
         _fail(f"out of memory{': ' + str(err) if str(err) else ''} (a smaller request, or RHM_MEMORY_LIMIT to "
               "refuse it up front)")
+    except RuntimeError as err:  # torch reports a failed allocation (CPU or CUDA) as a RuntimeError subclass
+        text = str(err)
+        if "can't allocate memory" not in text and "out of memory" not in text.lower():
+            raise
+        _fail("out of memory: " + text.splitlines()[0][:300] + " (a smaller model or request)")
     except OSError as err:
         where = f" {err.filename}" if getattr(err, "filename", None) else ""
         _fail(f"{err.strerror or err}:{where}" if err.strerror else str(err))
