@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 
 FALLBACK_BYTES = 4 * 2**30
+# Requests up to this size are not checked against the available memory (reading it costs ~50 us).
+_SURELY_FITS = 64 * 2**20
 # Exact integers with more bits than this are reported in log form (str() of a larger int is slow or refused).
 EXACT_BITS = 4096
 _SUFFIX = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -98,6 +100,8 @@ def fmt_bytes(n: float) -> str:
 
 def check_bytes(param: str, what: str, nbytes: float, limit: int | None = None) -> None:
     """ResourceLimitError when `nbytes` (the estimate of `what`, set by `param`) exceeds the available memory."""
+    if limit is None and nbytes <= _SURELY_FITS and "RHM_MEMORY_LIMIT" not in os.environ:
+        return  # small requests (every batch of a stream) skip reading /proc
     limit = available_memory() if limit is None else limit
     if nbytes > limit:
         raise ResourceLimitError(f"{param}: too large: {what} would need {'about ' if math.isfinite(nbytes) else ''}"
