@@ -45,6 +45,8 @@ def _die_with_parent(parent_pid: int | None) -> None:
     Linux: prctl(PR_SET_PDEATHSIG, SIGKILL) makes the kernel kill us with the parent. Everywhere (and in case the
     prctl is unavailable): a daemon thread polls os.getppid(), which changes when the parent is gone (we are
     re-parented to init or a subreaper), and then ends the process with os._exit.
+    PDEATHSIG follows the *thread* that spawned the worker: the pool is started from the thread that first
+    submits (the runner's main thread), which must outlive the pool.
     """
     if parent_pid is None:
         return
