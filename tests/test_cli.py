@@ -55,7 +55,7 @@ def test_sample_writes_npz(tmp_path):
 
 @pytest.mark.parametrize("extra, msg", [
     (("--n", 40, "--no-replace"), "n=40 exceeds num_inputs=32"),
-    (("--n", -5), "n=-5 must be >= 0"),
+    (("--n", -5), "n=-5 must be >= 1"),
 ])
 def test_sample_errors_write_nothing(tmp_path, extra, msg):
     out = tmp_path / "d.npz"

@@ -122,6 +122,18 @@ def test_old_store_groups_by_the_full_spec(tmp_path):
         "v=4 m=2 s=2 L=2 n_c=4", "v=4 m=2 s=2 L=2 n_c=4 balanced seed=3", "v=4 m=2 s=2 L=2 n_c=4 s0=1"]
 
 
+def test_old_store_reads_read_only_without_changing_a_byte(tmp_path):
+    """`rhm report` opens stores read-only: an old store's spec columns come from a temp view, the file is untouched."""
+    import hashlib
+
+    path = _old_store(tmp_path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with ResultStore(path, readonly=True) as store:
+        pts = pstar_table(train_frame(store, "old-store"), n_boot=50)
+    assert len(pts) == 4 and len({p["grammar"].key for p in pts}) == 4   # grouped by the full spec, as migrated
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
 # ---------------------------------------------------------------------- the issue's four-variant sweep
 def test_zipf_by_noise_sweep_gives_four_pstar_rows_and_four_labelled_curves(tmp_path):
     sweep = Sweep(name="zn", grammars=[GrammarGrid(v=4, m=2, L=2, zipf=[0.5, 2.0], noise=[0.0, 0.1])],

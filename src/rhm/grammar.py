@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from ._io import atomic_path
 from .patches import digits, fits_codes, patch_ids
 from .spec import RULE_SAMPLERS, check_params, check_variant, check_zipf_levels, register_builder, spec_of
@@ -136,6 +137,7 @@ class RHM:
                  zipf_levels=None):
         self.v, self.m, self.s, self.L, self.n_classes, self.rule_sampler = check_params(
             v, m, s, L, n_classes, rules)
+        limits.check_grammar(self.v, self.m, self.s, self.L, self.n_classes)  # before any table: refuse what cannot fit
         self.zipf, self.noise = check_variant(zipf, noise)
         self.zipf_levels = check_zipf_levels(zipf_levels, self.zipf, self.L)
         if isinstance(seed, np.random.Generator):
@@ -162,6 +164,7 @@ class RHM:
         n_c, m, s = shape
         L = len(rules)
         v_, m_, s_, L_, n_c_, _ = check_params(v, m, s, L, n_c if n_classes is None else n_classes)
+        limits.check_grammar(v_, m_, s_, L_, n_c_)
         self = cls.__new__(cls)
         self.v, self.m, self.s, self.L, self.n_classes = v_, m_, s_, L_, n_c_
         self.rule_sampler, self.seed = rule_sampler, seed

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import limits
+
 # Rows per chunk are chosen so that one chunk of the widest level stays around this many bytes (cache sized).
 # The chunk size is a function of the grammar only, so the random stream (and the output) never depends on
 # the machine.
@@ -294,10 +296,11 @@ def sample(g, n, seed=None, replace=True, return_tree=False):
     of the L+1 levels: tree[0] is y (n,), tree[l] (n, s**l) the level-l symbols, tree[L] is x.
     """
     n = _check_n(n)
+    limits.check_sample(g, n, tree=return_tree, replace=replace)  # refuse what cannot fit before allocating
     rng = _rng(seed)
     _check_replace_defined(g, replace)
     if not replace:
-        if n > g.num_inputs:
+        if limits.exceeds_num_inputs(g, n):
             raise ValueError(f"n={n} exceeds num_inputs={g.num_inputs}: cannot draw that many distinct inputs")
         y, digits = _distinct_codes(g, n, rng)
         choices = lambda level, rows: digits[rows, _level_slice(g.s, level)]  # noqa: E731
@@ -322,7 +325,7 @@ def _distinct_codes(g, n: int, rng: np.random.Generator):
     without replacement), comparing codes exactly via their base-m limbs.
     """
     K, m, dt = g.num_nodes, g.m, _choice_dtype(g.m)
-    if g.num_inputs <= 2**62:
+    if not limits.more_inputs_than(g, 2**62):  # num_inputs <= 2**62, never computed when astronomical
         idx = rng.choice(g.num_inputs, size=n, replace=False) if n else np.empty(0, np.int64)
         return _decode(g, idx)
     y = np.empty(0, dtype=g.token_dtype)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import limits
 from .grammar import RHM, check_variant, load_json, save_json
 from .spec import register_builder, spec_of
 from .validation import check_int, check_tokens
@@ -158,6 +159,7 @@ class SparseRHM:
         from . import sampling
 
         n = sampling._check_n(n)
+        limits.check_sample(self, n, tree=True, replace=replace)  # every layout is built: refuse what cannot fit
         rng = sampling._rng(seed)
         sampling._check_replace_defined(self, replace)
         if replace:
@@ -173,10 +175,10 @@ class SparseRHM:
     def _distinct(self, n: int, rng):
         from . import sampling
 
-        if n > self.num_inputs:
+        if limits.exceeds_num_inputs(self, n):
             raise ValueError(f"n={n} exceeds num_inputs={self.num_inputs}: cannot draw that many distinct inputs")
         k, radix = self.num_informative, self.s0 + 1
-        if self.num_inputs <= 2**62:
+        if not limits.more_inputs_than(self, 2**62):
             idx = rng.choice(self.num_inputs, size=n, replace=False) if n else np.empty(0, np.int64)
             base_idx, pos_code = np.divmod(idx, radix**k)
             _, y, tree = sampling.from_codes(self.base, base_idx, return_tree=True)

@@ -91,3 +91,19 @@ def check_tokens(x, d: int | None = None, vocab: int | None = None, *, name: str
         if vocab is not None and int(x.max()) >= vocab:
             raise ValueError(f"{name} has tokens outside the vocabulary [0, {vocab_label}={vocab})")
     return x
+
+
+class MissingDependencyError(ImportError, RuntimeError):
+    """An optional dependency is not installed; the message ends with the command that installs it."""
+
+
+def require(module: str, what: str, extra: str):
+    """Import and return `module`, or raise MissingDependencyError saying that `what` needs it and how to get it
+    (``pip install 'rhm[extra]'``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(f"{what} needs {module}, which is not installed: pip install 'rhm[{extra}]' "
+                                     f"(or pip install {module})") from None

@@ -7,6 +7,7 @@ import numbers
 
 import numpy as np
 
+from .. import limits
 from ..validation import check_int
 
 
@@ -55,6 +56,7 @@ def uniform_inputs(n: int, d: int, seed) -> np.ndarray:
     """n i.i.d. uniform points of {±1}^d, int8 (n, d)."""
     n = check_int("n", n, minimum=0)
     d = check_int("d", d, minimum=1)
+    limits.check_boolean_sample(n, d)  # refuse what cannot fit before allocating
     rng = as_rng(seed)
     return (2 * rng.integers(0, 2, size=(n, d), dtype=np.int8) - 1).astype(np.int8)
 

@@ -8,6 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .. import limits
 from ..validation import check_int
 
 from ._cube import as_rng, check_pm1, grouped_products, uniform_inputs
@@ -163,6 +164,7 @@ class DeepQuadratic:
                     raise ValueError(f"terms_per_level[{i}]={counts[i]} exceeds terms_per_level[{i - 1}] // 2 = "
                                      f"{counts[i - 1] // 2}: each degree-{2 ** (i + 1)} term needs two unused "
                                      f"degree-{2 ** i} terms (Definition 31 (b), (c))")
+        limits.check_boolean_instance(d, levels)  # refuse what cannot fit before drawing
         rng = as_rng(seed)
         perm = rng.permutation(d)
         level_sups = [perm[: 2 * counts[0]].reshape(counts[0], 2)]

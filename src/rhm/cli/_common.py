@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import typer
 from .._io import atomic_path
 from ..grammar import RHM, RULE_SAMPLERS
 from ..spec import GrammarSpec
+from ..validation import MissingDependencyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Random Hierarchy Models: grammars, samples and learners (levels: 0 = root, L = input).")
@@ -31,11 +34,96 @@ def _fail(msg: str):
 
 
 def _run(fn):
-    """Call fn(), turning ValueError/CliError into one clean error line."""
+    """Call fn(), turning bad input (ValueError, CliError; rhm.limits' refusals are ValueErrors), a missing
+    optional dependency, an allocation that failed anyway and an OS error on a path into one clean error line."""
     try:
         return fn()
-    except (ValueError, CliError) as err:
+    except (ValueError, CliError, MissingDependencyError) as err:
         _fail(str(err))
+    except MemoryError as err:
+        _fail(f"out of memory{': ' + str(err) if str(err) else ''} (a smaller request, or RHM_MEMORY_LIMIT to "
+              "refuse it up front)")
+    except RuntimeError as err:  # torch reports a failed allocation (CPU or CUDA) as a RuntimeError subclass
+        text = str(err)
+        if "can't allocate memory" not in text and "out of memory" not in text.lower():
+            raise
+        _fail("out of memory: " + text.splitlines()[0][:300] + " (a smaller model or request)")
+    except OSError as err:
+        where = f" {err.filename}" if getattr(err, "filename", None) else ""
+        _fail(f"{err.strerror or err}:{where}" if err.strerror else str(err))
+
+
+# ------------------------------------------------------------------------------------------ output paths
+def _probe_dir(directory: Path, option: str, target: Path) -> None:
+    """CliError unless a file can be created in `directory` (tried for real: permissions alone mislead root)."""
+    if not directory.is_dir():
+        raise CliError(f"{option} {target}: {directory} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".rhm-write-check-")
+    except OSError as err:
+        raise CliError(f"{option} {target}: cannot write in {directory} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def check_out_file(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """Before any work: `path` can be written as a file (its directory exists and is writable, it is not a
+    directory) and ends with one of `suffixes` when given; one CliError naming the option otherwise."""
+    path = Path(path)
+    if suffixes and path.suffix not in suffixes:
+        raise CliError(f"{option}={path} must end with {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise CliError(f"{option} {path} is a directory, expected a file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        up = next((p for p in parent.parents if p.exists()), None)
+        if up is not None and not up.is_dir():
+            raise CliError(f"{option} {path}: {up} is a file, not a directory")
+        raise CliError(f"{option} {path}: directory {parent} does not exist")
+    _probe_dir(parent, option, path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CliError(f"{option} {path}: the existing file is not writable")
+
+
+def check_store_path(path: Path, option: str = "--store", readonly: bool = False) -> None:
+    """Before any work: a results store at `path` can be opened (read-only: an existing rhm store) or written
+    (an rhm store, a missing file or an empty one, in a writable directory); one CliError otherwise. Nothing is
+    written to the file here."""
+    from ..experiments.store import check_store_file
+
+    path = Path(path)
+    if readonly and not path.exists():
+        raise CliError(f"{option} {path} does not exist")
+    if not readonly:
+        check_out_file(path, option)
+    try:
+        is_store = check_store_file(path)
+    except ValueError as err:
+        raise CliError(str(err).replace(f"store={str(path)!r}", f"{option} {path}")) from None
+    if readonly and not is_store:
+        raise CliError(f"{option} {path} is an empty file, not an rhm results store")
+
+
+def check_optional(module: str, what: str, extra: str) -> None:
+    """Before any work: the optional dependency `module` is importable (MissingDependencyError otherwise)."""
+    from ..validation import require
+
+    require(module, what, extra)
+
+
+def check_out_dir(path: Path, option: str) -> None:
+    """Before any work: `path` is a writable directory or can be created as one (its first existing ancestor
+    is a writable directory); one CliError naming the option otherwise."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise CliError(f"{option} {path} exists and is not a directory")
+        _probe_dir(path, option, path)
+        return
+    up = next((p for p in path.parents if p.exists()), Path("."))
+    if not up.is_dir():
+        raise CliError(f"{option} {path}: {up} is a file, not a directory")
+    _probe_dir(up, option, path)
 
 
 def _finite(x):
@@ -81,6 +169,25 @@ ZIPF_OPT = typer.Option(None, "--zipf", help="Zipf rule probabilities: rule k of
 NOISE_OPT = typer.Option(0.0, "--noise", help="probability that each input token is replaced by a uniform token")
 S0_OPT = typer.Option(None, "--s0", help="sparse RHM: s0 blank positions per informative token, "
                       "d = (s(s0+1))**L (default: the plain RHM)")
+
+
+def check_request(v, m, s, L, n_classes, s0, grammar_file=None, *, n=None, tree=False, replace=True,
+                  train_size=None, test_size=None):
+    """Before the grammar is built: refuse (rhm.limits) a sample of `n` inputs, or a training run on train_size +
+    test_size inputs, that cannot fit in memory. Skipped with --grammar FILE (checked once loaded) or when a
+    size option is missing or invalid (the grammar's own validation then names it)."""
+    from .. import limits
+
+    params = (v, m, s, L)
+    if grammar_file is not None or any(isinstance(p, bool) or not isinstance(p, int) for p in params) \
+            or min(params) < 1 or s < 2:
+        return
+    n_c = n_classes if isinstance(n_classes, int) and n_classes >= 2 else v
+    s0 = s0 if isinstance(s0, int) and s0 >= 0 else 0
+    if n is not None:
+        limits.check_sample_params(v, m, s, L, n_c, s0, n, tree=tree, replace=replace, param="--n")
+    if train_size is not None:
+        limits.check_train_params(v, m, s, L, n_c, s0, train_size, test_size)
 
 
 def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, noise=0.0, s0=None):

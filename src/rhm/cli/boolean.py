@@ -11,6 +11,7 @@ import time
 import numpy as np
 import typer
 
+from .. import limits
 from ..validation import check_float, check_int
 from ._common import CliError, _emit, _run, app
 
@@ -42,8 +43,12 @@ def boolean(d: int = typer.Option(16, "--d", help="input dimension d (inputs uni
             raise CliError(f"--learner={learner!r} must be one of {', '.join(B.LEARNERS)}")
         if coefficients not in B.COEFFICIENTS:
             raise CliError(f"--coefficients={coefficients!r} must be one of {', '.join(B.COEFFICIENTS)}")
-        if 2**levels > d:
-            raise CliError(f"--levels={levels} needs --d >= 2**levels = {2**levels}, got --d={d}")
+        if levels >= d.bit_length():  # 2**levels > d, without computing 2**levels for an absurd --levels
+            raise CliError(f"--levels={levels} needs --d >= 2**levels"
+                           + (f" = {2**levels}" if levels < 64 else "") + f", got --d={d}")
+        limits.check_boolean_instance(d, levels)
+        limits.check_boolean_sample(max(train_size, test_size), d, "--train-size" if train_size >= test_size
+                                    else "--test-size")
         kwargs = {}
         if ridge is not None:
             if learner == "mlp":

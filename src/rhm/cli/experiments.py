@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import CliError, _run, app
+from ._common import CliError, _run, app, check_optional, check_out_dir, check_out_file, check_store_path
 
 EXECUTOR_OPT = typer.Option("local", "--executor", help="local (process pool over the available cores) | ray")
 ADDRESS_OPT = typer.Option(None, "--address", help="Ray cluster: auto | HOST:PORT (default: start a local Ray)")
@@ -52,6 +52,15 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
 
     def go():
         sw = Sweep.from_toml(config)
+        if not dry_run:  # every output checked before the first run: a sweep never ends in an unwritable path
+            check_store_path(store)
+            for path, opt, suffixes in ((csv, "--csv", ()), (parquet, "--parquet", ())):
+                if path is not None:
+                    check_out_file(path, opt, suffixes)
+            if parquet is not None:
+                check_optional("pyarrow", "--parquet", "parquet")
+            if executor == "ray":
+                check_optional("ray", "--executor ray", "ray")
         if dry_run:
             from ..experiments.estimate import estimate, planned_configs
 
@@ -98,10 +107,13 @@ def report(store: Path = typer.Option(..., "--store", help="SQLite results store
     """Write index.md and index.html with tables, P* fits and figures from a results store."""
     from ..experiments.report import write_report
 
+    from ..experiments.store import ResultStore
+
     def go():
-        if not store.exists():
-            raise CliError(f"--store {store} does not exist")
-        res = write_report(store, out, title=title)
+        check_out_dir(out, "--out")  # first: opening a WAL store, even read-only, may add its -shm/-wal files
+        check_store_path(store, readonly=True)
+        with ResultStore(store, readonly=True) as st:  # a report never changes a byte of its store
+            res = write_report(st, out, title=title)
         _err(f"wrote {res['paths'][0]} and {res['paths'][1]}")
 
     _run(go)
@@ -130,6 +142,12 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: <=
         mode = "full" if full else "quick"
         if dry_run:
             return _reproduce_dry_run(mode, section or None, time_budget, as_json)
+        check_out_dir(out, "--out")
+        st = store if store is not None else out / "results.sqlite"
+        if st.parent.exists():  # else it is created under --out (checked above) or refused by ResultStore
+            check_store_path(st)
+        if executor == "ray":
+            check_optional("ray", "--executor ray", "ray")
         ex = _executor(executor, address, workers, gpus_per_run)
         res = rep.reproduce(out, mode=mode, executor=ex, store_path=store, sections=section or None,
                             progress=not no_progress, log=_err)

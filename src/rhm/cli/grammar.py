@@ -10,24 +10,61 @@ from typing import Optional
 import numpy as np
 import typer
 
-from ..grammar import RHM
+from .. import limits
+from ..grammar import RHM, RULE_SAMPLERS, check_variant
+from ..validation import check_int
 from ._common import (GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M_OPT, M_OPT_OR_FILE, NC_OPT,
                       NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _atomic_savez,
-                      _deprecated, _emit, _finite, _grammar, _run, app)
+                      _deprecated, check_out_file, check_request, _emit, _finite, _grammar, _run, app)
+
+
+# `rhm info` builds the rules and computes rho/kappa only below these sizes, so that it answers in seconds on any
+# grammar. oracle.signal_gaps costs, per level, ~6e-8 s per entry of the (n_classes, v m) patch weights, and
+# L^2/2 products of (v, v) first-token transitions at ~40 us of overhead plus 2 v^3 flops (~1 ns each) apiece
+# (measured on one loaded core at v = m = 200 and v = 2, L = 1000); it holds (v, v, n_classes) distances.
+_INFO_MAX_TABLE_BYTES = 256 * 2**20
+_INFO_MAX_SECONDS = 3.0
 
 
 def grammar_info(g: RHM, gaps=None) -> dict:
     from .. import oracle
 
     gaps = gaps or oracle.signal_gaps(g)
+    sizes = limits.describe(g.v, g.m, g.s, g.L, g.n_classes)
     return {
-        **g.params(), "d": g.d, "num_inputs": str(g.num_inputs), "num_inputs_float": float(g.num_inputs),
-        "nc_m_L": g.spec.nc_m_L,
+        **g.params(), **sizes, "nc_m_L": g.spec.nc_m_L,
         "rho": {str(k): _finite(v) for k, v in gaps.rho.items()},
         "m_pow_minus_l_half": {str(k): g.m ** (-k / 2) for k in gaps.rho},
         "kappa": _finite(gaps.kappa), "K_rho_max": _finite(gaps.K_rho(g.m)),
         "producible_first_patch_fraction": {str(k): v for k, v in gaps.producible.items()},
     }
+
+
+def _why_not_built(v, m, s, L, n_c) -> str | None:
+    """Why `rhm info` does not build this grammar's tables (None: it does)."""
+    table = limits.grammar_bytes(v, m, s, L, n_c)
+    if table > _INFO_MAX_TABLE_BYTES:
+        return f"the rule tables would take {limits.fmt_bytes(table)} (info builds them up to " \
+               f"{limits.fmt_bytes(_INFO_MAX_TABLE_BYTES)})"
+    w = max(v, n_c)
+    seconds = L * n_c * w * m * 6e-8 + L * L / 2 * (4e-5 + 2e-9 * w**3) + L * w * w * n_c * 1e-8
+    if seconds > _INFO_MAX_SECONDS:
+        return f"the signal gaps would take about {seconds:.2g} s (info computes them below {_INFO_MAX_SECONDS:g} s)"
+    gap_bytes = 8 * max(w * w * n_c, 3 * n_c * w * m)
+    if gap_bytes > min(_INFO_MAX_TABLE_BYTES, limits.available_memory()):
+        return f"the signal gaps hold (v, v, n_classes) distances, {limits.fmt_bytes(gap_bytes)}"
+    return None
+
+
+def _size_lines(full, sizes: dict) -> list[str]:
+    d = sizes["d"] if sizes["d"] is not None else f"2^{sizes['log2_d']:.6g}"
+    n_in = f"{sizes['num_inputs']} (~{float(sizes['num_inputs']):.3g})" if sizes["num_inputs_float"] is not None \
+        else sizes["num_inputs"] if sizes["num_inputs"] is not None else f"10^{sizes['log10_num_inputs']:.6g}"
+    ncml = sizes["nc_m_L"] if sizes["nc_m_L"] is not None else f"10^{sizes['log10_nc_m_L']:.6g}"
+    return [repr(full) if not isinstance(full, str) else full,
+            f"d = {d}, num_inputs = {n_in}, n_c*m^L = {ncml}",
+            f"memory: rule tables {limits.fmt_bytes(sizes['table_bytes'])}, one input "
+            f"{limits.fmt_bytes(sizes['one_input_bytes'])}"]
 
 
 @app.command()
@@ -40,7 +77,9 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
                                                "(default: the largest K_rho the grammar meets)"),
          zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
     """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar (of its informative RHM
-    for --s0; the gaps assume uniform rule probabilities)."""
+    for --s0; the gaps assume uniform rule probabilities). Answers in seconds for any size: sizes are exact
+    integers or, when astronomically large, base-10 logarithms; rho and kappa are computed only when the
+    grammar is small enough to build quickly, and the output says why not otherwise (exit status 0)."""
     from .. import oracle
 
     def go():
@@ -51,12 +90,30 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
                                "--grammar-seed only")
             _deprecated("info --seed", "--grammar-seed")
             gseed = seed
+        gseed = 0 if gseed is None else gseed
+        vv, mm, ss, LL = (check_int(f"--{k}", x, lo) for k, x, lo in (("v", v, 2), ("m", m, 1), ("s", s, 2),
+                                                                     ("L", L, 1)))
+        n_c = vv if n_classes is None else check_int("--n-classes", n_classes, 2)
+        sz0 = 0 if s0 is None else check_int("--s0", s0, 0)
+        sizes = limits.describe(vv, mm, ss, LL, n_c, sz0)
+        why = _why_not_built(vv, mm, ss, LL, n_c)
+        if why is not None:  # what can be said from the parameters alone; the rest of validation still applies
+            check_variant(zipf, noise)
+            if rules not in RULE_SAMPLERS:
+                raise CliError(f"--rules={rules!r} must be one of {', '.join(RULE_SAMPLERS)}")
+            head = (f"RHM(v={vv}, m={mm}, s={ss}, L={LL}, n_classes={n_c}, rules={rules!r}, seed={gseed}"
+                    + (f", s0={sz0}" if s0 is not None else "") + ")")
+            out = {"v": vv, "m": mm, "s": ss, "L": LL, "n_classes": n_c, "rules": rules, "seed": gseed, "zipf": zipf,
+                   "noise": noise, **({"s0": sz0} if s0 is not None else {}), **sizes,
+                   "rho": None, "kappa": None, "assumption6": None, "theorem7": None, "not_computed": why}
+            lines = _size_lines(head, sizes) + [f"rho^(l), kappa, Assumption 6 and Theorem 7: not computed: {why}"]
+            _emit(out, as_json, "\n".join(lines))
+            return
         full = _grammar(v, m, s, L, n_classes, rules, gseed, None, zipf, noise, s0)
         g = full.base if full.spec.s0 else full  # a SparseRHM's informative RHM
         gaps = oracle.signal_gaps(g)
         out = grammar_info(g, gaps)
-        out.update(full.params(), d=full.d, num_inputs=str(full.num_inputs),
-                   num_inputs_float=float(full.num_inputs))
+        out.update(full.params(), **sizes)
         k = K_rho if K_rho is not None else gaps.K_rho(g.m)
         if not (isinstance(k, float) and math.isfinite(k) and k > 0) and K_rho is None:
             k = 1.0  # one parent per level (inf) or a degenerate level (0): check the default K_rho = 1
@@ -70,8 +127,7 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
         if math.isfinite(gaps.kappa) and g.n_classes == g.v and g.m >= 2 and not flat:
             sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho)
         out["theorem7"] = sched.to_dict() if sched else None
-        lines = [repr(full), f"d = {full.d}, num_inputs = {full.num_inputs} (~{float(full.num_inputs):.3g}), "
-                 f"n_c*m^L = {out['nc_m_L']}",
+        lines = _size_lines(full, sizes)[:2] + [
                  "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})"
                                          for a, b in gaps.rho.items()),
                  f"kappa = {gaps.kappa:.4g}", str(rep)]
@@ -107,10 +163,8 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
     """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot)."""
 
     def go():
-        if out.suffix != ".npz":
-            raise CliError(f"--out={out} must end with .npz")
-        if not out.parent.exists():
-            raise CliError(f"--out={out}: directory {out.parent} does not exist")
+        check_int("--n", n, 1)  # an empty sample is a mistake, not a file
+        check_out_file(out, "--out", (".npz",))
         draw_seed = seed
         if seed is not None and grammar_seed is None and grammar_file is None:
             raise CliError(f"--seed {seed} is the seed of the draw now, no longer of the grammar: give "
@@ -121,7 +175,9 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
                 raise CliError("--data-seed (deprecated) and --seed both give the draw's seed: give --seed only")
             _deprecated("sample --data-seed", "--seed")
             draw_seed = data_seed
+        check_request(v, m, s, L, n_classes, s0, grammar_file, n=n, tree=tree, replace=not no_replace)
         g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
+        limits.check_sample(g, n, tree=tree, replace=not no_replace, param="--n")
         res = g.sample(n, seed=1 if draw_seed is None else draw_seed, replace=not no_replace, return_tree=tree)
         arrays = {"x": res[0], "y": res[1], "grammar": np.array(json.dumps(g.to_dict()))}
         if tree:

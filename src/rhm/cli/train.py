@@ -7,9 +7,11 @@ from typing import List, Optional
 
 import typer
 
+from .. import limits
 from ..validation import check_int
 from ._common import (GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, NOISE_OPT,
-                      RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar, _run, app)
+                      RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar, _run, app,
+                      check_request)
 
 
 def _coerce(value: str, default):
@@ -99,6 +101,10 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
     from ..experiments.tasks import train_once
 
     def go():
+        check_int("--train-size", train_size, 1)  # the cheap checks first: learners.get imports torch (seconds)
+        check_int("--test-size", test_size, 1)
+        stored = min(train_size, 1024) if online else train_size  # --online keeps one batch, not P inputs
+        check_request(v, m, s, L, n_classes, s0, grammar_file, train_size=stored, test_size=test_size)
         cls = learners.get(learner)
         sig = sigma
         if sig is not None:
@@ -111,9 +117,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         if "seed" in cls.defaults():
             kwargs.setdefault("seed", seed)
         g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
+        limits.check_train(g, stored, test_size)  # a loaded --grammar FILE: checked once known
         sampling_ = sampling if sampling is not None else ("distinct" if g.spec.is_plain else "iid")
-        check_int("--train-size", train_size, 1)
-        check_int("--test-size", test_size, 1)
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
         model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_, task, mask_rate,
                                 online=online)

@@ -18,10 +18,12 @@ import multiprocessing
 import os
 import socket
 import sys
+import threading
+import time
 import traceback
 from typing import Iterator
 
-from ..validation import check_int
+from ..validation import check_int, require
 from .sweep import import_modules
 from .tasks import execute
 
@@ -33,8 +35,46 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _init_worker(imports, sys_path):
-    """Worker start: one torch/BLAS thread, the parent's import path, the sweep's plugin modules."""
+# How often a worker's watchdog checks that its parent still lives (seconds).
+_WATCHDOG_PERIOD = 0.5
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """Make this worker exit soon after its parent dies, SIGKILL included (no orphan keeps a core busy).
+
+    Linux: prctl(PR_SET_PDEATHSIG, SIGKILL) makes the kernel kill us with the parent. Everywhere (and in case the
+    prctl is unavailable): a daemon thread polls os.getppid(), which changes when the parent is gone (we are
+    re-parented to init or a subreaper), and then ends the process with os._exit.
+    PDEATHSIG follows the *thread* that spawned the worker: the pool is started from the thread that first
+    submits (the runner's main thread), which must outlive the pool.
+    """
+    if parent_pid is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the prctl took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(_WATCHDOG_PERIOD)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="rhm-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(imports, sys_path, parent_pid=None):
+    """Worker start: exit with the parent, one torch/BLAS thread, the parent's import path, the sweep's plugin
+    modules."""
+    _die_with_parent(parent_pid)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     for p in sys_path:
@@ -101,7 +141,7 @@ class LocalExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker,
-                                                initargs=(list(imports), list(sys.path)))
+                                                initargs=(list(imports), list(sys.path), os.getpid()))
             self._pool_imports = key
         return self._pool
 
@@ -164,10 +204,7 @@ class RayExecutor:
         self.num_gpus_per_task = num_gpus_per_task
 
     def _ray(self):
-        try:
-            import ray
-        except ImportError:
-            raise RuntimeError("--executor ray needs Ray, which is not installed: pip install 'rhm[ray]'") from None
+        ray = require("ray", "--executor ray", "ray")
         if not ray.is_initialized():
             kwargs = {"ignore_reinit_error": True, "include_dashboard": False, "log_to_driver": False}
             check_ray_address(self.address)

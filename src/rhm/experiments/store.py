@@ -21,6 +21,7 @@ import math
 import socket
 import sqlite3
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 from ..spec import spec_columns
@@ -91,14 +92,66 @@ def _num(x):
     return x if math.isfinite(x) else None
 
 
-class ResultStore:
-    """A results store at `path` (created if missing). Use as a context manager or call ``close()``."""
+# The tables (and the runs columns) that make a SQLite file an rhm store; anything else is refused unchanged.
+STORE_TABLES = ("runs", "sweep_keys", "failures", "meta")
 
-    def __init__(self, path):
+
+def _ro_connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection (SQLite URI mode=ro): nothing done through it can change a byte of the file."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+
+
+def check_store_file(path) -> bool:
+    """ValueError unless `path` is an rhm results store; False when it is missing or an empty file (a store
+    may be created there), True when it is one. Reads through a read-only connection only."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise ValueError(f"store={str(path)!r} is not a regular file")
+    if path.stat().st_size == 0:
+        return False
+    try:
+        conn = _ro_connect(path)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")} if "runs" in tables else set()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise ValueError(f"store={str(path)!r} is not an rhm results store (not a SQLite database: {err})") from None
+    missing = [t for t in STORE_TABLES if t not in tables]
+    if missing or not set(COLUMNS) - {name for name, _, _ in SPEC_COLUMNS} <= cols:  # older stores lack spec columns
+        what = f"lacks the tables {', '.join(missing)}" if missing else "its runs table has other columns"
+        raise ValueError(f"store={str(path)!r} is not an rhm results store: it {what}"
+                         + (f" (it holds {', '.join(sorted(tables))})" if tables else " (it holds no table)"))
+    return True
+
+
+class ResultStore:
+    """A results store at `path` (created if missing). Use as a context manager or call ``close()``.
+
+    A file that exists and is not an rhm store (another program's SQLite, any other file) is refused with a
+    ValueError before anything is written to it. ``readonly=True`` opens an existing store read-only (SQLite
+    URI mode=ro) for reports: the writes then raise, and an empty or missing file is refused.
+    """
+
+    def __init__(self, path, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         if str(self.path.parent) and not self.path.parent.exists():
             raise ValueError(f"store={str(self.path)!r}: directory {str(self.path.parent)!r} does not exist")
+        is_store = check_store_file(self.path)
+        if readonly and not is_store:
+            raise ValueError(f"store={str(self.path)!r} " + ("is an empty file, not an rhm results store"
+                                                            if self.path.exists() else "does not exist"))
         try:
+            if readonly:
+                self.conn = _ro_connect(self.path)
+                self._spec_view()
+                self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+                return
             self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -107,20 +160,34 @@ class ResultStore:
         except sqlite3.DatabaseError as err:
             raise ValueError(f"store={str(self.path)!r} is not a usable SQLite results store: {err}") from None
 
-    def _migrate(self) -> None:
-        """Add the spec columns a store written by an older rhm lacks, filled from each row's config JSON (a
-        field absent there is at its default), in one transaction."""
+    def _missing_spec_columns(self) -> list[tuple[str, str, str]]:
+        """(name, SQL type, SQL value from the row's config JSON) of each spec column this store lacks (a store
+        written by an older rhm); a field absent from the JSON is at its default."""
         have = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
-        todo = []
+        out = []
         for name, sql, default in SPEC_COLUMNS:
             if name not in have:
                 value = f"json_extract(config, '$.grammar.{name}')"
                 if default is not None:  # rows of tasks without a grammar (boolean) keep NULL
                     value = f"CASE WHEN json_extract(config, '$.grammar.v') IS NULL THEN NULL " \
                             f"ELSE COALESCE({value}, {default!r}) END"
-                todo += [(f"ALTER TABLE runs ADD COLUMN {name} {sql}", ()), (f"UPDATE runs SET {name} = {value}", ())]
+                out.append((name, sql, value))
+        return out
+
+    def _migrate(self) -> None:
+        """Add the spec columns an older store lacks, filled from each row's config JSON, in one transaction."""
+        todo = [q for name, sql, value in self._missing_spec_columns()
+                for q in ((f"ALTER TABLE runs ADD COLUMN {name} {sql}", ()), (f"UPDATE runs SET {name} = {value}", ()))]
         if todo:
             self._tx(todo)
+
+    def _spec_view(self) -> None:
+        """Read-only: an older store's missing spec columns computed by a TEMP view that shadows `runs` (the temp
+        schema lives outside the file, which is never written)."""
+        cols = self._missing_spec_columns()
+        if cols:
+            extra = ", ".join(f"{value} AS {name}" for name, _, value in cols)
+            self.conn.execute(f"CREATE TEMP VIEW runs AS SELECT r.*, {extra} FROM main.runs AS r")
 
     # ----------------------------------------------------------------------------------------- admin
     def close(self):
@@ -276,11 +343,9 @@ class ResultStore:
         return len(df)
 
     def to_parquet(self, path, sweep: str | None = None) -> int:
-        try:
-            import pyarrow  # noqa: F401  (pandas needs it for Parquet)
-        except ImportError:
-            raise RuntimeError("Parquet export needs pyarrow, which is not installed: "
-                               "pip install 'rhm[parquet]' (or pip install pyarrow)") from None
+        from ..validation import require
+
+        require("pyarrow", "Parquet export", "parquet")  # pandas needs it for Parquet
         from .._io import atomic_path
 
         df = self.to_pandas(sweep=sweep, json_as_text=True)

@@ -69,7 +69,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import learners
+from .. import learners, limits
 from ..lm_tasks import TASKS as LM_TASKS
 from ..lm_tasks import unsupported
 from ..spec import GrammarSpec
@@ -140,6 +140,10 @@ class GrammarGrid:
             try:
                 point = GrammarSpec(**g)
             except (ValueError, TypeError) as err:
+                raise SweepError(f"{where}: {err}") from None
+            try:  # refuse a point that cannot run here (memory, or an exact P_max too large to compute)
+                limits.check_sweep_grammar(point.to_dict())
+            except ValueError as err:
                 raise SweepError(f"{where}: {err}") from None
             if point not in out:
                 out.append(point)
