@@ -25,7 +25,7 @@ import numpy as np
 
 from ..grammar import zipf_probs
 from .config import grammar_key
-from .experiment import check_mode
+from .experiment import Experiment, check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import INCONCLUSIVE, combine, interval_verdict
 
@@ -245,15 +245,15 @@ def analyze_V2(exp, store, mode, out_dir):
 
 
 # ------------------------------------------------------------------------------------------------ records
-#: the Experiment records' fields: rhm.experiments.registry builds Experiment(**spec) from them (as for exp_lm)
-SPECS = (
-    dict(id="V1", title="Zipf rules: power-law learning curve",
-         law="With rule probabilities f_k ∝ k^-(1+a) (at the root, L = 1), test error ∝ P^(-a/(1+a)) "
-             "(Cagnetta, Kang, Wyart 2025): the 95% CI of the exponent lies within a/(1+a) ± 0.15 for the CNN and "
-             "chaining+ at every a",
-         runs=runs_V1, analyze=analyze_V1, requires=("cnn", "chaining+"), thresholds={"slope_tol": V1_TOL}),
-    dict(id="V2", title="Token noise: test error against the Bayes error",
-         law="With token noise eps, no learner beats the Bayes classifier of the same test set (excess CI above "
-             "−0.02); the excess of each learner is measured as eps grows",
-         runs=runs_V2, analyze=analyze_V2, requires=("cnn", "kmeans", "chaining+"), thresholds={"excess_tol": V2_TOL}),
-)
+V1 = Experiment(
+    id="V1", title="Zipf rules: power-law learning curve",
+    law="With rule probabilities f_k ∝ k^-(1+a) (at the root, L = 1), test error ∝ P^(-a/(1+a)) "
+        "(Cagnetta, Kang, Wyart 2025): the 95% CI of the exponent lies within a/(1+a) ± 0.15 for the CNN and "
+        "chaining+ at every a",
+    runs=runs_V1, analyze=analyze_V1, requires=("cnn", "chaining+"), thresholds={"slope_tol": V1_TOL})
+
+V2 = Experiment(
+    id="V2", title="Token noise: test error against the Bayes error",
+    law="With token noise eps, no learner beats the Bayes classifier of the same test set (excess CI above "
+        "−0.02); the excess of each learner is measured as eps grows",
+    runs=runs_V2, analyze=analyze_V2, requires=("cnn", "kmeans", "chaining+"), thresholds={"excess_tol": V2_TOL})

@@ -12,14 +12,14 @@ from .exp_boolean import R8
 from .exp_deep import R4, R5, R6, R7, R9
 from .exp_lm import SPECS as LM_SPECS
 from .exp_paper import R1, R2, R3
-from .exp_variants import SPECS as VARIANT_SPECS
+from .exp_variants import V1, V2
 from .experiment import MODES, Experiment
 
 __all__ = ["EXPERIMENTS", "MODES", "Experiment", "get"]
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9,
-                      *(Experiment(**spec) for spec in (*VARIANT_SPECS, *LM_SPECS)))}
+                      V1, V2, *(Experiment(**spec) for spec in LM_SPECS))}
 
 
 def get(rid: str) -> Experiment:
