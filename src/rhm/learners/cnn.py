@@ -119,8 +119,8 @@ class CNN(TorchNetLearner):
         consecutive epochs.
     val_fraction: fraction of the training set held out; the weights with the best validation accuracy are kept.
     bias: add a (weight-shared) bias to every conv layer.
-    impl: "conv1d" (F.conv1d with stride s) or "matmul" (the same layers as patch matrix products; faster on
-        CPU, identical up to rounding).
+    impl: "matmul" (the layers as patch matrix products; the default since issue 22: half the CPU time per
+        SGD step at batch 16, width 256) or "conv1d" (F.conv1d with stride s; the same network up to rounding).
     progress: report epochs and the training loss on stderr (a rich bar on a terminal, plain lines in a log).
     dtype: "float32" or "float64".
     device: "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
@@ -133,7 +133,7 @@ class CNN(TorchNetLearner):
 
     def __init__(self, width=256, s=None, parametrization="mf", optimizer="sgd", lr=0.2, momentum=0.9,
                  weight_decay=5e-6, batch_size=16, epochs=100, max_steps=5000, schedule="cosine",
-                 loss_threshold=1e-5, patience=2, val_fraction=0.0, bias=False, impl="conv1d", progress=False,
+                 loss_threshold=1e-5, patience=2, val_fraction=0.0, bias=False, impl="matmul", progress=False,
                  dtype="float32", device="auto", seed=0):
         self.width = width
         self.s = s
