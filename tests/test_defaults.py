@@ -2,7 +2,8 @@
 declares its optional hyperparameters.
 
 Fast tests: tiny sizes, the progress interval set to 0 so that a short fit prints what a > 30 s fit prints in a
-log. The learning tests are @pytest.mark.slow (each fits a network with its full default schedule).
+log. The learning tests are @pytest.mark.slow (each fits a network with its full default schedule three
+times: minutes on one core).
 """
 
 from __future__ import annotations
@@ -68,16 +69,18 @@ def test_optional_hyperparameters_are_declared_on_the_base_class():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("learner, P, max_error", [
-    # v = n_c = 4, m = 2, L = 3 (512 inputs, n_c m^L = 32): each default reaches the P* threshold's scale of
-    # error, 0.1 (1 - 1/n_c) = 0.075, at a few times n_c m^L; margin: the mean over three grammar seeds
-    ("cnn", 200, 0.075), ("lcn", 300, 0.075), ("transformer", 400, 0.075),
+@pytest.mark.parametrize("learner, P, grammar_seeds", [
+    ("cnn", 800, (100, 101, 102)),  # three of the held-out grammars of benchmarks/sweeps/defaults_cnn_m4_L3.toml
+    ("lcn", 4000, (0, 1, 2)),  # the development grammars of the LCN's defaults
 ])
-def test_defaults_learn_a_small_grammar(learner, P, max_error, one_thread):
+def test_defaults_reach_the_pstar_threshold(learner, P, grammar_seeds, one_thread):
+    # v = n_c = 8, m = 4, s = 2, L = 3: the defaults' test error at the issue's size for this learner, mean over
+    # three grammars, is at most the P* threshold 0.1 (1 - 1/n_c) = 0.0875 (the protocol of rhm train:
+    # P + 2,000 distinct inputs drawn with seed 0, the first P to train, learner seed 0)
     errs = []
-    for gseed in (0, 1, 2):
-        g = rhm.RHM(4, 2, 2, 3, seed=gseed)
-        x, y = g.sample(g.num_inputs, seed=1, replace=False)
-        model = rhm.learners.get(learner)(device="cpu").fit(x[:P], y[:P], grammar=g)
+    for gseed in grammar_seeds:
+        g = rhm.RHM(8, 4, 2, 3, seed=gseed)
+        x, y = g.sample(P + 2000, seed=0, replace=False)
+        model = rhm.learners.get(learner)(device="cpu", seed=0).fit(x[:P], y[:P], grammar=g)
         errs.append(1 - model.score(x[P:], y[P:]))
-    assert np.mean(errs) <= max_error, errs
+    assert np.mean(errs) <= 0.1 * (1 - 1 / 8), errs
