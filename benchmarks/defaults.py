@@ -9,7 +9,8 @@ Grammar: v = n_c = 8, m = 4, s = 2, L = 3, uniform rules; data: P + T distinct i
 
 Fit times: one fit per learner with its defaults at P = 2,000 on grammar seed 0, in one process, each printed
 with its ratio to the reference, measured first in the same process (``--reference cnn``: the CNN's current
-defaults; ``old-cnn``: the CNN's defaults before issue 22, max_steps = 20,000, i.e. 12,500 SGD steps at P = 2,000).
+defaults; ``old-cnn``: the CNN's defaults before issue 22: conv1d, max_steps = 20,000, i.e. 12,500 SGD steps
+at P = 2,000).
 
 --pstar: each learner at its threshold size (cnn 800, lcn 4,000, transformer 16,000) on the given grammar seeds:
 test error per seed, mean and sd, against the P* threshold 0.1 (1 - 1/n_c) = 0.0875. The held-out confirmation
@@ -31,7 +32,7 @@ V, M, S, L = 8, 4, 2, 3
 THRESHOLD = 0.1 * (1 - 1 / V)
 NEURAL = ("cnn", "lcn", "transformer", "fcn")
 PSTAR_SIZE = {"cnn": 800, "lcn": 4000, "transformer": 16000}
-REFERENCES = {"cnn": ("cnn", {}), "old-cnn": ("cnn", {"max_steps": 20000})}
+REFERENCES = {"cnn": ("cnn", {}), "old-cnn": ("cnn", {"max_steps": 20000, "impl": "conv1d"})}
 
 
 def fit(name, params, g, P, n_test, seed=0):
