@@ -253,10 +253,18 @@ class RHM:
 
     # ----------------------------------------------------------------------------- sampling / parsing
     # Thin methods so that `g.sample(...)` reads naturally; the work lives in sampling.py / oracle.py.
-    def sample(self, n, seed=None, replace=True, return_tree=False):
-        """Draw n inputs and labels; see :func:`rhm.sampling.sample`."""
+    def sample(self, n, seed=None, replace=True, return_tree=False, filter_level=0):
+        """Draw n inputs and labels; see :func:`rhm.sampling.sample`. filter_level=k >= 1: hierarchical
+        filtering at level k (:mod:`rhm.filtering`; Garnier-Brun et al., ICML 2025)."""
+        if filter_level:
+            return _filtered_sample(self, n, seed, replace, return_tree, filter_level)
         from . import sampling
         return sampling.sample(self, n, seed=seed, replace=replace, return_tree=return_tree)
+
+    def filtered(self, k):
+        """The level-k filtered model (:class:`rhm.filtering.FilteredGrammar`): its draws and exact inference."""
+        from .filtering import FilteredGrammar
+        return FilteredGrammar(self, k)
 
     def resample_below(self, tree, level, seed=None, return_tree=False):
         """Keep the level-`level` symbols of `tree`, redraw every derivation below; see sampling.py."""
@@ -337,6 +345,16 @@ class RHM:
     def load(cls, path) -> "RHM":
         """Read a grammar written by :meth:`save`. Any malformed or hostile file raises ValueError."""
         return load_json(path, cls.from_dict, "grammar")
+
+
+def _filtered_sample(g, n, seed, replace, return_tree, filter_level):
+    """g.sample(..., filter_level=k) of any grammar: the level-k filtered draw through its tree PCFG."""
+    from .filtering import check_filter_level, sample_pcfg
+    k = check_filter_level(filter_level, g.L)
+    if not replace:
+        raise ValueError(f"replace=False is not defined for filter_level={k}: filtered inputs are not equally "
+                         "likely; sample with replacement")
+    return sample_pcfg(g, n, seed, filter_level=k, return_tree=return_tree)
 
 
 @register_builder("rhm")
