@@ -32,9 +32,11 @@ def check_filter_level(k, L: int) -> int:
 class Categorical:
     """Exact vectorised draws from the rows of a probability table (R, M): ``draw(rng, rows) -> columns``.
 
-    Inverse-cdf with a guide table (Chen's indexed search): a uniform u picks the bucket floor(u M), whose guide
-    entry is the first column whose cdf exceeds the bucket's start; a short vectorised walk (rarely more than
-    a step or two) then finds the first column with cdf > u. Zero-probability columns are never returned.
+    A 16-bit uniform picks one of G = 2**g >= 16 M equal cells of [0, 1) (g <= 16). A cell that lies inside
+    one segment of the row's cdf maps straight to its column through a table (one lookup per draw); the few
+    cells that straddle a boundary (at most M - 1 of G per row) are refined with a uniform float within the cell
+    and a search of the cdf, so column k has probability p_k exactly (to float64 rounding of the cdf). Columns
+    of probability 0 are never returned.
     """
 
     def __init__(self, probs: np.ndarray):
@@ -43,58 +45,124 @@ class Categorical:
             raise ValueError("probs must be a 2-D table of non-negative rows that sum to 1")
         R, M = p.shape
         self.M = M
-        cdf = np.cumsum(p, axis=1)
-        # from the last positive column on, the cdf is 2 (> any u): the walk stops there, never past the row
+        self.bits = min(16, max(8, int(np.ceil(np.log2(M))) + 4))  # >= 16 cells per column
+        G = 1 << self.bits
+        cdf = np.cumsum(p, axis=1) / p.sum(1, keepdims=True)
+        # from the last positive column on the cdf is 2 (> any u): a search never leaves the row
         last = M - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
         cdf[np.arange(M)[None, :] >= last[:, None]] = 2.0
-        self.cdf = cdf.reshape(-1)
-        # rows are laid end to end, shifted by 3 per row, so one searchsorted finds every row's guide entries
-        shifted = (cdf + 3.0 * np.arange(R)[:, None]).reshape(-1)
-        starts = np.arange(M) / M + 3.0 * np.arange(R)[:, None]
-        self.guide = np.searchsorted(shifted, starts.reshape(-1), side="right").reshape(R, M)
-        self.index_dtype = np.int32 if R * M < 2**31 else np.int64
-        self.guide = self.guide.astype(self.index_dtype)
+        # rows laid end to end, shifted by 3 per row: one searchsorted serves every row (flat index r*M + k)
+        self.shifted = (cdf + 3.0 * np.arange(R)[:, None]).reshape(-1)
+        lo = np.arange(G) / G + 3.0 * np.arange(R)[:, None]
+        first = np.searchsorted(self.shifted, lo.reshape(-1), side="right")  # first k with cdf > cell start
+        pure = self.shifted[first] >= (lo + 1.0 / G).reshape(-1)  # ... and still above the cell's end
+        self.index_dtype = np.dtype(np.int32 if R * max(M, G) < 2**31 else np.int64)
+        self.table = np.where(pure, first, -1).astype(self.index_dtype)
+
+    def keys(self, rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
+        """The cell key row * G + cell of one uniform draw per entry of `rows` (1 or 2 random bytes each)."""
+        from .sampling import _raw_bytes
+
+        kd = np.dtype(np.uint16) if self.table.size <= 1 << 16 else np.dtype(np.uint32) \
+            if self.table.size <= 1 << 32 else np.dtype(np.int64)
+        key = np.asarray(rows).astype(kd)
+        key <<= kd.type(self.bits)
+        if self.bits == 8:
+            key |= _raw_bytes(rng, key.size).reshape(key.shape)
+        else:
+            key |= (_raw_bytes(rng, 2 * key.size).view("<u2") >> np.uint16(16 - self.bits)).reshape(key.shape)
+        return key
+
+    def resolve(self, rng: np.random.Generator, keys: np.ndarray) -> np.ndarray:
+        """Flat indices of draws in straddling cells `keys` (1-D): a uniform point in the cell, then the cdf."""
+        k = keys.astype(np.int64)
+        row, cell = k >> self.bits, k & ((1 << self.bits) - 1)
+        point = 3.0 * row + (cell + rng.random(k.size)) / (1 << self.bits)
+        return np.searchsorted(self.shifted, point, side="right").astype(self.index_dtype)
 
     def draw_flat(self, rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
         """Flat indices row * M + column of one draw per entry of `rows` (any shape)."""
+        rows = np.asarray(rows)
         if self.M == 1:
-            return rows.astype(self.index_dtype, copy=False)
-        u = rng.random(rows.shape)
-        idx = self.guide[rows, (u * self.M).astype(np.int64)]
-        while True:
-            step = self.cdf[idx] <= u
-            if not step.any():
-                return idx
-            idx += step
+            return rows.astype(self.index_dtype)
+        key = self.keys(rng, rows)
+        idx = np.take(self.table, key)
+        flat = idx.reshape(-1)
+        bad = np.flatnonzero(flat < 0)
+        if bad.size:
+            flat[bad] = self.resolve(rng, key.reshape(-1)[bad])
+        return idx
 
     def draw(self, rng, rows):
         """Columns (the same shape as `rows`) drawn from the given rows."""
         return self.draw_flat(rng, rows) - np.asarray(rows, dtype=self.index_dtype) * self.M
 
 
+# bytes of the widest level of one chunk of the tree sampler (cache sized, as rhm.sampling's)
+_CHUNK_BYTES = 1 << 19
+
+
 class PCFGSampler:
     """Top-down draws from a :class:`TreePCFG`: per level one categorical rule draw for every node, then one
-    gather of the children (no loop over samples or nodes). Tokens then pass through the noise channel."""
+    gather of the children (no loop over samples or nodes), in cache-sized chunks of samples.
+
+    When the S children of a symbol fill 2, 4 or 8 bytes, a level's draw is one lookup per node: the cell key
+    of :class:`Categorical` maps straight to the packed children of its rule, and the straddling cells map to
+    an all-ones sentinel that is then resolved exactly (a handful of nodes).
+    """
 
     def __init__(self, P: TreePCFG, dtype=np.uint16):
         self.P, self.dtype = P, np.dtype(dtype)
         self.rules = [Categorical(p) for p in P.probs]
-        self.children = [np.ascontiguousarray(np.asarray(c).reshape(-1, P.S)).astype(self.rules[lv].index_dtype)
-                         for lv, c in enumerate(P.children)]
+        self.packed = {2: np.uint16, 4: np.uint32, 8: np.uint64}.get(self.dtype.itemsize * P.S)
+        self.children, self.direct = [], []
+        top = np.iinfo(self.dtype).max
+        self.sentinel = np.iinfo(self.packed).max if self.packed is not None else None
+        for lv, c in enumerate(P.children):
+            flat = np.ascontiguousarray(np.asarray(c).reshape(-1, P.S).astype(self.dtype))
+            direct = None
+            if self.packed is not None:
+                flat = flat.view(np.dtype(self.packed).newbyteorder("=")).reshape(-1)
+                cat = self.rules[lv]
+                if P.n_sym(lv + 1) <= top and cat.M > 1:  # the sentinel (all ones) is no real children tuple
+                    direct = np.where(cat.table >= 0, flat[np.maximum(cat.table, 0)],
+                                      self.sentinel).astype(self.packed)
+            self.children.append(flat)
+            self.direct.append(direct)
+
+    def _level(self, rng, lv: int, sym: np.ndarray) -> np.ndarray:
+        """Children (rows, S * nodes) of the level-lv symbols sym (rows, nodes)."""
+        rows = len(sym)
+        if self.direct[lv] is not None:
+            cat = self.rules[lv]
+            key = cat.keys(rng, sym)
+            out = np.take(self.direct[lv], key)
+            flat = out.reshape(-1)
+            bad = np.flatnonzero(flat == self.sentinel)
+            if bad.size:
+                flat[bad] = self.children[lv][cat.resolve(rng, key.reshape(-1)[bad])]
+            return out.view(self.dtype).reshape(rows, -1)
+        rule = self.rules[lv].draw_flat(rng, sym)
+        if self.packed is not None:
+            return np.take(self.children[lv], rule).view(self.dtype).reshape(rows, -1)
+        return np.take(self.children[lv], rule, axis=0).reshape(rows, -1)
 
     def expand(self, rng, top: np.ndarray, start: int, want_tree: bool = False):
         """Expand level-`start` symbols top (n, S**start) to the leaves: x (n, d) and the levels start..L."""
-        n = len(top)
-        sym = np.asarray(top).astype(self.rules[0].index_dtype)
-        levels = [sym] if want_tree else None
-        for lv in range(start, self.P.L):
-            rule = self.rules[lv].draw_flat(rng, sym)
-            sym = self.children[lv][rule].reshape(n, -1)
-            if want_tree:
-                levels.append(sym)
-        x = np.ascontiguousarray(sym.astype(self.dtype))
-        if want_tree:
-            levels = [lv.astype(self.dtype) for lv in levels[:-1]] + [x]
+        P, n = self.P, len(top)
+        top = np.asarray(top).astype(self.dtype)
+        x = np.empty((n, P.d), dtype=self.dtype)
+        levels = [top] + [np.empty((n, P.S**lv), dtype=self.dtype) for lv in range(start + 1, P.L)] + [x] \
+            if want_tree else None
+        rows_per = max(1, min(1 << 16, _CHUNK_BYTES // (P.d * self.dtype.itemsize)))
+        for a in range(0, n, rows_per):
+            b = min(n, a + rows_per)
+            sym = top[a:b]
+            for lv in range(start, P.L):
+                sym = self._level(rng, lv, sym)
+                if want_tree and lv + 1 < P.L:
+                    levels[lv + 1 - start][a:b] = sym
+            x[a:b] = sym
         return x, levels
 
 
