@@ -150,3 +150,48 @@ def test_noise_is_the_token_channel():
     changed = (x != tree[-1]).mean()
     assert abs(changed - 0.3 * 3 / 4) < 0.02  # replaced w.p. 0.3, by a different token w.p. 3/4
     assert np.isfinite(I.log_likelihood(g, x)).all()
+
+
+def test_sweep_runs_soft_and_filtered_grammars(tmp_path):
+    from rhm.experiments import LocalExecutor, ResultStore, Sweep, run_sweep
+
+    sweep = Sweep.from_toml_string("""
+name = "soft"
+sampling = "iid"
+seeds = [0]
+test_size = 200
+[[grammars]]
+v = 4
+m = 4
+L = 2
+beta = [0.5, 2.0]
+filter_level = [0, 1]
+[[learners]]
+name = "kmeans"
+[sizes]
+values = [12]
+""")
+    points = sweep.grammar_points()
+    assert [(p.beta, p.filter_level) for p in points] == [(0.5, 0), (0.5, 1), (2.0, 0), (2.0, 1)]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        out = run_sweep(sweep, store, executor=LocalExecutor(workers=0), progress=False)
+        rows = store.rows(sweep="soft")
+    assert out.done == 4 and len(rows) == 4
+    assert all(0 <= r["test_error"] <= 1 for r in rows)
+
+
+def test_cli_sample_soft_and_filtered(tmp_path):
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
+    out = tmp_path / "s.npz"
+    res = CliRunner().invoke(app, ["sample", "--v", "4", "--L", "3", "--beta", "1.0", "--filter-level", "2",
+                                   "--n", "50", "--out", str(out), "--tree"])
+    assert res.exit_code == 0, res.output
+    data = np.load(out)
+    assert data["x"].shape == (50, 8) and "tree_2" in data and "tree_1" not in data
+    assert np.array_equal(data["x"], rhm.SoftGrammar(4, 2, 3, 1.0).sample(50, seed=1, filter_level=2)[0])
+    bad = CliRunner().invoke(app, ["sample", "--v", "4", "--L", "3", "--beta", "-1", "--n", "5",
+                                   "--out", str(tmp_path / "b.npz")])
+    assert bad.exit_code == 1 and "beta=-1.0 must be >= 0" in bad.output and not (tmp_path / "b.npz").exists()
