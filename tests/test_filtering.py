@@ -147,3 +147,16 @@ def test_spec_field_and_errors():
         g.filtered(1).parse(x)
     with pytest.raises(ValueError, match="filter_level=5 must be in \\[0, 3\\]"):
         rhm.GrammarSpec(v=4, m=2, L=3, filter_level=5)
+
+
+def test_torch_backend_agrees_on_the_filtered_model():
+    torch = pytest.importorskip("torch")
+    g = rhm.SoftGrammar(4, 2, 3, 1.0, seed=0, noise=0.1)
+    f = g.filtered(2)
+    x, _ = g.sample(300, seed=0, filter_level=2)
+    xt = torch.as_tensor(x.astype(np.int64))
+    mask = np.arange(8) == 3
+    assert np.allclose(I.class_posterior(f, x), I.class_posterior(f, xt).numpy(), atol=1e-12)
+    assert np.allclose(I.token_posterior(f, x, mask), I.token_posterior(f, xt, torch.as_tensor(mask)).numpy(),
+                       atol=1e-12)
+    assert np.allclose(I.next_token(f, x[:20]), I.next_token(f, xt[:20]).numpy(), atol=1e-12)

@@ -108,7 +108,8 @@ class SoftGrammar:
 
     @property
     def is_plain(self) -> bool:
-        return self.beta == 0.0 and self.noise == 0.0
+        """False: the soft grammar is sampled i.i.d. (no distinct-input protocol, even at beta = 0)."""
+        return False
 
     def tree_pcfg(self) -> TreePCFG:
         """Rules and probabilities as they are (the root prior uniform): every rhm.inference function runs on it."""

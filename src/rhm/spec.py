@@ -243,8 +243,9 @@ class GrammarSpec:
     @property
     def is_plain(self) -> bool:
         """True when every input of the support is equally likely (no Zipf weights, no noise): the distinct-input
-        (P*) protocol and exact input counts apply. The sparse RHM (s0) is plain in this sense."""
-        return self.zipf is None and self.noise == 0.0 and not self.beta and not self.filter_level
+        (P*) protocol and exact input counts apply. The sparse RHM (s0) is plain in this sense; the soft grammar
+        (beta set, even 0) and filtered models are not (they are sampled i.i.d.)."""
+        return self.zipf is None and self.noise == 0.0 and self.beta is None and not self.filter_level
 
     @property
     def is_classic(self) -> bool:
