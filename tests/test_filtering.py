@@ -160,3 +160,28 @@ def test_torch_backend_agrees_on_the_filtered_model():
     assert np.allclose(I.token_posterior(f, x, mask), I.token_posterior(f, xt, torch.as_tensor(mask)).numpy(),
                        atol=1e-12)
     assert np.allclose(I.next_token(f, x[:20]), I.next_token(f, xt[:20]).numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda: rhm.RHM(4, 2, 2, 3, seed=1, zipf=0.5),
+                                  lambda: rhm.SparseRHM(4, 2, 2, 2, s0=1, seed=0),
+                                  lambda: rhm.SoftGrammar(4, 2, 3, 1.0, seed=2)])
+def test_filtered_json_round_trip(make, tmp_path):
+    f = make().filtered(2)
+    f.save(tmp_path / "f.json")
+    back = rhm.filtering.FilteredGrammar.load(tmp_path / "f.json")
+    assert back == f and back.spec == f.spec
+    assert np.array_equal(back.sample(50, seed=3)[0], f.sample(50, seed=3)[0])
+    with pytest.raises(ValueError, match="not a filtered grammar file"):
+        rhm.filtering.FilteredGrammar.from_dict(f.base.to_dict())
+
+
+def test_resample_below_keeps_the_level_k_symbols():
+    g = rhm.RHM(4, 2, 2, 3, seed=0)
+    f = g.filtered(1)
+    x, y, tree = f.sample(500, seed=0, return_tree=True)
+    x2, t2 = f.resample_below(tree, 2, seed=1, return_tree=True)
+    assert np.array_equal(t2[2], tree[2]) and not np.array_equal(x2, x)
+    with pytest.raises(ValueError, match="level=0 must be >= filter_level=1"):
+        f.resample_below(tree, 0, seed=1)
+    with pytest.raises(ValueError, match="filtered sparse RHM"):
+        rhm.SparseRHM(4, 2, 2, 2, s0=1).filtered(1).resample_below(tree, 1, seed=0)

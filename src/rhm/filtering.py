@@ -21,6 +21,8 @@ import numpy as np
 from .treepcfg import TreePCFG, tree_pcfg
 from .validation import check_int
 
+FILTERED_FORMAT = "rhm-filtered"
+
 __all__ = ["Categorical", "PCFGSampler", "FilteredGrammar", "level_marginals", "filtered_pcfg", "check_filter_level"]
 
 
@@ -309,14 +311,59 @@ class FilteredGrammar:
         raise ValueError("parse is not defined for filtered data: use rhm.inference.class_posterior(g, x)")
 
     def resample_below(self, tree, level, seed=None, return_tree=False):
+        """The base grammar's resample_below for level >= k (the filtered tree holds its symbols there); not
+        for the sparse RHM, whose filtered tree holds tree-PCFG symbols rather than its own layouts."""
+        if self.base.spec.s0:
+            raise ValueError("resample_below is not available for a filtered sparse RHM: its filtered tree holds "
+                             "tree-PCFG symbols, not the sparse layouts")
         if isinstance(level, numbers.Integral) and level >= self.filter_level:
             return self.base.resample_below(tree, level, seed=seed, return_tree=return_tree)
         raise ValueError(f"level={level!r} must be >= filter_level={self.filter_level}: the filtered model has "
                          "no symbols above it")
 
     def to_dict(self) -> dict:
-        return {"format": "rhm-filtered", "version": 1, "filter_level": self.filter_level,
+        return {"format": FILTERED_FORMAT, "version": 1, "filter_level": self.filter_level,
                 "base": self.base.to_dict()}
+
+    def save(self, path) -> None:
+        """Write the filtered model as JSON (its base grammar's JSON and k), atomically."""
+        from .grammar import save_json
+
+        save_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data) -> "FilteredGrammar":
+        """Rebuild from :meth:`to_dict` output (the base grammar by its own format: RHM, sparse RHM, soft)."""
+        from .grammar import FORMAT_NAME, RHM
+        from .soft import SOFT_FORMAT, SoftGrammar
+        from .sparse import SPARSE_FORMAT, SparseRHM
+
+        if not isinstance(data, dict) or data.get("format") != FILTERED_FORMAT:
+            raise ValueError(f"not a filtered grammar file: format="
+                             f"{data.get('format') if isinstance(data, dict) else None!r}, "
+                             f"expected {FILTERED_FORMAT!r}")
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported filtered grammar format version {data.get('version')!r}; this rhm "
+                             "reads 1")
+        base = data.get("base")
+        kinds = {FORMAT_NAME: RHM, SPARSE_FORMAT: SparseRHM, SOFT_FORMAT: SoftGrammar}
+        fmt = base.get("format") if isinstance(base, dict) else None
+        if fmt not in kinds:
+            raise ValueError(f"filtered grammar JSON field base has format {fmt!r}; expected one of {list(kinds)}")
+        return cls(kinds[fmt].from_dict(base), data.get("filter_level"))
+
+    @classmethod
+    def load(cls, path) -> "FilteredGrammar":
+        """Read a filtered model written by :meth:`save`; any malformed file raises ValueError."""
+        from .grammar import load_json
+
+        return load_json(path, cls.from_dict, "filtered grammar")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FilteredGrammar) and self.filter_level == other.filter_level \
+            and self.base == other.base
+
+    __hash__ = None
 
     def __repr__(self) -> str:
         return f"{self.base!r}.filtered({self.filter_level})"
