@@ -185,3 +185,21 @@ def test_resample_below_keeps_the_level_k_symbols():
         f.resample_below(tree, 0, seed=1)
     with pytest.raises(ValueError, match="filtered sparse RHM"):
         rhm.SparseRHM(4, 2, 2, 2, s0=1).filtered(1).resample_below(tree, 1, seed=0)
+
+
+@pytest.mark.parametrize("name", GRAMMARS)
+def test_num_inputs_counts_the_support(name):
+    g = GRAMMARS[name]()
+    xs = all_inputs(g.v, g.d)
+    for k in range(1, g.L + 1):
+        f = g.filtered(k)
+        assert f.num_inputs == int((I.log_likelihood(f, xs) > -np.inf).sum())
+        assert isinstance(f, rhm.Grammar)
+
+
+def test_filtered_model_streams_batches():
+    from rhm.data import RHMStream
+
+    f = rhm.SoftGrammar(4, 2, 3, 1.0, seed=0).filtered(2)
+    xb, yb = next(iter(RHMStream(f, 16, seed=0, n_batches=1)))
+    assert tuple(xb.shape[:1]) == (16,) and tuple(yb.shape) == (16,)

@@ -14,6 +14,8 @@ function runs on it exactly: ``rhm.inference.class_posterior(g.filtered(k), x)``
 
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
 
 import numpy as np
@@ -284,6 +286,39 @@ class FilteredGrammar:
 
     def symbols(self, level: int) -> int:
         return self.base.symbols(level)
+
+    @property
+    def rules(self):
+        """The filtered model's rule tables (its tree PCFG's children, top level first)."""
+        return self.tree_pcfg().children
+
+    @property
+    def rule_probs(self):
+        return self.tree_pcfg().probs
+
+    @property
+    def num_inputs(self) -> int:
+        """Exact number of clean inputs of positive probability (a Python int): the level-k configurations some
+        class gives positive probability at every node, times m per internal node below level k (the rules
+        below are unambiguous). Not computed for the sparse RHM, nor past 16 classes when no class alone
+        covers every configuration (AttributeError)."""
+        if self.base.spec.s0:
+            raise AttributeError("num_inputs is not computed for a filtered sparse RHM")
+        P, k, S = tree_pcfg(self.base), self.filter_level, self.s
+        support = level_marginals(P, k) > 0  # (class, node, symbol)
+        n_c, nodes = support.shape[:2]
+        if support.all(axis=(1, 2)).any():  # one class alone allows every configuration
+            configs = support.shape[2] ** nodes
+        elif n_c <= 16:  # inclusion-exclusion over the sets of classes allowing a configuration
+            configs = 0
+            for size in range(1, n_c + 1):
+                for group in itertools.combinations(range(n_c), size):
+                    both = support[list(group)].all(axis=0).sum(axis=1)
+                    configs += (-1) ** (size + 1) * math.prod(int(c) for c in both)
+        else:
+            raise AttributeError(f"num_inputs is not computed for n_classes={n_c} > 16 when no class covers "
+                                 "every level-k configuration")
+        return configs * self.m ** (nodes * (S ** (self.L - k) - 1) // (S - 1))
 
     @property
     def spec(self):
