@@ -289,12 +289,13 @@ class FilteredGrammar:
 
     @property
     def rules(self):
-        """The filtered model's rule tables (its tree PCFG's children, top level first)."""
-        return self.tree_pcfg().children
+        """The base grammar's rule tables (diagnostics read them: those of levels >= k act unchanged); exact
+        inference uses the filtered model's own tables, ``tree_pcfg()``."""
+        return self.base.rules
 
     @property
     def rule_probs(self):
-        return self.tree_pcfg().probs
+        return self.base.rule_probs
 
     @property
     def num_inputs(self) -> int:
