@@ -97,9 +97,25 @@ class Categorical:
             flat[bad] = self.resolve(rng, key.reshape(-1)[bad])
         return idx
 
-    def draw(self, rng, rows):
-        """Columns (the same shape as `rows`) drawn from the given rows."""
-        return self.draw_flat(rng, rows) - np.asarray(rows, dtype=self.index_dtype) * self.M
+    def draw(self, rng, rows, dtype=None):
+        """Columns (the same shape as `rows`) drawn from the given rows, in `dtype` (default the index dtype).
+
+        With a small unsigned `dtype` the cell key maps straight to the column (one lookup per draw)."""
+        rows = np.asarray(rows)
+        dtype = self.index_dtype if dtype is None else np.dtype(dtype)
+        sentinel = np.iinfo(dtype).max
+        if self.M == 1 or dtype.kind != "u" or self.M >= sentinel:
+            return (self.draw_flat(rng, rows) - rows.astype(self.index_dtype) * self.M).astype(dtype, copy=False)
+        cols = self.__dict__.setdefault("_columns", {})
+        if dtype not in cols:
+            cols[dtype] = np.where(self.table >= 0, self.table % self.M, sentinel).astype(dtype)
+        key = self.keys(rng, rows)
+        out = np.take(cols[dtype], key)
+        flat = out.reshape(-1)
+        bad = np.flatnonzero(flat == sentinel)
+        if bad.size:
+            flat[bad] = self.resolve(rng, key.reshape(-1)[bad]) % self.M
+        return out
 
 
 # bytes of the widest level of one chunk of the tree sampler (cache sized, as rhm.sampling's)
@@ -245,10 +261,11 @@ def sample_pcfg(g, n, seed, filter_level: int = 0, return_tree: bool = False):
         marg = Categorical(level_marginals(P, k).reshape(-1, P.n_sym(k))) if k else None
         cache[k] = (sampler, roots, marg)
     sampler, roots, marg = cache[k]
-    y = roots.draw(rng, np.zeros(n, dtype=np.int32)).astype(g.token_dtype)
+    y = roots.draw(rng, np.zeros(n, dtype=np.int32), dtype=g.token_dtype)
     if k:
-        rows = y.astype(np.int64)[:, None] * P.S**k + np.arange(P.S**k)  # (root, node) row of the marginals
-        top = marg.draw(rng, rows)
+        rows_dtype = np.uint16 if P.n_sym(0) * P.S**k <= 1 << 16 else np.int64
+        rows = y.astype(rows_dtype)[:, None] * rows_dtype(P.S**k) + np.arange(P.S**k, dtype=rows_dtype)
+        top = marg.draw(rng, rows, dtype=g.token_dtype)  # (root, node) row of the marginals -> symbol
     else:
         top = y[:, None]
     x, levels = sampler.expand(rng, top, k, want_tree=return_tree)
