@@ -55,4 +55,4 @@ def chi_square_ok(counts: np.ndarray, probs: np.ndarray) -> tuple[bool, float, i
     exp = n * probs[pos]
     stat = float(((counts[pos] - exp) ** 2 / exp).sum())
     df = int(pos.sum()) - 1
-    return stat < df + 5 * np.sqrt(2 * df), stat, df
+    return stat <= df + 5 * np.sqrt(2 * df), stat, df

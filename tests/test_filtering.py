@@ -203,3 +203,21 @@ def test_filtered_model_streams_batches():
     f = rhm.SoftGrammar(4, 2, 3, 1.0, seed=0).filtered(2)
     xb, yb = next(iter(RHMStream(f, 16, seed=0, n_batches=1)))
     assert tuple(xb.shape[:1]) == (16,) and tuple(yb.shape) == (16,)
+
+
+@pytest.mark.parametrize("dtype", [None, np.uint8])
+def test_categorical_draws_match_their_rows(dtype):
+    from rhm.filtering import Categorical
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.full(50, 0.3), size=3)
+    p[:, ::7] = 0.0  # zero-probability columns, the first and last included
+    p[:, -1] = 0.0
+    p /= p.sum(1, keepdims=True)
+    p[2] = np.eye(50)[3]  # a deterministic row
+    cat = Categorical(p)
+    rows = np.repeat(np.arange(3), 200_000).reshape(3, -1)
+    cols = cat.draw(np.random.default_rng(1), rows, dtype=dtype).astype(np.int64)
+    for r in range(3):
+        ok, stat, df = chi_square_ok(np.bincount(cols[r], minlength=50), p[r])
+        assert ok, (r, stat, df)
