@@ -20,10 +20,22 @@ import numbers
 
 import numpy as np
 
+from ._io import load_json, save_json
 from .treepcfg import TreePCFG, tree_pcfg
 from .validation import check_int
 
 FILTERED_FORMAT = "rhm-filtered"
+#: JSON format name -> grammar class (with from_dict): each grammar module registers its own, so that a filtered
+#: model's file can name its base grammar without this module importing them
+_FORMATS: dict = {}
+
+
+def register_format(name: str):
+    """Class decorator: grammars whose ``to_dict()["format"]`` is `name` load with ``cls.from_dict``."""
+    def deco(cls):
+        _FORMATS[name] = cls
+        return cls
+    return deco
 
 __all__ = ["Categorical", "PCFGSampler", "FilteredGrammar", "level_marginals", "filtered_pcfg", "check_filter_level"]
 
@@ -380,17 +392,11 @@ class FilteredGrammar:
 
     def save(self, path) -> None:
         """Write the filtered model as JSON (its base grammar's JSON and k), atomically."""
-        from .grammar import save_json
-
         save_json(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, data) -> "FilteredGrammar":
         """Rebuild from :meth:`to_dict` output (the base grammar by its own format: RHM, sparse RHM, soft)."""
-        from .grammar import FORMAT_NAME, RHM
-        from .soft import SOFT_FORMAT, SoftGrammar
-        from .sparse import SPARSE_FORMAT, SparseRHM
-
         if not isinstance(data, dict) or data.get("format") != FILTERED_FORMAT:
             raise ValueError(f"not a filtered grammar file: format="
                              f"{data.get('format') if isinstance(data, dict) else None!r}, "
@@ -399,17 +405,15 @@ class FilteredGrammar:
             raise ValueError(f"unsupported filtered grammar format version {data.get('version')!r}; this rhm "
                              "reads 1")
         base = data.get("base")
-        kinds = {FORMAT_NAME: RHM, SPARSE_FORMAT: SparseRHM, SOFT_FORMAT: SoftGrammar}
         fmt = base.get("format") if isinstance(base, dict) else None
-        if fmt not in kinds:
-            raise ValueError(f"filtered grammar JSON field base has format {fmt!r}; expected one of {list(kinds)}")
-        return cls(kinds[fmt].from_dict(base), data.get("filter_level"))
+        if fmt not in _FORMATS or fmt == FILTERED_FORMAT:
+            raise ValueError(f"filtered grammar JSON field base has format {fmt!r}; expected one of "
+                             f"{sorted(_FORMATS)}")
+        return cls(_FORMATS[fmt].from_dict(base), data.get("filter_level"))
 
     @classmethod
     def load(cls, path) -> "FilteredGrammar":
         """Read a filtered model written by :meth:`save`; any malformed file raises ValueError."""
-        from .grammar import load_json
-
         return load_json(path, cls.from_dict, "filtered grammar")
 
     def __eq__(self, other) -> bool:

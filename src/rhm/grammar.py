@@ -19,12 +19,10 @@ grammar is built, so the rules of a given seed are the same bytes as the plain R
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from ._io import atomic_path
+from .filtering import register_format
+from ._io import MAX_JSON_BYTES, atomic_path, load_json, read_json, save_json  # noqa: F401 (their old home)
 from .patches import digits, fits_codes, patch_ids
 from .spec import RULE_SAMPLERS, check_params, check_variant, check_zipf_levels, register_builder, spec_of
 from .validation import check_int
@@ -35,8 +33,6 @@ FORMAT_NAME = "rhm-grammar"
 FORMAT_VERSION = 1
 # Version 2 adds the fields zipf and noise; files of plain grammars are still written as version 1.
 FORMAT_VERSIONS = (1, 2)
-# A grammar JSON bigger than this is refused before parsing (a real one with v=256, m=64, s=4, L=8 is ~10 MB).
-MAX_JSON_BYTES = 256 * 2**20
 
 
 def zipf_probs(m: int, a: float | None) -> np.ndarray:
@@ -111,6 +107,7 @@ def check_rules(rules, v: int, m: int, s: int, L: int, n_classes: int) -> tuple[
     return tuple(out)
 
 
+@register_format(FORMAT_NAME)
 class RHM:
     """A Random Hierarchy Model instance: a random, non-ambiguous context-free grammar of depth L.
 
@@ -361,41 +358,6 @@ def _filtered_sample(g, n, seed, replace, return_tree, filter_level):
 def _build(spec) -> RHM:
     return RHM(spec.v, spec.m, spec.s, spec.L, n_classes=spec.n_classes, rules=spec.rules, seed=spec.seed,
                zipf=spec.zipf, noise=spec.noise, zipf_levels=spec.zipf_levels)
-
-
-def save_json(obj: dict, path) -> None:
-    """Write `obj` as compact JSON, atomically (a failed write leaves no partial file)."""
-    text = json.dumps(obj, separators=(",", ":"))
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def load_json(path, from_dict, what: str):
-    """``from_dict`` of the JSON in `path`; any failure is one ValueError naming the file."""
-    data = read_json(path)
-    try:
-        return from_dict(data)
-    except ValueError as err:
-        raise ValueError(f"invalid {what} file {str(Path(path))!r}: {err}") from None
-
-
-def read_json(path):
-    """Parse a grammar JSON file of at most MAX_JSON_BYTES; every failure is one ValueError naming the file."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-    if size > MAX_JSON_BYTES:
-        raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
-    try:
-        return json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
-    except RecursionError:
-        raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
-    except OSError as err:
-        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
 
 
 def _flatten3(table, name):

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grammar import _filtered_sample, _uniform_rules, check_rules, load_json, save_json
+from ._io import load_json, save_json
+from .filtering import register_format
+from .grammar import _filtered_sample, _uniform_rules, check_rules
 from .spec import GrammarSpec, register_builder
 from .treepcfg import TreePCFG
 from .validation import check_float, check_int
@@ -34,6 +36,7 @@ def _softmax(z: np.ndarray, beta: float) -> np.ndarray:
     return w / w.sum(axis=-1, keepdims=True)
 
 
+@register_format(SOFT_FORMAT)
 class SoftGrammar:
     """The soft grammar of Garnier-Brun et al. (2025): vocabulary v, arity s, depth L, inverse temperature beta.
 

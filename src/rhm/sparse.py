@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grammar import RHM, _filtered_sample, check_variant, load_json, save_json
+from ._io import load_json, save_json
+from .filtering import register_format
+from .grammar import RHM, _filtered_sample, check_variant
 from .spec import register_builder, spec_of
 from .validation import check_int, check_tokens
 
 SPARSE_FORMAT = "rhm-sparse-grammar"
 
 
+@register_format(SPARSE_FORMAT)
 class SparseRHM:
     """A sparse RHM: an RHM (``self.base``, same parameters and rules for a given seed) plus s0 blanks per
     informative token. Levels, ``sample``, ``resample_below``, ``parse``, ``save``/``load`` mirror :class:`RHM`;
