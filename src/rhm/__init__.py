@@ -5,10 +5,11 @@ Levels: level 0 is the root (the class label) and level L the input, as in Ren, 
 
 from .grammar import RHM
 from .sparse import SparseRHM
+from .soft import SoftGrammar
 from .spec import Grammar, GrammarSpec
-from . import diffusion, inference, learners, oracle, sampling
+from . import diffusion, filtering, inference, learners, oracle, sampling
 from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
-__all__ = ["RHM", "SparseRHM", "Grammar", "GrammarSpec",
-           "diffusion", "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]
+__all__ = ["RHM", "SparseRHM", "SoftGrammar", "Grammar", "GrammarSpec",
+           "diffusion", "filtering", "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]

@@ -1,11 +1,16 @@
-"""Atomic file writes: write beside the target, then rename, so a failure never leaves a partial file."""
+"""Atomic file writes (write beside the target, then rename, so a failure never leaves a partial file) and the
+grammar JSON files' writer and guarded reader (every grammar class uses them)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
+
+# A grammar JSON bigger than this is refused before parsing (a real one with v=256, m=64, s=4, L=8 is ~10 MB).
+MAX_JSON_BYTES = 256 * 2**20
 
 
 @contextlib.contextmanager
@@ -27,3 +32,38 @@ def atomic_path(path, suffix: str = ".tmp"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_json(obj: dict, path) -> None:
+    """Write `obj` as compact JSON, atomically (a failed write leaves no partial file)."""
+    text = json.dumps(obj, separators=(",", ":"))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def load_json(path, from_dict, what: str):
+    """``from_dict`` of the JSON in `path`; any failure is one ValueError naming the file."""
+    data = read_json(path)
+    try:
+        return from_dict(data)
+    except ValueError as err:
+        raise ValueError(f"invalid {what} file {str(Path(path))!r}: {err}") from None
+
+
+def read_json(path):
+    """Parse a grammar JSON file of at most MAX_JSON_BYTES; every failure is one ValueError naming the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
+    except OSError as err:
+        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None

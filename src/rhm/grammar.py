@@ -19,13 +19,11 @@ grammar is built, so the rules of a given seed are the same bytes as the plain R
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from . import limits
-from ._io import atomic_path
+from .filtering import register_format
+from ._io import MAX_JSON_BYTES, atomic_path, load_json, read_json, save_json  # noqa: F401 (their old home)
 from .patches import digits, fits_codes, patch_ids
 from .spec import RULE_SAMPLERS, check_params, check_variant, check_zipf_levels, register_builder, spec_of
 from .validation import check_int
@@ -36,8 +34,6 @@ FORMAT_NAME = "rhm-grammar"
 FORMAT_VERSION = 1
 # Version 2 adds the fields zipf and noise; files of plain grammars are still written as version 1.
 FORMAT_VERSIONS = (1, 2)
-# A grammar JSON bigger than this is refused before parsing (a real one with v=256, m=64, s=4, L=8 is ~10 MB).
-MAX_JSON_BYTES = 256 * 2**20
 
 
 def zipf_probs(m: int, a: float | None) -> np.ndarray:
@@ -112,6 +108,7 @@ def check_rules(rules, v: int, m: int, s: int, L: int, n_classes: int) -> tuple[
     return tuple(out)
 
 
+@register_format(FORMAT_NAME)
 class RHM:
     """A Random Hierarchy Model instance: a random, non-ambiguous context-free grammar of depth L.
 
@@ -256,10 +253,18 @@ class RHM:
 
     # ----------------------------------------------------------------------------- sampling / parsing
     # Thin methods so that `g.sample(...)` reads naturally; the work lives in sampling.py / oracle.py.
-    def sample(self, n, seed=None, replace=True, return_tree=False):
-        """Draw n inputs and labels; see :func:`rhm.sampling.sample`."""
+    def sample(self, n, seed=None, replace=True, return_tree=False, filter_level=0):
+        """Draw n inputs and labels; see :func:`rhm.sampling.sample`. filter_level=k >= 1: hierarchical
+        filtering at level k (:mod:`rhm.filtering`; Garnier-Brun et al., ICML 2025)."""
+        if filter_level:
+            return _filtered_sample(self, n, seed, replace, return_tree, filter_level)
         from . import sampling
         return sampling.sample(self, n, seed=seed, replace=replace, return_tree=return_tree)
+
+    def filtered(self, k):
+        """The level-k filtered model (:class:`rhm.filtering.FilteredGrammar`): its draws and exact inference."""
+        from .filtering import FilteredGrammar
+        return FilteredGrammar(self, k)
 
     def resample_below(self, tree, level, seed=None, return_tree=False):
         """Keep the level-`level` symbols of `tree`, redraw every derivation below; see sampling.py."""
@@ -342,45 +347,20 @@ class RHM:
         return load_json(path, cls.from_dict, "grammar")
 
 
+def _filtered_sample(g, n, seed, replace, return_tree, filter_level):
+    """g.sample(..., filter_level=k) of any grammar: the level-k filtered draw through its tree PCFG."""
+    from .filtering import check_filter_level, sample_pcfg
+    k = check_filter_level(filter_level, g.L)
+    if not replace:
+        raise ValueError(f"replace=False is not defined for filter_level={k}: filtered inputs are not equally "
+                         "likely; sample with replacement")
+    return sample_pcfg(g, n, seed, filter_level=k, return_tree=return_tree)
+
+
 @register_builder("rhm")
 def _build(spec) -> RHM:
     return RHM(spec.v, spec.m, spec.s, spec.L, n_classes=spec.n_classes, rules=spec.rules, seed=spec.seed,
                zipf=spec.zipf, noise=spec.noise, zipf_levels=spec.zipf_levels)
-
-
-def save_json(obj: dict, path) -> None:
-    """Write `obj` as compact JSON, atomically (a failed write leaves no partial file)."""
-    text = json.dumps(obj, separators=(",", ":"))
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def load_json(path, from_dict, what: str):
-    """``from_dict`` of the JSON in `path`; any failure is one ValueError naming the file."""
-    data = read_json(path)
-    try:
-        return from_dict(data)
-    except ValueError as err:
-        raise ValueError(f"invalid {what} file {str(Path(path))!r}: {err}") from None
-
-
-def read_json(path):
-    """Parse a grammar JSON file of at most MAX_JSON_BYTES; every failure is one ValueError naming the file."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
-    if size > MAX_JSON_BYTES:
-        raise ValueError(f"grammar file {str(path)!r} is {size} bytes, over the {MAX_JSON_BYTES} limit")
-    try:
-        return json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"grammar file {str(path)!r} is not valid JSON: {err}") from None
-    except RecursionError:
-        raise ValueError(f"grammar file {str(path)!r} is nested too deeply") from None
-    except OSError as err:
-        raise ValueError(f"cannot read grammar file {str(path)!r}: {err.strerror}") from None
 
 
 def _flatten3(table, name):

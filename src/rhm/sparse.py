@@ -18,13 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import limits
-from .grammar import RHM, check_variant, load_json, save_json
+from ._io import load_json, save_json
+from .filtering import register_format
+from .grammar import RHM, _filtered_sample, check_variant
 from .spec import register_builder, spec_of
 from .validation import check_int, check_tokens
 
 SPARSE_FORMAT = "rhm-sparse-grammar"
 
 
+@register_format(SPARSE_FORMAT)
 class SparseRHM:
     """A sparse RHM: an RHM (``self.base``, same parameters and rules for a given seed) plus s0 blanks per
     informative token. Levels, ``sample``, ``resample_below``, ``parse``, ``save``/``load`` mirror :class:`RHM`;
@@ -150,12 +153,22 @@ class SparseRHM:
         from .sampling import _draw_choices
         return {lv: _draw_choices(rng, self.s0 + 1, (n, self.s**lv)) for lv in range(start + 1, self.L + 1)}
 
-    def sample(self, n, seed=None, replace=True, return_tree=False):
+    def filtered(self, k):
+        """The level-k filtered model (:class:`rhm.filtering.FilteredGrammar`): its draws and exact inference."""
+        from .filtering import FilteredGrammar
+        return FilteredGrammar(self, k)
+
+    def sample(self, n, seed=None, replace=True, return_tree=False, filter_level=0):
         """Draw n inputs (n, d) and labels; with return_tree the L+1 sparse layouts (tree[0] = y).
+
+        filter_level=k >= 1: hierarchical filtering (:mod:`rhm.filtering`), drawn through the tree PCFG (whose
+        levels the tree then holds).
 
         i.i.d.: the RHM derivation, then one uniform position per informative node, then the noise.
         replace=False: n distinct inputs, uniform over all num_inputs (not defined with zipf or noise).
         """
+        if filter_level:
+            return _filtered_sample(self, n, seed, replace, return_tree, filter_level)
         from . import sampling
 
         n = sampling._check_n(n)

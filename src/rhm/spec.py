@@ -110,7 +110,9 @@ class GrammarSpec:
     """A frozen, validated description of one grammar (keyword arguments only).
 
     v, m, s, L, n_classes (None: v), rules ("uniform" | "balanced"), seed: the RHM (:class:`rhm.RHM`);
-    zipf, zipf_levels, noise: its variants (docs/variants.md); s0 >= 1: the sparse RHM (:class:`rhm.SparseRHM`).
+    zipf, zipf_levels, noise: its variants (docs/variants.md); s0 >= 1: the sparse RHM (:class:`rhm.SparseRHM`);
+    beta >= 0: the soft grammar (:class:`rhm.SoftGrammar`, inverse temperature of its rule probabilities);
+    filter_level k >= 1: hierarchical filtering at level k (``build()`` returns ``g.filtered(k)``).
     Every bad value raises ValueError naming the field and the rule (the grammar classes' own checks).
     """
 
@@ -125,6 +127,8 @@ class GrammarSpec:
     zipf_levels: tuple | None = None
     noise: float = 0.0
     s0: int = 0
+    beta: float | None = None
+    filter_level: int = 0
 
     def __post_init__(self):
         custom = self.rules == CUSTOM_RULES
@@ -138,8 +142,14 @@ class GrammarSpec:
             raise ValueError(f"zipf_levels={list(levels)} is not available for the sparse RHM (s0={s0} >= 1): "
                              "its Zipf law applies at every level")
         seed = check_int("seed", self.seed, 0, none_ok=custom)
+        beta = None if self.beta is None else check_float("beta", self.beta, 0.0)
+        if beta is not None and (zipf is not None or s0 or rules == "balanced"):
+            raise ValueError(f"beta={beta} (the soft grammar) cannot be combined with zipf, s0 or rules='balanced': "
+                             "its rule probabilities are the softmax of Gaussian scores")
+        filter_level = check_int("filter_level", self.filter_level, 0, L)
         for name, val in dict(v=v, m=m, s=s, L=L, n_classes=n_c, rules=CUSTOM_RULES if custom else rules,
-                              seed=seed, zipf=zipf, zipf_levels=levels, noise=noise, s0=s0).items():
+                              seed=seed, zipf=zipf, zipf_levels=levels, noise=noise, s0=s0, beta=beta,
+                              filter_level=filter_level).items():
             object.__setattr__(self, name, val)
 
     # ------------------------------------------------------------------------------------ conversions
@@ -233,8 +243,9 @@ class GrammarSpec:
     @property
     def is_plain(self) -> bool:
         """True when every input of the support is equally likely (no Zipf weights, no noise): the distinct-input
-        (P*) protocol and exact input counts apply. The sparse RHM (s0) is plain in this sense."""
-        return self.zipf is None and self.noise == 0.0
+        (P*) protocol and exact input counts apply. The sparse RHM (s0) is plain in this sense; the soft grammar
+        (beta set, even 0) and filtered models are not (they are sampled i.i.d.)."""
+        return self.zipf is None and self.noise == 0.0 and self.beta is None and not self.filter_level
 
     @property
     def is_classic(self) -> bool:
@@ -268,12 +279,13 @@ class GrammarSpec:
         if self.rules == CUSTOM_RULES:
             raise ValueError("rules='custom' describes explicit rule tables: load the grammar file instead of "
                              "building it from its spec")
-        return _BUILDERS[self.kind](self)
+        g = _BUILDERS[self.kind](self.replace(filter_level=0) if self.filter_level else self)
+        return g.filtered(self.filter_level) if self.filter_level else g
 
     @property
     def kind(self) -> str:
-        """Which grammar class builds this spec: "sparse" (s0 >= 1) or "rhm"."""
-        return "sparse" if self.s0 else "rhm"
+        """Which grammar class builds this spec: "sparse" (s0 >= 1), "soft" (beta set) or "rhm"."""
+        return "sparse" if self.s0 else "soft" if self.beta is not None else "rhm"
 
 
 def spec_columns() -> list[tuple[str, str, Any]]:

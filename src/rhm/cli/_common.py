@@ -169,6 +169,9 @@ ZIPF_OPT = typer.Option(None, "--zipf", help="Zipf rule probabilities: rule k of
 NOISE_OPT = typer.Option(0.0, "--noise", help="probability that each input token is replaced by a uniform token")
 S0_OPT = typer.Option(None, "--s0", help="sparse RHM: s0 blank positions per informative token, "
                       "d = (s(s0+1))**L (default: the plain RHM)")
+BETA_OPT = typer.Option(None, "--beta", help="the soft grammar of Garnier-Brun et al. (2025) at this inverse "
+                        "temperature (--m defaults to v**(s-1))")
+FILTER_OPT = typer.Option(0, "--filter-level", help="hierarchical filtering at level k in 1..L (default 0: none)")
 
 
 def check_request(v, m, s, L, n_classes, s0, grammar_file=None, *, n=None, tree=False, replace=True,
@@ -190,24 +193,29 @@ def check_request(v, m, s, L, n_classes, s0, grammar_file=None, *, n=None, tree=
         limits.check_train_params(v, m, s, L, n_c, s0, train_size, test_size)
 
 
-def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, noise=0.0, s0=None):
+def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, noise=0.0, s0=None, beta=None,
+             filter_level=0):
     """The grammar of the options: loaded from `grammar_file` when given (then v, m, L must not be), else built
     from its :class:`rhm.GrammarSpec` (a SparseRHM when `s0` >= 1, an RHM otherwise; `seed` None: 0)."""
     if grammar_file is not None:
         given = [name for name, val in (("--v", v), ("--m", m), ("--L", L), ("--n-classes", n_classes),
-                                        ("--zipf", zipf), ("--s0", s0), ("--grammar-seed", seed)) if val is not None]
+                                        ("--zipf", zipf), ("--s0", s0), ("--grammar-seed", seed),
+                                        ("--beta", beta)) if val is not None]
+        given += ["--filter-level"] if filter_level else []
         given += ["--noise"] if noise else []
         if given:
             raise CliError(f"--grammar {grammar_file} replaces {', '.join(given)}: give one or the other")
         if not Path(grammar_file).exists():
             raise CliError(f"--grammar {grammar_file} does not exist")
         return RHM.load(grammar_file)
+    if beta is not None and m is None and v is not None:  # the paper's m: every tuple has one parent
+        m = v**s // max(v, n_classes or v)
     missing = [name for name, val in (("--v", v), ("--m", m), ("--L", L)) if val is None]
     if missing:
         raise CliError(f"{', '.join(missing)} required (or --grammar FILE)")
     spec = GrammarSpec(v=v, m=m, s=s, L=L, n_classes=n_classes, rules=rules, seed=0 if seed is None else seed,
-                       zipf=zipf, noise=noise, s0=0 if s0 is None else s0)
-    return spec.build()  # a SparseRHM when s0 >= 1
+                       zipf=zipf, noise=noise, s0=0 if s0 is None else s0, beta=beta, filter_level=filter_level)
+    return spec.build()  # a SparseRHM when s0 >= 1, a SoftGrammar with beta, g.filtered(k) with filter_level
 
 
 def _deprecated(old: str, new: str) -> None:

@@ -172,7 +172,11 @@ def chunks(B, n: int, per_row: int):
 
 
 def row_cost(P: TreePCFG, C: Compiled) -> int:
-    return max(P.S**lv * len(C.pf[lv]) * (P.S + 1) for lv in range(P.L))
+    """Float entries of the widest per-level temporary of one sample. A dense level (every child tuple a rule:
+    the soft grammar's, a filtered model's level k-1) holds the outer product of the children's vectors (M) and
+    the result, not the rule-major gathers (n_sym M (S + 1))."""
+    return max(P.S**lv * ((C.probs[lv].shape[1] + P.n_sym(lv) + P.S * P.n_sym(lv + 1)) if C.dense[lv]
+                          else len(C.pf[lv]) * (P.S + 1)) for lv in range(P.L))
 
 
 def as_backend(B, a: np.ndarray):
