@@ -9,6 +9,7 @@ The records live with the family they belong to, one module each: R1-R3 the gram
 from __future__ import annotations
 
 from .exp_boolean import R8
+from .exp_diffusion import DM1, DM2, DM3
 from .exp_deep import R4, R5, R6, R7, R9
 from .exp_lm import SPECS as LM_SPECS
 from .exp_paper import R1, R2, R3
@@ -18,7 +19,7 @@ from .experiment import MODES, Experiment
 __all__ = ["EXPERIMENTS", "MODES", "Experiment", "get"]
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9,
+    e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, DM1, DM2, DM3,
                       *(Experiment(**spec) for spec in (*VARIANT_SPECS, *LM_SPECS)))}
 
 
