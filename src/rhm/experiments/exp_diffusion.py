@@ -50,10 +50,12 @@ FB_GRID = {
 }
 DM3_GRID = {
     "quick": dict(v=8, m=2, L=3, sizes=[64, 1024], seeds=[2700, 2701, 2702], n_gen=500,
-                  params={"width": 32, "max_steps": 200, "batch_size": 64}),
+                  params={"width": 32, "max_steps": 200, "batch_size": 64, "sample_steps": 32}),
     "full": dict(v=8, m=2, L=3, sizes=[32, 64, 128, 256, 512, 1024, 2048, 4096], seeds=list(range(2800, 2810)),
-                 n_gen=2000, params={"width": 64, "max_steps": 3000, "batch_size": 128}),
+                 n_gen=2000, params={"width": 64, "max_steps": 3000, "batch_size": 128, "sample_steps": 32}),
 }
+# sample_steps = 4d: on development grammar 1000 (d = 8) 8 -> 32 -> 128 unmasking steps raised the valid fraction of
+# strings from 0.22 to 0.30 to 0.34 (fewer tokens unmasked together, each drawn independently of the others)
 DM2_TOL = 0.1
 DM3_LEARNT = 0.9
 N_BOOT = 2000
