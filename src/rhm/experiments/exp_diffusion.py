@@ -50,7 +50,7 @@ FB_GRID = {
 }
 DM3_GRID = {
     "quick": dict(v=8, m=2, L=3, sizes=[64, 1024], seeds=[2700, 2701, 2702], n_gen=500,
-                  params={"width": 32, "max_steps": 200, "batch_size": 64, "sample_steps": 32}),
+                  params={"width": 32, "max_steps": 120, "batch_size": 64, "sample_steps": 32}),
     "full": dict(v=8, m=2, L=3, sizes=[32, 64, 128, 256, 512, 1024, 2048, 4096], seeds=list(range(2800, 2810)),
                  n_gen=2000, params={"width": 64, "max_steps": 3000, "batch_size": 128, "sample_steps": 32}),
 }
