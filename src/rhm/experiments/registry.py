@@ -3,12 +3,13 @@
 The records live with the family they belong to, one module each: R1-R3 the grammar and the paper's learner
 (:mod:`.exp_paper`), R4-R7 and R9 the deep learners on one grid (:mod:`.exp_deep`), R8 Appendix C
 (:mod:`.exp_boolean`), V1-V2 the variants of the RHM (:mod:`.exp_variants`), LM1-LM3 the language-model tasks
-(:mod:`.exp_lm`). To add an experiment, write its record in its family's module (or a new one) and list it here.
+(:mod:`.exp_lm`), DM1-DM3 diffusion (:mod:`.exp_diffusion`). To add an experiment, write its record in its family's module (or a new one) and list it here.
 """
 
 from __future__ import annotations
 
 from .exp_boolean import R8
+from .exp_diffusion import DM1, DM2, DM3
 from .exp_deep import R4, R5, R6, R7, R9
 from .exp_lm import SPECS as LM_SPECS
 from .exp_paper import R1, R2, R3
@@ -18,8 +19,8 @@ from .experiment import MODES, Experiment
 __all__ = ["EXPERIMENTS", "MODES", "Experiment", "get"]
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9,
-                      V1, V2, *(Experiment(**spec) for spec in LM_SPECS))}
+    e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, V1, V2,
+                      *(Experiment(**spec) for spec in LM_SPECS), DM1, DM2, DM3)}
 
 
 def get(rid: str) -> Experiment:

@@ -4,7 +4,9 @@ give the same numbers.
 
 Tasks: ``train`` (fit a learner on P training inputs, score on a disjoint test set, optionally measure synonymic
 sensitivities), ``parse`` (exact counts, label determinism, parse recovery: R1), ``gaps`` (exact signal gaps
-rho^(l): R2) and ``boolean`` (samples to a relative test MSE on a deep quadratic boolean function: R8).
+rho^(l): R2), ``boolean`` (samples to a relative test MSE on a deep quadratic boolean function: R8) and
+``diffusion`` (DM1-DM3: exact forward-backward statistics on a grid of noise levels, or a diffusion learner's
+generated data).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def execute(config: dict) -> dict:
     cfg = RunConfig.from_dict(config)
     t0 = time.perf_counter()
     runners = {"train": _execute_train, "parse": _execute_parse, "gaps": _execute_gaps,
-               "boolean": _execute_boolean}
+               "boolean": _execute_boolean, "diffusion": _execute_diffusion}
     check_choice("task", cfg.task, TASKS)
     out = runners[cfg.task](cfg)
     out["wall_seconds"] = time.perf_counter() - t0
@@ -272,3 +274,68 @@ def _execute_boolean(cfg: RunConfig) -> dict:
                                  **dict(e.get("params", {})))
     return {"test_accuracy": None, "test_error": None, "fit_seconds": res.get("seconds"), "metrics": res,
             "info": {}}
+
+
+def _execute_diffusion(cfg: RunConfig) -> dict:
+    """DM1-DM3 (rhm.experiments.exp_diffusion). extras["what"]:
+
+    "forward_backward": n_strings clean strings (seed), each noised at every level of extras["ts"] by
+    extras["process"] and sampled back exactly (rhm.diffusion.forward_backward, one call: t per string); per t,
+    metrics["class_change"], metrics["fraction"] (per level 0..L), metrics["rate"] (tokens changed),
+    metrics["chi"] (Var(number of changed tokens)/d, rhm.diffusion.token_correlations) and metrics["chunk"]
+    = chi / (rate (1 - rate)): the mean size of a correlated chunk of changes (1 for independent changes).
+
+    "learn": fit the learner (cfg.learner, cfg.params) on cfg.train_size i.i.d. strings, draw extras["n_gen"]
+    strings; metrics["validity"][l] (rhm.oracle.validity, l = 1..L) for them and for as many uniform random
+    strings ("random_validity"), the same per level-l patch ("patch_validity", "random_patch_validity"),
+    "memorised" (generated strings found in the training set), "excess_nll": the
+    model's ELBO bound on -log p(x)/d on fresh strings minus the grammar's exact -log p(x)/d on them (nats/token).
+    """
+    from .. import diffusion, learners, oracle
+    from ..inference import log_likelihood
+
+    g = cfg.spec.build()
+    e = cfg.extras
+    what = check_choice("what", e.get("what"), ("forward_backward", "learn"))
+    if what == "forward_backward":
+        ts = [float(t) for t in e["ts"]]
+        n = check_int("n_strings", int(e.get("n_strings", 400)), 1)
+        x, _, tree = g.sample(n, seed=cfg.seed, return_tree=True)
+        rep = np.repeat(np.arange(n)[None, :], len(ts), 0).ravel()  # t-major: group k is rows k*n .. (k+1)*n
+        t_rows = np.repeat(np.asarray(ts), n)
+        big = [np.asarray(lv)[rep] for lv in tree]
+        _, new_tree = diffusion.forward_backward(g, big[-1], t_rows, e.get("process", "mask"), seed=cfg.seed + 1,
+                                                 return_tree=True)
+        ch = diffusion.changes(big, new_tree)  # per level (N, 1, S**l)
+        metrics = {"t": ts, "class_change": [], "fraction": [], "rate": [], "chi": [], "chunk": []}
+        for k in range(len(ts)):
+            sl = slice(k * n, (k + 1) * n)
+            metrics["class_change"].append(float(ch[0][sl].mean()))
+            metrics["fraction"].append([float(c[sl].mean()) for c in ch])
+            tc = diffusion.token_correlations(big[-1][sl], new_tree[-1][sl])
+            metrics["rate"].append(tc.rate)
+            metrics["chi"].append(tc.susceptibility)
+            var = tc.rate * (1 - tc.rate)
+            metrics["chunk"].append(tc.susceptibility / var if var > 1e-12 else None)
+        return {"test_accuracy": None, "test_error": None, "fit_seconds": None, "metrics": metrics, "info": {}}
+    P = check_int("train_size", cfg.train_size, 1)
+    n_gen = check_int("n_gen", int(e.get("n_gen", 1000)), 1)
+    s_train, s_test, s_rand = np.random.SeedSequence([cfg.seed, 41]).spawn(3)
+    x, _ = g.sample(P, seed=s_train)
+    model = learners.get(cfg.learner)(**cfg.params)
+    t0 = time.perf_counter()
+    model.fit(x, grammar=g)
+    fit_seconds = time.perf_counter() - t0
+    gen = model.sample(n_gen, seed=cfg.seed)
+    rnd = np.random.default_rng(s_rand).integers(0, g.v, size=(n_gen, g.d))
+    xt, _ = g.sample(min(n_gen, 1000), seed=s_test)
+    excess = float(model.nll_bound(xt, n_draws=4, seed=cfg.seed).mean() + log_likelihood(g, xt).mean() / g.d)
+    val, val_rnd = oracle.validity(g, gen), oracle.validity(g, rnd)
+    metrics = {"validity": {str(k): float(v) for k, v in val.strings.items()},
+               "random_validity": {str(k): float(v) for k, v in val_rnd.strings.items()},
+               "patch_validity": {str(k): float(v) for k, v in val.patches.items()},
+               "random_patch_validity": {str(k): float(v) for k, v in val_rnd.patches.items()},
+               "memorised": float(np.isin(_row_ids(gen), _row_ids(x)).mean()), "excess_nll": excess,
+               "n_gen": n_gen}
+    return {"test_accuracy": None, "test_error": None, "fit_seconds": fit_seconds, "metrics": metrics,
+            "info": dict(getattr(model, "info_", {}) or {})}

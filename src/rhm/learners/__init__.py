@@ -19,6 +19,7 @@ _MODULES = {
     "kernel": "rhm.learners.shallow",
     "lcn": "rhm.learners.lcn",
     "transformer": "rhm.learners.transformer",
+    "diffusion": "rhm.learners.diffusion",
 }
 _REGISTRY: dict[str, type] = {}
 
