@@ -3,7 +3,8 @@
 The records live with the family they belong to, one module each: R1-R3 the grammar and the paper's learner
 (:mod:`.exp_paper`), R4-R7 and R9 the deep learners on one grid (:mod:`.exp_deep`), R8 Appendix C
 (:mod:`.exp_boolean`), V1-V2 the variants of the RHM (:mod:`.exp_variants`), LM1-LM3 the language-model tasks
-(:mod:`.exp_lm`), DM1-DM3 diffusion (:mod:`.exp_diffusion`). To add an experiment, write its record in its family's module (or a new one) and list it here.
+(:mod:`.exp_lm`), DM1-DM3 diffusion (:mod:`.exp_diffusion`). To add an experiment, write its record in its
+family's module (or a new one) and list it here.
 """
 
 from __future__ import annotations
