@@ -114,6 +114,7 @@ BAD = [
     (("sample", "--v", 0, "--m", 4, "--L", 3, "--n", 5, "--out", "x.npz"), "v=0 must be >= 2"),
     (("train", "--learner", "kmeans", *G, "--train-size", 0), "--train-size=0 must be >= 1"),
     (("train", "--learner", "kmeans", *G, "--train-size", 10, "--test-size", -1), "--test-size=-1 must be >= 1"),
+    (("train", "--learner", "kmeans", *G, "--train-size", 10, "--threads", 0), "--threads=0 must be >= 1"),
     (("train", "--learner", "kmeans", *G, "--train-size", 2000, "--test-size", 200_000), "exceeds the 131072"),
     (("train", "--learner", "nope", *G, "--train-size", 10), "nope"),
     (("info", "--v", 8, "--m", 4, "--L", -1), "--L=-1 must be >= 1"),

@@ -69,6 +69,15 @@ def learner_kwargs(cls, hp: list[str], named: dict) -> dict:
     return kwargs
 
 
+def _set_threads(n: int) -> None:
+    """Every CPU thread pool of this process (torch's intra-op pool, numpy's BLAS) to n threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+
+
 @app.command()
 def train(learner: str = typer.Option("chaining", "--learner", help="learner name (see `rhm learners`)"),
           v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: int = S_OPT,
@@ -94,6 +103,9 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
           sigma: Optional[str] = typer.Option(None, "--sigma", help="chaining: data | oracle | theory | validate"),
           width: Optional[int] = typer.Option(None, "--width", help="width (random-feature pairs M, or hidden units)"),
           hp: List[str] = typer.Option([], "--hp", help="any other hyperparameter, KEY=VALUE (repeatable)"),
+          threads: int = typer.Option(1, "--threads", help="CPU threads for torch and BLAS (default 1: the small "
+                                      "minibatches of these networks run several times faster on one thread than "
+                                      "on two, much more so on a busy machine; see docs/baselines.md)"),
           as_json: bool = JSON_OPT):
     """Train a learner on a fresh sample of a grammar and report test accuracy and what the fit recorded."""
     from .. import learners
@@ -105,6 +117,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         check_int("--test-size", test_size, 1)
         stored = min(train_size, 1024) if online else train_size  # --online keeps one batch, not P inputs
         check_request(v, m, s, L, n_classes, s0, grammar_file, train_size=stored, test_size=test_size)
+        check_int("--threads", threads, 1)
+        _set_threads(threads)
         cls = learners.get(learner)
         sig = sigma
         if sig is not None:
