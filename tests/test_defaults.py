@@ -68,10 +68,32 @@ def test_optional_hyperparameters_are_declared_on_the_base_class():
                                                                   grammar=rhm.RHM(4, 2, 2, 3, seed=0))
 
 
+def test_transformer_patch_masks_restrict_attention_to_aligned_windows(one_thread):
+    # patch = 2, depth = 1: the masked task's output at a position depends only on its aligned pair of inputs,
+    # so changing the token at position 0 changes the outputs at positions 0, 1 and no other
+    g = rhm.RHM(4, 2, 2, 3, seed=0)
+    tr = rhm.lm_tasks.sample(g, "masked", 64, seed=1, mask_rate=0.3)
+    m = rhm.learners.get("transformer")(width=16, heads=2, depth=1, patch=2, epochs=1, device="cpu").fit(
+        tr.x, tr.y, grammar=g, task="masked")
+    x2 = tr.x.copy()
+    x2[:, 0] = (x2[:, 0] + 1) % 4
+    moved = np.abs(m.predict_proba(tr.x) - m.predict_proba(x2)).max(axis=(0, 2))  # per position
+    assert (moved[:2] > 1e-4).all() and (moved[2:] == 0).all(), moved
+
+
+@pytest.mark.parametrize("params, rule", [({"readout": "cls"}, "readout"), ({"patch": 1}, "patch")])
+def test_transformer_refuses_bad_readout_and_patch(params, rule, one_thread):
+    g = rhm.RHM(4, 2, 2, 3, seed=0)
+    x, y = g.sample(32, seed=0)
+    with pytest.raises(ValueError, match=rule):
+        rhm.learners.get("transformer")(device="cpu", **params).fit(x, y, grammar=g)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("learner, P, grammar_seeds", [
     ("cnn", 800, (100, 101, 102)),  # three of the held-out grammars of benchmarks/sweeps/defaults_cnn_m4_L3.toml
     ("lcn", 4000, (0, 1, 2)),  # the development grammars of the LCN's defaults
+    ("transformer", 16000, (100, 101, 102)),  # held-out grammars of benchmarks/sweeps/defaults_transformer_m4_L3.toml
 ])
 def test_defaults_reach_the_pstar_threshold(learner, P, grammar_seeds, one_thread):
     # v = n_c = 8, m = 4, s = 2, L = 3: the defaults' test error at the issue's size for this learner, mean over
