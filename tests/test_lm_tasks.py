@@ -178,7 +178,7 @@ def test_cli_train_task():
     args = ["train", "--v", "4", "--m", "2", "--L", "3", "--train-size", "40", "--test-size", "20", "--json"]
     res = runner.invoke(app, args + ["--learner", "lcn", "--task", "next-token", "--width", "16", "--hp", "epochs=2"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["task"] == "next-token" and out["n_targets"] == 20 and "excess_cross_entropy" in out
     res = runner.invoke(app, args + ["--learner", "chaining", "--task", "masked"])
     assert res.exit_code != 0 and "learner 'chaining' does not support task='masked'" in res.output

@@ -148,7 +148,7 @@ def test_online_in_train_once_cli_and_sweeps():
     args = ["train", "--v", "4", "--m", "2", "--L", "2", "--train-size", "64", "--test-size", "20", "--json"]
     out = CliRunner().invoke(app, args + ["--learner", "lcn", "--width", "8", "--online"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["samples_seen"] == 64 and json.loads(out.output)["sampling"] == "stream"
+    assert json.loads(out.stdout)["samples_seen"] == 64 and json.loads(out.stdout)["sampling"] == "stream"
     out = CliRunner().invoke(app, args + ["--learner", "chaining", "--online"])
     assert out.exit_code != 0 and "learner 'chaining' cannot train online" in out.output
     sweep = Sweep(name="online", grammars=[GrammarGrid(v=4, m=2, s=2, L=2)], learners=[LearnerSpec(

@@ -116,6 +116,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         kwargs = learner_kwargs(cls, hp, named)
         if "seed" in cls.defaults():
             kwargs.setdefault("seed", seed)
+        if "progress" in cls.defaults():  # epochs and loss on stderr (stdout keeps --json's one object)
+            kwargs.setdefault("progress", True)
         g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
         limits.check_train(g, stored, test_size)  # a loaded --grammar FILE: checked once known
         sampling_ = sampling if sampling is not None else ("distinct" if g.spec.is_plain else "iid")

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import itertools
 import math
+import sys
 import time
 import warnings
 
@@ -26,14 +27,35 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "constant")
 COLLAPSE_STEPS = 1000  # fewer SGD steps than this are too short a run to call a flat loss a collapse
 _PREDICT_BATCH = 8192
+#: with progress=True and stderr not a terminal (a log, CI), a plain progress line at least this often (seconds)
+PROGRESS_INTERVAL_S = 15.0
 
 
 class TorchNetLearner(Learner):
     """Shared minibatch training of a torch network on one-hot-per-batch inputs (subclasses build the net).
 
-    Subclasses implement ``_build(generator, dtype)`` -> nn.Module taking one-hot (B, v, d) input and returning
-    logits, and ``_layer_features(module, onehot)`` -> list of (B, features) tensors (the hidden layers).
+    Subclass contract:
+
+    * implement ``_build(generator, dtype)`` -> nn.Module taking ``_encode(tokens)`` (one-hot (B, v, d) unless
+      ``_encode`` is overridden) and returning logits, and ``_layer_features(module, onehot)`` -> list of
+      (B, features) tensors (the hidden layers);
+    * take as constructor arguments (stored unchanged, sklearn style) the hyperparameters the loop reads:
+      width, parametrization, optimizer, lr, momentum, weight_decay, batch_size, epochs, max_steps, schedule,
+      loss_threshold, patience, val_fraction, bias, dtype, device, seed (a fixed value may be a class attribute
+      instead, as the transformer's optimizer);
+    * the optional ones below are class-level defaults here: a subclass that takes one as a constructor argument
+      overrides it per instance, one that does not gets the default.
     """
+
+    #: fraction of the scheduled steps with a linear learning-rate warmup
+    warmup: float = 0.0
+    #: stop after this many epochs without a better validation accuracy (None = never; needs val_fraction > 0)
+    val_patience: int | None = None
+    #: report epochs and the training loss on stderr: a rich bar on a terminal, else a plain line at least every
+    #: PROGRESS_INTERVAL_S seconds (off in the library so that sweep workers stay silent; ``rhm train`` turns it on)
+    progress: bool = False
+    #: run forward passes under bf16 autocast on CUDA
+    autocast_cuda: bool = False
 
     def _check_common(self):
         check_int("width", self.width, 1)
@@ -49,9 +71,9 @@ class TorchNetLearner(Learner):
         check_float("loss_threshold", self.loss_threshold, 0.0)
         check_int("patience", self.patience, 1)
         check_float("val_fraction", self.val_fraction, 0.0, maximum=1.0)
-        check_float("warmup", getattr(self, "warmup", 0.0), 0.0, maximum=1.0)
-        check_int("val_patience", getattr(self, "val_patience", None), 1, none_ok=True)
-        check_bool("progress", getattr(self, "progress", False))
+        check_float("warmup", self.warmup, 0.0, maximum=1.0)
+        check_int("val_patience", self.val_patience, 1, none_ok=True)
+        check_bool("progress", self.progress)
         check_bool("bias", self.bias)
         check_seed(self.seed)
         resolve_dtype(self.dtype)
@@ -96,7 +118,7 @@ class TorchNetLearner(Learner):
 
         net, opt = self._start(gen)
         autocast = self._autocast()
-        val_patience = getattr(self, "val_patience", None)
+        val_patience = self.val_patience
 
         xt, yt = self._tokens(x), torch.as_tensor(y.astype(np.int64)).to(self.device_)
         best_epoch = 0
@@ -107,8 +129,9 @@ class TorchNetLearner(Learner):
             epochs = min(epochs, max(1, math.ceil(self.max_steps / steps_per_epoch)))
         total_steps = max(1, epochs * steps_per_epoch)
         base_lrs = [grp["lr"] for grp in opt.param_groups]
-        warmup_steps = int(getattr(self, "warmup", 0.0) * total_steps)
-        bar = _progress_bar(self.name, epochs) if getattr(self, "progress", False) else None
+        warmup_steps = int(self.warmup * total_steps)
+        report = _Progress(self.name, "epoch", epochs, f"{n} samples, batch {bs}, up to {total_steps} steps",
+                           self.progress)
         losses, val_hist = [], []
         best_val, best_state = -1.0, None
         below, step, epoch = 0, 0, 0
@@ -122,14 +145,14 @@ class TorchNetLearner(Learner):
                 loss = self._step(net, opt, xt[idx], yt[idx], step, total_steps, warmup_steps, base_lrs, autocast)
                 total.add_(loss.detach(), alpha=len(idx))
                 step += 1
+                report.tick(lambda: f"step {step}/{total_steps}, loss {float(total) / min(n, (i + 1) * bs):.4f}")
             epoch_loss = float(total) / n
             if not math.isfinite(epoch_loss):  # JSON-safe record: None marks a non-finite loss
                 losses.append(None)
                 stopped = "diverged"
                 break
             losses.append(epoch_loss)
-            if bar is not None:
-                bar[0].update(bar[1], advance=1, description=f"{self.name} loss {epoch_loss:.4f}")
+            report.advance(f"loss {epoch_loss:.4f}")
             if n_val:
                 keep = y_val >= 0
                 acc = float((self._predict_tokens(x_val)[keep] == y_val[keep]).mean())
@@ -144,8 +167,8 @@ class TorchNetLearner(Learner):
             if below >= self.patience:
                 stopped = "loss_threshold"
                 break
-        if bar is not None:
-            bar[0].stop()
+        report.close(f"{stopped} after {epoch if epochs else 0} epochs, {step} steps, loss "
+                     f"{losses[-1] if losses and losses[-1] is not None else float('nan'):.4f}")
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
@@ -190,7 +213,7 @@ class TorchNetLearner(Learner):
         return self.net_, opt
 
     def _autocast(self) -> bool:
-        return self.device_.type == "cuda" and getattr(self, "autocast_cuda", False)
+        return self.device_.type == "cuda" and self.autocast_cuda
 
     def _step(self, net, opt, xb, yb, step, total_steps, warmup_steps, base_lrs, autocast):
         """One optimiser step on token batch xb (B, d) with targets yb: linear warmup, then the schedule over the
@@ -248,7 +271,8 @@ class TorchNetLearner(Learner):
         net, opt = self._start(torch.Generator().manual_seed(check_seed(self.seed)))
         autocast = self._autocast()
         base_lrs = [grp["lr"] for grp in opt.param_groups]
-        warmup_steps = int(getattr(self, "warmup", 0.0) * total_steps)
+        warmup_steps = int(self.warmup * total_steps)
+        report = _Progress(self.name, "step", total_steps, f"online, batch {stream.batch_size}", self.progress)
         losses, window, step = [], torch.zeros((), dtype=torch.float64, device=self.device_), 0
         stopped = "max_steps"
         net.train()
@@ -257,15 +281,19 @@ class TorchNetLearner(Learner):
             yb = torch.as_tensor(batch.y.astype(np.int64)).to(self.device_)
             window.add_(self._step(net, opt, xb, yb, step, total_steps, warmup_steps, base_lrs, autocast))
             step += 1
+            report.advance("", every_step=True)
             if step % log_every == 0 or step == total_steps:
                 mean = float(window) / (log_every if step % log_every == 0 else step % log_every)
                 losses.append(mean if math.isfinite(mean) else None)
                 window.zero_()
+                report.note(f"loss {mean:.4f}")
                 if not math.isfinite(mean):
                     stopped = "diverged"
                     break
         if step < total_steps and stopped == "max_steps":
             stopped = "stream_exhausted"
+        report.close(f"{stopped} after {step} steps, loss "
+                     f"{losses[-1] if losses and losses[-1] is not None else float('nan'):.4f}")
         net.eval()
         self.info_.update({"steps": step, "stopped": stopped, "samples_seen": step * stream.batch_size,
                            "final_train_loss": losses[-1] if losses else None, "train_loss_history": losses,
@@ -319,10 +347,58 @@ class TorchNetLearner(Learner):
         return [torch.cat(p).numpy() for p in parts]
 
 
-def _progress_bar(name: str, epochs: int):
-    """(rich Progress, task id): one bar over the epochs of a fit (opt in with progress=True)."""
-    from rich.progress import Progress
+class _Progress:
+    """Progress of one fit on stderr (nothing when disabled): a transient rich bar over `total` units (epochs or
+    steps) when stderr is a terminal, else plain lines (one at the start, one at least every
+    PROGRESS_INTERVAL_S seconds, one at the end) that a log file or CI shows as they come."""
 
-    bar = Progress(transient=True)
-    bar.start()
-    return bar, bar.add_task(name, total=epochs)
+    def __init__(self, name: str, unit: str, total: int, what: str, enabled: bool):
+        self.name, self.unit, self.total, self.enabled = name, unit, max(1, total), enabled
+        self.done, self.status, self.bar = 0, "", None
+        if not enabled:
+            return
+        self.t0 = self.last = time.perf_counter()
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn(f"{unit}s"), TimeElapsedColumn(), console=Console(file=sys.stderr),
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(name, total=self.total)
+        else:
+            self._line(f"training: {what}")
+
+    def _line(self, text: str):
+        print(f"{self.name} [{time.perf_counter() - self.t0:.0f} s] {text}", file=sys.stderr, flush=True)
+        self.last = time.perf_counter()
+
+    def tick(self, detail):
+        """Within a unit (e.g. every step of an epoch): a plain line if PROGRESS_INTERVAL_S has passed since the
+        last one; `detail` is a callable so that nothing is computed otherwise."""
+        if self.enabled and self.bar is None and time.perf_counter() - self.last >= PROGRESS_INTERVAL_S:
+            self._line(f"{self.unit} {self.done + 1}/{self.total}: {detail()}")
+
+    def note(self, status: str):
+        self.status = status
+
+    def advance(self, status: str, every_step: bool = False):
+        """One unit done; `status` (e.g. the epoch's loss) goes on the bar or on the next plain line."""
+        if not self.enabled:
+            return
+        self.done += 1
+        if status:
+            self.status = status
+        if self.bar is not None:
+            if not every_step or self.done % 50 == 0 or self.done == self.total:  # a redraw is not free
+                self.bar.update(self.task, completed=self.done, description=f"{self.name} {self.status}")
+        elif time.perf_counter() - self.last >= PROGRESS_INTERVAL_S:
+            self._line(f"{self.unit} {self.done}/{self.total}, {self.status}")
+
+    def close(self, summary: str):
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.stop()
+        self._line(summary)

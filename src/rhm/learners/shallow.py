@@ -55,7 +55,7 @@ class FCN(TorchNetLearner):
 
     def __init__(self, width=256, parametrization="mf", optimizer="sgd", lr=0.1, momentum=0.9,
                  weight_decay=0.0, batch_size=32, epochs=100, max_steps=None, schedule="cosine", loss_threshold=1e-3,
-                 patience=2, val_fraction=0.0, bias=True, dtype="float32", device="auto", seed=0):
+                 patience=2, val_fraction=0.0, bias=True, progress=False, dtype="float32", device="auto", seed=0):
         self.width = width
         self.parametrization = parametrization
         self.optimizer = optimizer
@@ -70,6 +70,7 @@ class FCN(TorchNetLearner):
         self.patience = patience
         self.val_fraction = val_fraction
         self.bias = bias
+        self.progress = progress
         self.dtype = dtype
         self.device = device
         self.seed = seed
