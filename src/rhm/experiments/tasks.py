@@ -95,11 +95,29 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
         tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=mask_rate, seed=np.random.default_rng(mask_tr))
         te = lm_tasks.make(g, objective, xte, yte, mask_rate=mask_rate, seed=np.random.default_rng(mask_te))
         xtr, ytr, xte, yte = tr.x, tr.y, te.x, te.y
-    model = cls(**params)
+    model = make_learner(cls, params)
     t0 = time.perf_counter()
     model.fit(xtr, ytr, grammar=g, task=objective)
     fit_seconds = time.perf_counter() - t0
     return model, _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct)
+
+
+def make_learner(cls, params: dict):
+    """cls(**params), where the keys of a torch learner's class-level fit options (``_torch.FIT_OPTIONS``: remask,
+    lm_val_fraction, lm_val_patience, warmup, val_patience) that are not constructor arguments are set on the
+    instance after construction, so that a sweep or a protocol can set them on any torch learner."""
+    import inspect
+
+    accepted = inspect.signature(cls.__init__).parameters
+    options = {}
+    if getattr(cls, "lm_val_fraction", None) is not None:  # a torch learner
+        from ..learners._torch import FIT_OPTIONS
+
+        options = {k: v for k, v in params.items() if k in FIT_OPTIONS and k not in accepted}
+    model = cls(**{k: v for k, v in params.items() if k not in options})
+    for k, v in options.items():
+        setattr(model, k, v)
+    return model
 
 
 def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate):
@@ -109,7 +127,7 @@ def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_r
 
     learners.check_online(cls.name)
     P, T = check_int("train_size", train_size, 1), check_int("test_size", test_size, 1)
-    model = cls(**params)
+    model = make_learner(cls, params)
     B = min(check_int("batch_size", model.batch_size, 1), P)
     stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=mask_rate)
     te = lm_tasks.sample(g, objective, T, seed=np.random.default_rng([seed, 29]), mask_rate=mask_rate)
