@@ -182,7 +182,7 @@ def execute(config: dict) -> dict:
 def _execute_train(cfg: RunConfig) -> dict:
     g = cfg.spec.build()
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
-                            cfg.objective, float(cfg.extras.get("mask_rate", 0.15)),
+                            cfg.objective, _mask_rate(cfg.extras.get("mask_rate", 0.15)),
                             online=bool(cfg.extras.get("online", False)))
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": cfg.spec.nc_m_L}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
@@ -200,6 +200,13 @@ def _execute_train(cfg: RunConfig) -> dict:
                                                 cfg.seed)
     return {"test_accuracy": res["test_accuracy"], "test_error": res["test_error"],
             "fit_seconds": res["fit_seconds"], "metrics": metrics, "info": res["info"]}
+
+
+def _mask_rate(value):
+    """extras.mask_rate: a probability, or "one" (one hidden token per row)."""
+    from ..lm_tasks import ONE_PER_ROW
+
+    return ONE_PER_ROW if value == ONE_PER_ROW else float(value)
 
 
 def _sensitivities(model, g, levels, n, seed) -> dict:
