@@ -32,6 +32,8 @@ def test_records_and_runs(mode):
             assert seeds == set(held) and len(seeds) >= 2 and not seeds & set(el.LM_DESIGN_SEEDS)
             assert {c.learner for c in cfgs} == learners
             assert {c.objective for c in cfgs} == ({"classify"} if rid == "LM2" else {"masked"})
+            if rid == "LM3":  # online, as the anchors train: the sizes are samples seen
+                assert all(c.extras["online"] is True for c in cfgs)
     if mode == "full":
         assert len(el.LM_HELD_OUT[mode]) >= 10
 
@@ -125,3 +127,48 @@ def test_lm1_verdict_follows_the_slope(seed):
     held = exp.analyze(exp, FakeStore(_lm1_rows("quick", 1.0, seed)), "quick", None)
     assert held.verdict == "held" and "(one seed)" in str(held.blocks)
     assert exp.analyze(exp, FakeStore(_lm1_rows("quick", 2.0, seed)), "quick", None).verdict == "not held"
+
+
+def test_lm1_figure_carries_the_exact_plateaus(tmp_path):
+    """LM1 reads each grammar against its exact plateaus (rhm.inference.plateaus) and draws them on its curves."""
+    from rhm.experiments.verdicts import INCONCLUSIVE
+
+    exp = EXPERIMENTS["LM1"]
+    sec = exp.analyze(exp, FakeStore(_lm1_rows("quick", 1.0, 0)), "quick", tmp_path)
+    assert (tmp_path / "LM1-curves.png").stat().st_size > 10_000
+    assert any(b[0] == "fig" and b[1] == "LM1-curves.png" and "plateaus" in b[2] for b in sec.blocks)
+    table = next(b for b in sec.blocks if b[0] == "table")
+    grammar = dict(v=el.V, m=4, s=el.S, L=2, n_classes=el.V, rules="uniform", seed=201)
+    pl = el.lm_plateaus(grammar)
+    assert len(pl) == 3 and pl[0] > pl[1] > pl[2] and pl[0] <= np.log(el.V) + 1e-12
+    assert abs(pl[1] - el.sibling_entropy(grammar, n=100_000)) < 0.02  # plateau 1 = the sibling's entropy (MC)
+    assert " → ".join(f"{v:.3f}" for v in pl) in str(table)
+    # one m only: no slope, and the section says what --full would run
+    rows = [r for r in _lm1_rows("quick", 1.0, 0) if r["sweep"].endswith("m4")]
+    sec = exp.analyze(exp, FakeStore(rows), "quick", None)
+    assert sec.verdict == INCONCLUSIVE and "--full runs" in sec.numbers and "--dry-run --section LM1" in sec.numbers
+
+
+def test_lm3_figure_and_online_sizes(tmp_path):
+    exp = EXPERIMENTS["LM3"]
+    rows = _lm3_rows("quick", -0.5, 0)
+    grammar = dict(v=el.LM_V, m=el.LM_M, s=el.S, L=el.LM3_L, n_classes=el.LM_V, rules="uniform", seed=301)
+    for r in rows:
+        r["config"] = {"grammar": grammar}
+    sec = exp.analyze(exp, FakeStore(rows), "quick", tmp_path)
+    assert sec.verdict == "held" and (tmp_path / "LM3-curves.png").exists()
+    assert "samples seen" in sec.numbers
+
+
+def test_lm2_convergence_check_blocks_a_held_verdict():
+    exp = EXPERIMENTS["LM2"]
+    rows = _lm2_rows("quick", 4.0, 0)
+    for r in rows:
+        r["info"] = {"final_train_loss": 0.01}
+    sec = exp.analyze(exp, FakeStore(rows), "quick", None)
+    assert sec.verdict == "held" and "convergence check failed" not in sec.numbers
+    for r in rows:
+        if r["label"] == "lcn":
+            r["info"] = {"final_train_loss": 0.4}  # under-trained: no verdict can rest on it
+    sec = exp.analyze(exp, FakeStore(rows), "quick", None)
+    assert sec.verdict == "inconclusive" and "convergence check failed for lcn L=3, lcn L=4" in sec.numbers

@@ -7,8 +7,9 @@ Tasks (one name each; a learner declares the ones it serves in ``Learner.tasks``
   with the last position replaced by the MASK token (id ``V``, the input vocabulary size), targets x[:, -1] (n,);
 * ``"next-token-all"``: every token x_t from x_{<t} (t = 0: from nothing). Inputs x, targets x (n, d); a model
   must be causal (the transformer's decoder shifts its input right internally);
-* ``"masked"``: each position hidden independently with probability ``mask_rate`` (replaced by MASK); targets
-  (n, d) hold the hidden tokens and -1 (``IGNORE``) where nothing is predicted.
+* ``"masked"``: each position hidden independently with probability ``mask_rate`` (replaced by MASK), or with
+  ``mask_rate="one"`` exactly one uniformly drawn position per row (Garnier-Brun et al.'s MLM); targets (n, d) hold
+  the hidden tokens and -1 (``IGNORE``) where nothing is predicted.
 
 Metrics, over the target positions only (targets >= 0): accuracy, cross-entropy (nats), and the excess
 cross-entropy over the Bayes-optimal predictor on the *same* test inputs (exact posteriors from
@@ -29,7 +30,18 @@ MASKED_INPUT = ("next-token", "masked")
 #: tasks whose targets are one token per input (n,) rather than per position (n, d)
 PER_INPUT = ("classify", "next-token")
 IGNORE = -1
+#: mask_rate value that hides exactly one uniformly drawn position per row
+ONE_PER_ROW = "one"
 _EPS = 1e-12
+
+
+def check_mask_rate(mask_rate):
+    """A probability in (0, 1), or "one" (one hidden token per row)."""
+    if mask_rate == ONE_PER_ROW:
+        return ONE_PER_ROW
+    if isinstance(mask_rate, str):
+        raise ValueError(f"mask_rate={mask_rate!r} must be a probability in (0, 1) or {ONE_PER_ROW!r}")
+    return check_float("mask_rate", mask_rate, 0.0, strict=True, maximum=1.0)
 
 
 def check_task(task) -> str:
@@ -75,9 +87,13 @@ def make(g, task: str, x, labels=None, *, mask_rate: float = 0.15, seed=0) -> Ta
         return TaskData(xi, x[:, -1].astype(np.int64), task, V)
     if task == "next-token-all":
         return TaskData(x, x.astype(np.int64), task, V)
-    rate = check_float("mask_rate", mask_rate, 0.0, strict=True, maximum=1.0)
+    rate = check_mask_rate(mask_rate)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    mask = rng.random(x.shape) < rate
+    if rate == ONE_PER_ROW:
+        mask = np.zeros(x.shape, bool)
+        mask[np.arange(len(x)), rng.integers(0, x.shape[1], len(x))] = True
+    else:
+        mask = rng.random(x.shape) < rate
     return TaskData(np.where(mask, V, x), np.where(mask, x.astype(np.int64), IGNORE), task, V)
 
 

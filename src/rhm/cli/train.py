@@ -46,7 +46,11 @@ def _coerce(value: str, default):
 
 def learner_kwargs(cls, hp: list[str], named: dict) -> dict:
     """Constructor kwargs from ``--hp key=value`` strings plus named options (None = not given)."""
-    defaults = cls.defaults()
+    defaults = dict(cls.defaults())
+    if hasattr(cls, "lm_val_fraction"):  # torch learners: the class-level fit options (remask, ...) too
+        from ..learners._torch import FIT_OPTIONS
+
+        defaults.update({k: getattr(cls, k) for k in FIT_OPTIONS if k not in defaults})
     kwargs = {}
     for item in hp:
         if "=" not in item:
@@ -106,6 +110,10 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
           threads: int = typer.Option(1, "--threads", help="CPU threads for torch and BLAS (default 1: the small "
                                       "minibatches of these networks run several times faster on one thread than "
                                       "on two, much more so on a busy machine; see docs/baselines.md)"),
+          protocol: Optional[str] = typer.Option(None, "--protocol", help="an anchor paper's LM protocol: "
+                                                 "cagnetta-wyart-2024 (next-token) | garnier-brun-2025 (masked, "
+                                                 "one token per row); sets learner, task and hyperparameters "
+                                                 "(explicit --hp win; see rhm.protocols)"),
           as_json: bool = JSON_OPT):
     """Train a learner on a fresh sample of a grammar and report test accuracy and what the fit recorded."""
     from .. import learners
@@ -119,7 +127,21 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         check_request(v, m, s, L, n_classes, s0, grammar_file, train_size=stored, test_size=test_size)
         check_int("--threads", threads, 1)
         _set_threads(threads)
-        cls = learners.get(learner)
+        learner_, task_, mask_rate_, proto = learner, task, mask_rate, None
+        if protocol is not None:
+            from .. import protocols
+
+            try:
+                proto = protocols.get(protocol)
+            except ValueError as err:
+                raise CliError(f"--protocol: {err}") from None
+            if learner not in ("chaining", proto.learner):  # "chaining" is --learner's default: not given
+                raise CliError(f"--learner {learner} conflicts with --protocol {protocol}, whose learner is "
+                               f"{proto.learner}")
+            if task not in ("classify", proto.task):
+                raise CliError(f"--task {task} conflicts with --protocol {protocol}, whose task is {proto.task}")
+            learner_, task_, mask_rate_ = proto.learner, proto.task, proto.mask_rate
+        cls = learners.get(learner_)
         sig = sigma
         if sig is not None:
             try:
@@ -136,10 +158,12 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         limits.check_train(g, stored, test_size)  # a loaded --grammar FILE: checked once known
         sampling_ = sampling if sampling is not None else ("distinct" if g.spec.is_plain else "iid")
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
-        model, res = train_once(g, learner, kwargs, train_size, test_size, seed, sampling_, task, mask_rate,
+        if proto is not None:  # the protocol's hyperparameters under the user's explicit ones
+            kwargs = {**proto.learner_params(g.L), **kwargs}
+        model, res = train_once(g, learner_, kwargs, train_size, test_size, seed, sampling_, task_, mask_rate_,
                                 online=online)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
-        out = {"learner": learner, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
+        out = {"learner": learner_, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,
                "fit_seconds": fit_seconds,
                "params": {k: (list(val) if isinstance(val, (tuple, list)) else val if isinstance(
@@ -149,18 +173,20 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
             out["sampling"] = "stream"
         elif sampling_ != "distinct":
             out["n_distinct_train"] = res["n_distinct_train"]
-        if task != "classify":
-            out.update({"task": task, **res["lm"]})
-        human = (f"{learner} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
+        if proto is not None:
+            out["protocol"] = proto.describe()
+        if task_ != "classify":
+            out.update({"task": task_, **res["lm"]})
+        human = (f"{learner_} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
                  f"(fit {fit_seconds:.2f} s)")
         if "bayes_test_error" in res:  # noisy grammar: the Bayes classifier on the same test set
             out["bayes_test_error"] = res["bayes_test_error"]
             out["bayes_error_expected"] = res["bayes_error_expected"]
             human += f"; Bayes error on this test set {res['bayes_test_error']:.4f}"
-        if task != "classify":
+        if task_ != "classify":
             lm = res["lm"]
-            human += (f"\n{task}: cross-entropy {lm['cross_entropy']:.4f} nats, Bayes {lm['bayes_cross_entropy']:.4f}, "
-                      f"excess {lm['excess_cross_entropy']:.4f}")
+            human += (f"\n{task_}: cross-entropy {lm['cross_entropy']:.4f} nats, "
+                      f"Bayes {lm['bayes_cross_entropy']:.4f}, excess {lm['excess_cross_entropy']:.4f}")
         _emit(out, as_json, human)
 
     _run(go)

@@ -97,11 +97,29 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
         tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=mask_rate, seed=np.random.default_rng(mask_tr))
         te = lm_tasks.make(g, objective, xte, yte, mask_rate=mask_rate, seed=np.random.default_rng(mask_te))
         xtr, ytr, xte, yte = tr.x, tr.y, te.x, te.y
-    model = cls(**params)
+    model = make_learner(cls, params)
     t0 = time.perf_counter()
     model.fit(xtr, ytr, grammar=g, task=objective)
     fit_seconds = time.perf_counter() - t0
     return model, _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct)
+
+
+def make_learner(cls, params: dict):
+    """cls(**params), where the keys of a torch learner's class-level fit options (``_torch.FIT_OPTIONS``: remask,
+    lm_val_fraction, lm_val_patience, warmup, val_patience) that are not constructor arguments are set on the
+    instance after construction, so that a sweep or a protocol can set them on any torch learner."""
+    import inspect
+
+    accepted = inspect.signature(cls.__init__).parameters
+    options = {}
+    if getattr(cls, "lm_val_fraction", None) is not None:  # a torch learner
+        from ..learners._torch import FIT_OPTIONS
+
+        options = {k: v for k, v in params.items() if k in FIT_OPTIONS and k not in accepted}
+    model = cls(**{k: v for k, v in params.items() if k not in options})
+    for k, v in options.items():
+        setattr(model, k, v)
+    return model
 
 
 def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate):
@@ -111,7 +129,7 @@ def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_r
 
     learners.check_online(cls.name)
     P, T = check_int("train_size", train_size, 1), check_int("test_size", test_size, 1)
-    model = cls(**params)
+    model = make_learner(cls, params)
     B = min(check_int("batch_size", model.batch_size, 1), P)
     stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=mask_rate)
     te = lm_tasks.sample(g, objective, T, seed=np.random.default_rng([seed, 29]), mask_rate=mask_rate)
@@ -166,7 +184,7 @@ def execute(config: dict) -> dict:
 def _execute_train(cfg: RunConfig) -> dict:
     g = cfg.spec.build()
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
-                            cfg.objective, float(cfg.extras.get("mask_rate", 0.15)),
+                            cfg.objective, _mask_rate(cfg.extras.get("mask_rate", 0.15)),
                             online=bool(cfg.extras.get("online", False)))
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": cfg.spec.nc_m_L}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
@@ -184,6 +202,13 @@ def _execute_train(cfg: RunConfig) -> dict:
                                                 cfg.seed)
     return {"test_accuracy": res["test_accuracy"], "test_error": res["test_error"],
             "fit_seconds": res["fit_seconds"], "metrics": metrics, "info": res["info"]}
+
+
+def _mask_rate(value):
+    """extras.mask_rate: a probability, or "one" (one hidden token per row)."""
+    from ..lm_tasks import ONE_PER_ROW
+
+    return ONE_PER_ROW if value == ONE_PER_ROW else float(value)
 
 
 def _sensitivities(model, g, levels, n, seed) -> dict:

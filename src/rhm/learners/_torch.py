@@ -29,6 +29,13 @@ COLLAPSE_STEPS = 1000  # fewer SGD steps than this are too short a run to call a
 _PREDICT_BATCH = 8192
 #: with progress=True and stderr not a terminal (a log, CI), a plain progress line at least this often (seconds)
 PROGRESS_INTERVAL_S = 15.0
+#: the tasks scored by cross-entropy, whose fits select weights on validation cross-entropy
+CE_TASKS = ("next-token", "next-token-all", "masked")
+#: an LM fit's early stop waits at least this many optimiser steps without a better validation cross-entropy
+LM_PATIENCE_MIN_STEPS = 500
+#: the class-level options that a sweep's or the CLI's params may set on any torch learner (not constructor
+#: arguments; rhm.experiments.tasks.make_learner sets them after construction)
+FIT_OPTIONS = ("warmup", "val_patience", "lm_val_fraction", "lm_val_patience", "remask")
 
 
 class TorchNetLearner(Learner):
@@ -49,13 +56,25 @@ class TorchNetLearner(Learner):
 
     #: fraction of the scheduled steps with a linear learning-rate warmup
     warmup: float = 0.0
-    #: stop after this many epochs without a better validation accuracy (None = never; needs val_fraction > 0)
+    #: stop after this many epochs without a better validation score (accuracy for classify, cross-entropy for the
+    #: LM tasks; None = never for classify, lm_val_patience for the LM tasks; needs a validation split)
     val_patience: int | None = None
     #: report epochs and the training loss on stderr: a rich bar on a terminal, else a plain line at least every
     #: PROGRESS_INTERVAL_S seconds (off in the library so that sweep workers stay silent; ``rhm train`` turns it on)
     progress: bool = False
     #: run forward passes under bf16 autocast on CUDA
     autocast_cuda: bool = False
+    #: cross-entropy tasks (next-token, next-token-all, masked): the fraction held out for validation when
+    #: val_fraction is 0 (0 = no split). The weights with the lowest validation cross-entropy are kept and the fit
+    #: stops after lm_val_patience epochs (at least LM_PATIENCE_MIN_STEPS steps) without a lower one, so that a
+    #: small training set can never be memorised into a test cross-entropy above the unigram entropy
+    lm_val_fraction: float = 0.1
+    #: epochs without a lower validation cross-entropy before an LM fit stops (val_patience, when set, wins)
+    lm_val_patience: int = 10
+    #: masked task: draw a fresh mask for every batch from the clean training inputs (the same rate as the
+    #: training targets', or one hidden token per row when every training row has exactly one), as Garnier-Brun
+    #: et al. re-mask every batch; False trains on the fixed mask the data came with
+    remask: bool = True
 
     def _check_common(self):
         check_int("width", self.width, 1)
@@ -73,6 +92,9 @@ class TorchNetLearner(Learner):
         check_float("val_fraction", self.val_fraction, 0.0, maximum=1.0)
         check_float("warmup", self.warmup, 0.0, maximum=1.0)
         check_int("val_patience", self.val_patience, 1, none_ok=True)
+        check_float("lm_val_fraction", self.lm_val_fraction, 0.0, maximum=0.5)
+        check_int("lm_val_patience", self.lm_val_patience, 1)
+        check_bool("remask", self.remask)
         check_bool("progress", self.progress)
         check_bool("bias", self.bias)
         check_seed(self.seed)
@@ -106,11 +128,15 @@ class TorchNetLearner(Learner):
         gen = torch.Generator().manual_seed(check_seed(self.seed))
         t_start = time.perf_counter()
 
+        ce_task = self.task_ in CE_TASKS
         n = len(x)
-        n_val = int(round(self.val_fraction * n)) if self.val_fraction > 0 else 0
+        frac = self.val_fraction if self.val_fraction > 0 else (self.lm_val_fraction if ce_task else 0.0)
+        n_val = int(round(frac * n)) if frac > 0 else 0
+        if n_val and n - n_val < 1:
+            raise ValueError(f"val_fraction={frac} leaves no training sample out of n={n}")
+        if ce_task and self.val_fraction == 0 and (n_val < 1 or n - n_val < 1):
+            n_val = 0  # too few samples to hold any out: the automatic LM split is skipped, not an error
         if n_val:
-            if n - n_val < 1:
-                raise ValueError(f"val_fraction={self.val_fraction} leaves no training sample out of n={n}")
             perm = torch.randperm(n, generator=gen).numpy()
             x_val, y_val = x[perm[:n_val]], y[perm[:n_val]]
             x, y = x[perm[n_val:]], y[perm[n_val:]]
@@ -118,10 +144,16 @@ class TorchNetLearner(Learner):
 
         net, opt = self._start(gen)
         autocast = self._autocast()
-        val_patience = self.val_patience
 
         xt, yt = self._tokens(x), torch.as_tensor(y.astype(np.int64)).to(self.device_)
-        best_epoch = 0
+        remask = self.task_ == "masked" and self.remask
+        if remask:  # the clean inputs (hidden tokens put back) and the masking rule of the training targets
+            xt = torch.where(yt >= 0, yt, xt.long()).to(xt.dtype)
+            per_row = (y >= 0).sum(1)
+            mask_one = bool(n > 1 and (per_row == 1).all())
+            mask_rate = float((y >= 0).mean())
+            if mask_rate == 0:
+                raise ValueError("y: the masked training targets hide no token, so there is no rate to re-mask at")
         bs = min(self.batch_size, n)
         steps_per_epoch = math.ceil(n / bs)
         epochs = self.epochs
@@ -130,10 +162,13 @@ class TorchNetLearner(Learner):
         total_steps = max(1, epochs * steps_per_epoch)
         base_lrs = [grp["lr"] for grp in opt.param_groups]
         warmup_steps = int(self.warmup * total_steps)
-        report = _Progress(self.name, "epoch", epochs, f"{n} samples, batch {bs}, up to {total_steps} steps",
-                           self.progress)
+        val_patience = self.val_patience
+        if val_patience is None and ce_task and n_val:
+            val_patience = max(self.lm_val_patience, math.ceil(LM_PATIENCE_MIN_STEPS / steps_per_epoch))
+        report = _Progress(self.name, "epoch", epochs, f"{n} samples, batch {bs}, up to {total_steps} steps"
+                           + (f", {n_val} held out" if n_val else ""), self.progress)
         losses, val_hist = [], []
-        best_val, best_state = -1.0, None
+        best_val, best_state, best_epoch = (math.inf if ce_task else -1.0), None, 0
         below, step, epoch = 0, 0, 0
         stopped = "max_epochs"
         net.train()
@@ -142,7 +177,10 @@ class TorchNetLearner(Learner):
             total = torch.zeros((), dtype=torch.float64, device=self.device_)
             for i in range(steps_per_epoch):
                 idx = perm[i * bs:(i + 1) * bs]
-                loss = self._step(net, opt, xt[idx], yt[idx], step, total_steps, warmup_steps, base_lrs, autocast)
+                xb, yb = xt[idx], yt[idx]
+                if remask:
+                    xb, yb = self._remask(xb, mask_one, mask_rate, gen)
+                loss = self._step(net, opt, xb, yb, step, total_steps, warmup_steps, base_lrs, autocast)
                 total.add_(loss.detach(), alpha=len(idx))
                 step += 1
                 report.tick(lambda: f"step {step}/{total_steps}, loss {float(total) / min(n, (i + 1) * bs):.4f}")
@@ -152,23 +190,26 @@ class TorchNetLearner(Learner):
                 stopped = "diverged"
                 break
             losses.append(epoch_loss)
-            report.advance(f"loss {epoch_loss:.4f}")
             if n_val:
-                keep = y_val >= 0
-                acc = float((self._predict_tokens(x_val)[keep] == y_val[keep]).mean())
-                val_hist.append(acc)
-                if acc > best_val:
-                    best_val, best_state, best_epoch = acc, copy.deepcopy(net.state_dict()), epoch
+                # classify: validation accuracy (higher is better); LM tasks: validation cross-entropy (lower)
+                score = self._val_cross_entropy(x_val, y_val) if ce_task else self._val_accuracy(x_val, y_val)
+                val_hist.append(score)
+                if (score < best_val) if ce_task else (score > best_val):
+                    best_val, best_state, best_epoch = score, copy.deepcopy(net.state_dict()), epoch
                 net.train()
+                report.advance(f"loss {epoch_loss:.4f}, val {'CE' if ce_task else 'acc'} {score:.4f}")
                 if val_patience is not None and epoch - best_epoch >= val_patience:
                     stopped = "val_patience"
                     break
+            else:
+                report.advance(f"loss {epoch_loss:.4f}")
             below = below + 1 if epoch_loss < self.loss_threshold else 0
             if below >= self.patience:
                 stopped = "loss_threshold"
                 break
         report.close(f"{stopped} after {epoch if epochs else 0} epochs, {step} steps, loss "
-                     f"{losses[-1] if losses and losses[-1] is not None else float('nan'):.4f}")
+                     f"{losses[-1] if losses and losses[-1] is not None else float('nan'):.4f}"
+                     + (f"; kept epoch {best_epoch} (val {best_val:.4f})" if best_state is not None else ""))
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
@@ -179,8 +220,10 @@ class TorchNetLearner(Learner):
         yy = y[y >= 0]
         freq = np.bincount(yy, minlength=self.n_classes_) / max(1, len(yy))
         chance = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
-        kept = losses[int(np.argmax(val_hist))] if best_state is not None else (losses[-1] if losses else None)
-        collapsed = bool(step >= COLLAPSE_STEPS and kept is not None and chance > 0 and kept >= 0.9 * chance)
+        kept = losses[best_epoch - 1] if best_state is not None else (losses[-1] if losses else None)
+        # an LM task's chance is the unigram entropy, which the lower plateaus sit close to: no collapse check there
+        collapsed = bool(not ce_task and step >= COLLAPSE_STEPS and kept is not None and chance > 0
+                         and kept >= 0.9 * chance)
         if collapsed:
             hint = "try weight_decay=0" if self.weight_decay > 0 else "try a smaller lr"
             warnings.warn(f"{self.name}: after {step} steps the training loss of the kept network is {kept:.3f}, "
@@ -193,8 +236,50 @@ class TorchNetLearner(Learner):
             "n_train": n, "n_val": n_val, "fit_seconds": time.perf_counter() - t_start,
             "device": str(self.device_),
         })
-        if n_val:
-            self.info_.update({"val_accuracy_history": val_hist, "best_val_accuracy": best_val})
+        if self.task_ == "masked":
+            self.info_["remask"] = ("one per row" if mask_one else f"rate {mask_rate:.4f}") if remask else False
+        if n_val and ce_task:
+            self.info_.update({"val_cross_entropy_history": val_hist, "best_val_cross_entropy": best_val,
+                               "selected_on": "val_cross_entropy", "best_epoch": best_epoch,
+                               "best_step": best_epoch * steps_per_epoch, "kept_train_loss": kept})
+        elif n_val:
+            self.info_.update({"val_accuracy_history": val_hist, "best_val_accuracy": best_val,
+                               "selected_on": "val_accuracy", "best_epoch": best_epoch,
+                               "best_step": best_epoch * steps_per_epoch})
+
+    def _remask(self, xb, one: bool, rate: float, gen):
+        """A fresh mask on clean token batch xb (B, d): -> (inputs with MASK, targets with IGNORE elsewhere).
+
+        one=True hides exactly one uniformly drawn position per row; else each position independently with
+        probability `rate` (a batch that draws no hidden token gets one, so that its loss is defined)."""
+        B, d = xb.shape
+        if one:
+            mask = torch.zeros(B, d, dtype=torch.bool)
+            mask[torch.arange(B), torch.randint(0, d, (B,), generator=gen)] = True
+        else:
+            mask = torch.rand(B, d, generator=gen) < rate
+            if not mask.any():
+                mask[0, int(torch.randint(0, d, (1,), generator=gen))] = True
+        mask = mask.to(xb.device)
+        x_in = torch.where(mask, torch.full_like(xb, self.v_), xb)
+        return x_in, torch.where(mask, xb.long(), torch.full_like(xb, -1, dtype=torch.long))
+
+    @torch.no_grad()
+    def _val_accuracy(self, x_val, y_val) -> float:
+        keep = y_val >= 0
+        return float((self._predict_tokens(x_val)[keep] == y_val[keep]).mean())
+
+    @torch.no_grad()
+    def _val_cross_entropy(self, x_val, y_val) -> float:
+        """Mean cross-entropy (nats) over the target positions of the held-out set (targets >= 0)."""
+        self.net_.eval()
+        total, count = 0.0, 0
+        for i in range(0, len(x_val), _PREDICT_BATCH):
+            logits = self.net_(self._encode(self._tokens(x_val[i:i + _PREDICT_BATCH]))).float()
+            yb = torch.as_tensor(y_val[i:i + _PREDICT_BATCH].astype(np.int64)).to(self.device_)
+            total += float(F.cross_entropy(logits, yb, ignore_index=-1, reduction="sum"))
+            count += int((yb >= 0).sum())
+        return total / count if count else math.inf
 
     def _start(self, gen):
         """Build the network (seeded by `gen`) on the device and its optimiser; -> (net, opt)."""
