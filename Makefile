@@ -2,6 +2,8 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # CPU build of PyTorch for this project's machines and CI (a local wheel there); override with TORCH_SPEC=...
+# --no-compile: Python compiles only the modules it imports, on first import (the install took 2 min with
+# every .py of torch compiled up front, 30 s without)
 TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: demo test test-fast lint bench clean
@@ -9,8 +11,8 @@ TORCH_SPEC ?= torch==2.13.0
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-compile "$(TORCH_SPEC)"
+	$(PY) -m pip install -q --no-compile -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed

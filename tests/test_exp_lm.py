@@ -24,6 +24,9 @@ class FakeStore:
 def test_records_and_runs(mode):
     for rid, learners in (("LM2", {"cnn", "lcn", "transformer"}), ("LM3", {"transformer"})):
         exp = EXPERIMENTS[rid]
+        if rid == "LM2" and mode == "quick":  # LM2 runs only in --full
+            assert exp.runs(mode) == [] and exp.missing(mode).startswith("runs only with --full")
+            continue
         assert exp.sweep_names(mode) and all(n.startswith(mode) for n in exp.sweep_names(mode))
         for job in exp.runs(mode):
             cfgs = job.validate().expand() if isinstance(job, Sweep) else job
@@ -57,12 +60,12 @@ def _lm2_rows(mode, shift, seed, shift_transformer=None):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_lm2_verdict_follows_the_ratio(seed):
     exp = EXPERIMENTS["LM2"]
-    assert exp.analyze(exp, FakeStore(_lm2_rows("quick", 4.0, seed)), "quick", None).verdict == "held"
-    assert exp.analyze(exp, FakeStore(_lm2_rows("quick", 0.25, seed)), "quick", None).verdict == "not held"
-    sec = exp.analyze(exp, FakeStore(_lm2_rows("quick", 4.0, seed)), "quick", None)
+    assert exp.analyze(exp, FakeStore(_lm2_rows("full", 4.0, seed)), "full", None).verdict == "held"
+    assert exp.analyze(exp, FakeStore(_lm2_rows("full", 0.25, seed)), "full", None).verdict == "not held"
+    sec = exp.analyze(exp, FakeStore(_lm2_rows("full", 4.0, seed)), "full", None)
     assert "d log ratio / dL" in sec.numbers
     # a transformer that never reaches the threshold on the grid: its ratio is bounded below (P* > the top size)
-    sec = exp.analyze(exp, FakeStore(_lm2_rows("quick", 4.0, seed, shift_transformer=1e4)), "quick", None)
+    sec = exp.analyze(exp, FakeStore(_lm2_rows("full", 4.0, seed, shift_transformer=1e4)), "full", None)
     assert sec.verdict == "held" and "(one-sided)" in str(sec.blocks)
 
 
@@ -162,13 +165,13 @@ def test_lm3_figure_and_online_sizes(tmp_path):
 
 def test_lm2_convergence_check_blocks_a_held_verdict():
     exp = EXPERIMENTS["LM2"]
-    rows = _lm2_rows("quick", 4.0, 0)
+    rows = _lm2_rows("full", 4.0, 0)
     for r in rows:
         r["info"] = {"final_train_loss": 0.01}
-    sec = exp.analyze(exp, FakeStore(rows), "quick", None)
+    sec = exp.analyze(exp, FakeStore(rows), "full", None)
     assert sec.verdict == "held" and "convergence check failed" not in sec.numbers
     for r in rows:
         if r["label"] == "lcn":
             r["info"] = {"final_train_loss": 0.4}  # under-trained: no verdict can rest on it
-    sec = exp.analyze(exp, FakeStore(rows), "quick", None)
-    assert sec.verdict == "inconclusive" and "convergence check failed for lcn L=3, lcn L=4" in sec.numbers
+    sec = exp.analyze(exp, FakeStore(rows), "full", None)
+    assert sec.verdict == "inconclusive" and "convergence check failed for lcn L=3, lcn L=4, lcn L=5" in sec.numbers

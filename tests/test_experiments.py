@@ -301,7 +301,7 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
                 else:
                     assert len(job) > 0
     deep = exp_deep.deep_sweep("quick", "x", ["toy_oracle"])
-    assert len(deep.expand()) == 5 * 4 * 3  # v=m=n_c in {4, 5, 6, 7, 8} x 4 sizes x 3 seeds
+    assert len(deep.expand()) == 5 * 4 * 2  # v=m=n_c in {4, 5, 6, 7, 8} x 4 sizes x 2 seeds
 
     real_get = learners.get
 
@@ -315,10 +315,14 @@ def test_reproduce_grids_expand_and_missing_learners_are_reported_as_skipped(tmp
         Sweep(name=f"{mode}-R1-parse", task="parse", grammars=[GrammarGrid(v=4, m=4, L=2)], seeds=[0],
               extras={"parse_n": 500})])
     experiments = {**registry.EXPERIMENTS, "R1": tiny_r1}
-    res = rep.reproduce(tmp_path / "out", mode="quick", executor=LocalExecutor(0), sections=["R1", "R5"],
+    res = rep.reproduce(tmp_path / "out", mode="quick", executor=LocalExecutor(0), sections=["R1", "R5", "LM2"],
                         progress=False, log=lambda *a: None, experiments=experiments)
     assert res["status"]["R5"] == {"status": "skipped", "reason": "learner 'kmeans' is not registered"}
     assert res["status"]["R1"]["status"] == "ran"
+    # LM2 runs only in --full: skipped in quick with why, whatever its learners
+    assert res["status"]["LM2"]["status"] == "skipped"
+    assert res["status"]["LM2"]["reason"].startswith("runs only with --full: its quick grid")
+    assert registry.EXPERIMENTS["LM2"].missing("full") is None
     summary = {r["R"]: r for r in res["summary"]}
     assert summary["R1"]["verdict"] == "held" and "parse recovery min 1.0000" in summary["R1"]["numbers"]
     assert summary["R5"]["verdict"] == "skipped"
@@ -472,3 +476,24 @@ def test_every_experiment_refuses_an_unknown_mode_by_name():
     for rid, exp in registry.EXPERIMENTS.items():
         with pytest.raises(ValueError, match=r"mode='fast' must be one of \('quick', 'full'\)"):
             exp.runs("fast")
+
+
+@pytest.mark.parametrize("follows_schedule, verdict", [(True, "held"), (False, "not held")])
+def test_r3_verdict_follows_theorem7_schedule(tmp_path, follows_schedule, verdict):
+    # P* placed at 1e-4 of each grammar's Σ N^(l)/C (12k-89k samples: slope 1, held) or at one size for every grammar
+    # (slope 0: not held); four grammars of R3's quick grid with a schedule
+    from rhm import GrammarSpec
+    from rhm.experiments import registry
+    from rhm.experiments.exp_paper import theorem7_schedule
+
+    grammars = [dict(v=8, m=m, s=2, L=L, n_classes=8, rules="balanced", seed=seed)
+                for m, L, seed in ((3, 3, 2), (4, 3, 3), (5, 3, 2), (3, 4, 1))]
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        for g in grammars:
+            sc = theorem7_schedule(GrammarSpec(**g))
+            pstar = 1e-4 * sc.total_samples / sc.C if follows_schedule else 40_000.0
+            curve = {int(pstar * f): (0.9 if f < 1 else 0.0) for f in (0.25, 0.5, 2, 4)}
+            _store_curves(store, {"chaining": curve}, "quick-R3-chaining", g)
+        section = registry.EXPERIMENTS["R3"].analyze(registry.EXPERIMENTS["R3"], store, "quick", tmp_path)
+    assert section.verdict == verdict, section.numbers
+    assert "P* found for 4/4 grammars" in section.numbers

@@ -176,7 +176,7 @@ def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool):
     plan = reproduce_configs(mode, sections)
     out, t_end = {}, time.perf_counter() + max(0.0, time_budget)
     for i, (rid, cfgs) in enumerate(plan.items()):
-        why = EXPERIMENTS[rid].missing()
+        why = EXPERIMENTS[rid].missing(mode)
         per = max(0.0, t_end - time.perf_counter()) / (len(plan) - i)  # what a section leaves goes to the next
         est = estimate(cfgs, budget_s=0 if why else per)
         out[rid] = {"runs": est.runs, "cpu_hours": est.cpu_hours, "untimed_runs": est.untimed_runs,

@@ -193,7 +193,7 @@ def analyze_R3(exp, store, mode, out_dir) -> Section:
     # the law is a proportionality at one constant C: Σ N^(l) per unit C (the slope does not depend on which C);
     # the table gives Σ N^(l) at each grammar's own smallest valid C, which varies across grammars
     per_c = {gk: sc.total_samples / sc.C for gk, sc in sched.items() if sc is not None}
-    m_l = {p["grammar"]: float(p["grammar"][1] ** p["grammar"][3]) for p in found}
+    m_l = {p["grammar"]: float(p["grammar"].m ** p["grammar"].L) for p in found}
     rows = [[grammar_name(p["grammar"]), fmt(p["pstar"]), fmt(m_l[p["grammar"]]), fmt(p["pstar"] / m_l[p["grammar"]]),
              fmt(sched[p["grammar"]].C) if sched[p["grammar"]] else "— (no schedule: ρ = 0)",
              fmt(sched[p["grammar"]].total_samples) if sched[p["grammar"]] else "—",

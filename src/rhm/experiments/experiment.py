@@ -1,8 +1,10 @@
 """The record of one experiment of ``rhm reproduce``: what it tests, what it needs, what it runs per mode, how
 its stored runs are analysed, and the named thresholds of its verdict (rhm.experiments.verdicts).
 
-``quick``: <= 15 min on 2 CPU cores for all experiments together; ``full``: the larger grid for a cluster or GPU.
-Sweep names carry the mode, so quick and full rows never mix in one store.
+``quick``: the grids of ``make demo`` (measured wall time in the README, target <= 10 min with the install on 2
+idle CPU cores); ``full``: the larger grids for a cluster or GPU. An experiment whose quick grid cannot decide at
+that cost runs only in ``full`` (``modes``; reproduce lists it as skipped in quick, with why). Sweep names carry
+the mode, so quick and full rows never mix in one store.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Experiment:
     check: Callable[[], str | None] | None = None  # further requirement: None when met, else why not
     thresholds: dict = field(default_factory=dict)
     reads: Callable[[str], list] | None = None  # mode -> sweep names the analysis reads (default: its runs')
+    modes: tuple = MODES                        # the modes it runs in
+    modes_why: str = ""                         # why not in the others (said where it is skipped)
 
     def section(self) -> Section:
         return Section(self.id, self.title, self.law)
@@ -41,10 +45,12 @@ class Experiment:
             names.append(job.name if isinstance(job, Sweep) else job[0].sweep if job else "")
         return [n for n in names if n]
 
-    def missing(self) -> str | None:
-        """None when the experiment can run; else a sentence saying what is missing."""
+    def missing(self, mode: str | None = None) -> str | None:
+        """None when the experiment can run (in `mode`, when given); else a sentence saying what is missing."""
         from .. import learners
 
+        if mode is not None and mode not in self.modes:
+            return f"runs only with --{' / --'.join(self.modes)}" + (f": {self.modes_why}" if self.modes_why else "")
         missing = []
         for name in self.requires:
             try:

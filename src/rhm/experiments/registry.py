@@ -12,7 +12,7 @@ from __future__ import annotations
 from .exp_boolean import R8
 from .exp_diffusion import DM1, DM2, DM3
 from .exp_deep import R4, R5, R6, R7, R9
-from .exp_lm import SPECS as LM_SPECS
+from .exp_lm import LM1, LM2, LM3
 from .exp_paper import R1, R2, R3
 from .exp_variants import V1, V2
 from .experiment import MODES, Experiment
@@ -21,7 +21,7 @@ __all__ = ["EXPERIMENTS", "MODES", "Experiment", "get"]
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.id: e for e in (R1, R2, R3, R4, R5, R6, R7, R8, R9, V1, V2,
-                      *(Experiment(**spec) for spec in LM_SPECS), DM1, DM2, DM3)}
+                      LM1, LM2, LM3, DM1, DM2, DM3)}
 
 
 def get(rid: str) -> Experiment:

@@ -89,7 +89,7 @@ def reproduce(out_dir, mode: str = "quick", executor=None, store_path=None, sect
                     "executor": getattr(executor, "name", "local"), "workers": getattr(executor, "workers", None)}
             store.set_meta("reproduce", meta)
 
-        missing = {rid: experiments[rid].missing() for rid in sections}
+        missing = {rid: experiments[rid].missing(mode) for rid in sections}
         runnable = [rid for rid in sections if not missing[rid]]
         with activity("planning the runs (imports the learners)", enabled=progress):
             costs = plan(mode, runnable, store=store, experiments=experiments)

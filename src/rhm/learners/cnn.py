@@ -13,7 +13,7 @@ Parametrisations (both with weights ~ N(0, 1) and pre-activations divided by sqr
 Training: cross-entropy, SGD with momentum and a per-step cosine schedule, or Adam; shuffled minibatches drawn
 with an explicit ``torch.Generator``; one-hot encoding per batch from the integer tokens; early stop once the
 epoch-mean training loss stays below ``loss_threshold`` for ``patience`` epochs; optional validation split
-(the weights with the best validation accuracy are kept).
+(the weights with the best validation accuracy are kept; cross-entropy for the LM tasks).
 
 The training loop (:class:`rhm.learners._torch.TorchNetLearner`) is shared with the fully connected network
 in ``shallow.py``.
@@ -117,7 +117,8 @@ class CNN(TorchNetLearner):
     schedule: "cosine" (per step, over the scheduled steps) or "constant".
     loss_threshold, patience: stop once the epoch-mean training loss is below loss_threshold for patience
         consecutive epochs.
-    val_fraction: fraction of the training set held out; the weights with the best validation accuracy are kept.
+    val_fraction: fraction of the training set held out; the weights with the best validation accuracy are kept
+        (LM tasks: the lowest validation cross-entropy, with lm_val_fraction held out by default).
     bias: add a (weight-shared) bias to every conv layer.
     impl: "matmul" (the layers as patch matrix products; the default since issue 22: half the CPU time per
         SGD step at batch 16, width 256) or "conv1d" (F.conv1d with stride s; the same network up to rounding).

@@ -116,7 +116,8 @@ class Transformer(TorchNetLearner):
     batch_size, epochs, max_steps: minibatch size, epochs, step budget (None = no cap).
     loss_threshold, patience: stop once the epoch-mean training loss stays below loss_threshold for patience
         epochs.
-    val_fraction, val_patience: held-out fraction; the weights with the best validation accuracy are kept, and
+    val_fraction, val_patience: held-out fraction; the weights with the best validation accuracy (classify) or
+        cross-entropy (LM tasks, which hold out lm_val_fraction by default) are kept, and
         the fit stops after val_patience epochs without improvement (None = never).
     progress: show a rich progress bar over the epochs.
     dtype, device, seed: as the CNN's (bf16 autocast on CUDA).
