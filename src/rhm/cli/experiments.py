@@ -120,7 +120,7 @@ def report(store: Path = typer.Option(..., "--store", help="SQLite results store
 
 
 @app.command()
-def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: make demo, under 10 min on 2 CPU cores (default)"),
+def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: make demo, <10 min on 2 cores (default)"),
               full: bool = typer.Option(False, "--full", help="the larger grid, meant for a cluster or GPU"),
               out: Path = typer.Option(Path("report"), "--out", help="output directory (report + results.sqlite)"),
               store: Optional[Path] = typer.Option(None, "--store", help="results store (default OUT/results.sqlite)"),
