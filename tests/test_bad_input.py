@@ -103,6 +103,13 @@ BAD = [
     (("train", "--learner", "kmeans", "--v", 200, "--m", 200, "--L", 20, "--train-size", 2000), "too large"),
     (("train", "--learner", "cnn", "--v", 8, "--m", 4, "--L", 1000, "--train-size", 10), "too large"),
     (("boolean", "--d", 100_000_000, "--levels", 25), "too large"),
+    # huge networks: counted on the meta device, refused before any weight is allocated
+    (("train", "--learner", "cnn", *G, "--train-size", 100, "--hp", "width=200000"), "width: too large: a CNN"),
+    (("train", "--learner", "lcn", *G, "--train-size", 100, "--hp", "width=10000000"), "width: too large"),
+    (("train", "--learner", "transformer", *G, "--train-size", 100, "--hp", "width=1000000"), "width: too large"),
+    (("train", "--learner", "kmeans", *G, "--train-size", 100, "--hp", "width=10000000000"), "width: too large"),
+    (("train", "--learner", "kmeans", *G, "--train-size", 100, "--hp", "n_init=100000000000"),
+     "n_init=100000000000 must be in [1, 1000]"),
     (("boolean", "--d", 16, "--levels", 2, "--train-size", 10**11), "--train-size=100000000000: too large"),
     (("sweep", "huge.toml", "--store", "s.sqlite"), "too large"),
     (("sweep", "huge.toml", "--dry-run"), "too large"),

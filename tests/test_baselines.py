@@ -258,7 +258,7 @@ def test_bad_data_raise_clear_errors(tiny, name):
     ("cnn", {"device": "tpu"}, r"device='tpu'"),
     ("fcn", {"epochs": -1}, r"epochs=-1 must be >= 0"),
     ("kmeans", {"patches": "middle"}, r"patches='middle' must be one of"),
-    ("kmeans", {"n_init": 0}, r"n_init=0 must be >= 1"),
+    ("kmeans", {"n_init": 0}, r"n_init=0 must be in \[1, 1000\]"),
     ("kernel", {"kernel": "poly"}, r"kernel='poly' must be one of"),
     ("kernel", {"bandwidth": 0.0}, r"bandwidth=0.0 must be > 0"),
     ("kernel", {"ridge": -1e-3}, r"ridge=-0.001 must be >= 0"),

@@ -281,8 +281,25 @@ class TorchNetLearner(Learner):
             count += int((yb >= 0).sum())
         return total / count if count else math.inf
 
+    def _check_network_size(self):
+        """Refuse a network that cannot fit before allocating it (a huge ``width`` failed only after a minute):
+        build it on the meta device, which allocates nothing, count its parameters and check weights, gradients
+        and two optimiser moments (4 copies) against the memory available (the GPU's free memory on CUDA)."""
+        from .. import limits
+
+        with torch.device("meta"):  # a throwaway generator: the real one's stream is left as it was
+            net = self._build(torch.Generator().manual_seed(0), self.dtype_)
+        n = sum(p.numel() for p in net.parameters())
+        itemsize = torch.empty((), dtype=self.dtype_, device="meta").element_size()
+        limit = None
+        if self.device_.type == "cuda":
+            limit = torch.cuda.mem_get_info(self.device_)[0]
+        limits.check_bytes("width", f"a {type(self).__name__} of {n:,} parameters (weights, gradients, optimiser "
+                                    "state)", 4.0 * n * itemsize, limit=limit)
+
     def _start(self, gen):
         """Build the network (seeded by `gen`) on the device and its optimiser; -> (net, opt)."""
+        self._check_network_size()
         self.net_ = self._build(gen, self.dtype_).to(self.device_)
         # mean-field: SGD's lr is scaled by h (the readout's 1/h shrinks every gradient by h); Adam normalises
         # gradients, so its lr is used as given

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import limits
 from ..patches import lookup, patch_ids
 from ..validation import check_choice, check_float, check_int
 from . import register
@@ -77,7 +78,7 @@ class OneStepKMeans(Learner):
         check_int("width", self.width, 1)
         check_float("lr", self.lr, 0.0, strict=True)
         check_choice("patches", self.patches, PATCHES)
-        check_int("n_init", self.n_init, 1)
+        check_int("n_init", self.n_init, 1, 1000)  # sklearn's default is 10; more only costs time
         check_seed(self.seed)
         resolve_device(self.device)
 
@@ -85,6 +86,9 @@ class OneStepKMeans(Learner):
         """One gradient step from w1 = 1 on patches given by their index in [0, n_codes); returns the
         stepped columns (n_codes, h) and the readout w2 (n_classes, h) as float64 tensors on the CPU."""
         h = self.width
+        # w1, its gradient, the step and the ReLU/embedding activations per occurrence: float64, before allocating
+        limits.check_bytes("width", f"the one-step network on {n_codes:,} patches and {len(inverse):,} occurrences",
+                           8.0 * h * (3 * n_codes + 2 * len(inverse) + self.n_classes_))
         w2 = torch.randn(self.n_classes_, h, generator=gen, dtype=torch.float64).to(self.device_)
         w1 = torch.ones(n_codes, h, dtype=torch.float64, device=self.device_, requires_grad=True)
         idx = torch.as_tensor(inverse, device=self.device_)
