@@ -100,3 +100,20 @@ def test_cli_train_on_each_variant():
         assert out["sampling"] == ("distinct" if flags == ["--s0", "1"] else "iid")
     res = runner.invoke(app, common + ["--noise", "0.2", "--sampling", "distinct"])
     assert res.exit_code != 0 and "sampling='iid'" in res.output
+
+
+def test_sweep_sets_a_torch_fit_option_by_name_and_refuses_unknown_ones(tmp_path):
+    # remask / lm_val_fraction are class-level fit options of the torch learners, not constructor arguments:
+    # `rhm train --hp` accepted them while a sweep refused them; both now go through Learner.settable()
+    sweep = Sweep(name="fitopt", grammars=[GrammarGrid(v=8, m=4, L=2)], objective="masked", sampling="iid",
+                  learners=[LearnerSpec("transformer", params={"remask": False, "lm_val_fraction": 0.25,
+                                                               "max_steps": 5})],
+                  sizes=Sizes(unit="samples", values=[64]), seeds=[0], test_size=32)
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        run_sweep(sweep, store, LocalExecutor(0))
+        (row,) = store.rows(sweep="fitopt")
+    assert row["info"]["remask"] is False and row["config"]["resolved"]["lm_val_fraction"] == 0.25
+    bad = Sweep(name="bad", grammars=[GrammarGrid(v=4, m=2, L=2)], learners=[LearnerSpec("cnn", params={"remsk": 1})],
+                sizes=Sizes(unit="samples", values=[64]), seeds=[0])
+    with pytest.raises(SweepError, match="has no hyperparameter 'remsk'.*remask"):
+        bad.validate()

@@ -46,11 +46,7 @@ def _coerce(value: str, default):
 
 def learner_kwargs(cls, hp: list[str], named: dict) -> dict:
     """Constructor kwargs from ``--hp key=value`` strings plus named options (None = not given)."""
-    defaults = dict(cls.defaults())
-    if hasattr(cls, "lm_val_fraction"):  # torch learners: the class-level fit options (remask, ...) too
-        from ..learners._torch import FIT_OPTIONS
-
-        defaults.update({k: getattr(cls, k) for k in FIT_OPTIONS if k not in defaults})
+    defaults = cls.settable()  # torch learners: the class-level fit options (remask, ...) too
     kwargs = {}
     for item in hp:
         if "=" not in item:

@@ -167,12 +167,12 @@ class LearnerSpec:
             cls = learners.get(self.name)
         except ValueError as err:
             raise SweepError(f"{where}.name: {err}") from None
-        defaults = cls.defaults()
+        defaults, settable = cls.defaults(), cls.settable()
         for part in ("params", "grid"):
             for k in getattr(self, part):
-                if k not in defaults:
+                if k not in settable:
                     raise SweepError(f"{where}.{part}.{k}: learner {self.name!r} has no hyperparameter {k!r}; "
-                                     f"it has: {', '.join(sorted(defaults))}")
+                                     f"it has: {', '.join(sorted(settable))}")
         for k, vals in self.grid.items():
             if not isinstance(vals, (list, tuple)) or not vals:
                 raise SweepError(f"{where}.grid.{k} must be a non-empty list of values, got {vals!r}")
@@ -181,6 +181,9 @@ class LearnerSpec:
         for combo in itertools.product(*(self.grid[k] for k in keys)):
             explicit = {**self.params, **dict(zip(keys, combo))}
             full = {k: _jsonable(explicit.get(k, d)) for k, d in defaults.items()}
+            # a fit option given by name (remask, ...) is recorded too; left out when not given, so that the
+            # resolved params (and the run keys) of every existing sweep stay as they were
+            full.update({k: _jsonable(v) for k, v in explicit.items() if k not in defaults})
             label = self.label or self.name
             if keys:
                 label += "[" + ",".join(f"{k}={v}" for k, v in zip(keys, combo)) + "]"

@@ -54,6 +54,8 @@ class TorchNetLearner(Learner):
       overrides it per instance, one that does not gets the default.
     """
 
+    #: the class-level options below that a user may set by name (Learner.settable)
+    FIT_OPTIONS = FIT_OPTIONS
     #: fraction of the scheduled steps with a linear learning-rate warmup
     warmup: float = 0.0
     #: stop after this many epochs without a better validation score (accuracy for classify, cross-entropy for the

@@ -69,6 +69,15 @@ class Learner(BaseEstimator):
         sig = inspect.signature(cls.__init__)
         return {k: p.default for k, p in sig.parameters.items() if k != "self" and p.default is not p.empty}
 
+    @classmethod
+    def settable(cls) -> dict:
+        """What a user may set by name (``--hp``, a sweep's params): the constructor's hyperparameters plus the
+        class-level fit options a learner declares in ``FIT_OPTIONS`` (torch learners: remask, ...), with
+        their defaults."""
+        out = cls.defaults()
+        out.update({k: getattr(cls, k) for k in getattr(cls, "FIT_OPTIONS", ()) if k not in out})
+        return out
+
     # ------------------------------------------------------------------------------------ validation
     def _check_xy(self, x, y=None, *, fitting: bool):
         """Validate tokens x (n, d) ints >= 0 and labels y (n,) ints >= 0; in predict, also the fitted shapes."""
