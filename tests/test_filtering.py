@@ -221,3 +221,17 @@ def test_categorical_draws_match_their_rows(dtype):
     for r in range(3):
         ok, stat, df = chi_square_ok(np.bincount(cols[r], minlength=50), p[r])
         assert ok, (r, stat, df)
+
+
+@pytest.mark.parametrize("learner, params", [("chaining", {"width": 256}), ("chaining+", {}), ("kmeans", {}),
+                                             ("cnn", {"max_steps": 20}), ("transformer", {"max_steps": 20})])
+def test_learners_fit_filtered_and_soft_data_with_their_grammar(learner, params):
+    # the classification learners accept these grammars (chaining crashed in its oracle diagnostics, which are
+    # defined on the unfiltered RHM): they fit, predict classes in range, and chaining says what it skipped
+    for g in (rhm.RHM(v=8, m=4, s=2, L=3, seed=0).filtered(2), rhm.SoftGrammar(4, 2, 3, beta=2.0, seed=0)):
+        x, y = g.sample(600, seed=1)
+        clf = rhm.learners.get(learner)(**params).fit(x[:500], y[:500], grammar=g)
+        pred = clf.predict(x[500:])
+        assert pred.shape == (100,) and pred.min() >= 0 and pred.max() < g.n_classes
+        if learner == "chaining":
+            assert clf.info_["diagnostics"].startswith("skipped: the oracle diagnostics are not defined")

@@ -268,6 +268,12 @@ class Chaining(Learner):
         if g is not None and g.spec.s0 and self.diagnostics:  # no first-patch statistics on sparse trees
             self.info_["diagnostics"] = "skipped: the oracle diagnostics are defined on the RHM tree, not a SparseRHM"
             g = None
+        if g is not None and (g.spec.filter_level or g.spec.beta is not None) and self.diagnostics:
+            # the oracle's q^(l) are those of the unfiltered, unambiguous RHM, not of this data (sigma='oracle'
+            # is refused above for such grammars)
+            what = "a filtered grammar" if g.spec.filter_level else "the soft grammar"
+            self.info_["diagnostics"] = f"skipped: the oracle diagnostics are not defined for {what}"
+            g = None
         if g is not None and (self.sigma in ("oracle", "theory") or self.diagnostics):
             from .. import oracle
             gaps = oracle.signal_gaps(g)
