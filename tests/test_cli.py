@@ -89,7 +89,7 @@ def test_saved_grammar_drives_sample_and_train(tmp_path):
     r = run("train", "--learner", "kmeans", "--grammar", path, "--train-size", 100, "--test-size", 50, "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["grammar"] == g.params() and out["sampling"] == "distinct"
+    assert out["grammar"] == g.spec.to_dict() and out["sampling"] == "distinct"
     # --grammar replaces the grammar options; without either, the error names what is missing
     r = run("train", "--grammar", path, "--v", 6, "--train-size", 10)
     assert r.exit_code == 1 and "--grammar" in r.stderr and "--v" in r.stderr

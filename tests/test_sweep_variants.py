@@ -117,3 +117,25 @@ def test_sweep_sets_a_torch_fit_option_by_name_and_refuses_unknown_ones(tmp_path
                 sizes=Sizes(unit="samples", values=[64]), seeds=[0])
     with pytest.raises(SweepError, match="has no hyperparameter 'remsk'.*remask"):
         bad.validate()
+
+
+def test_cli_trains_and_samples_soft_and_filtered_grammars_from_flags_and_files(tmp_path):
+    import rhm
+
+    runner = CliRunner()
+    common = ["train", "--learner", "kmeans", "--train-size", "200", "--test-size", "100", "--json"]
+    for flags, want in ((["--v", "4", "--m", "2", "--L", "3", "--filter-level", "2"], {"filter_level": 2}),
+                        (["--v", "4", "--L", "3", "--beta", "2.0"], {"beta": 2.0})):
+        res = runner.invoke(app, common + flags)
+        assert res.exit_code == 0, res.output
+        assert want.items() <= json.loads(res.stdout)["grammar"].items()
+    # every kind of saved grammar loads with --grammar FILE (only the RHM's format did)
+    for g in (rhm.RHM(v=4, m=2, s=2, L=3, seed=1).filtered(1), rhm.SoftGrammar(4, 2, 3, beta=1.0, seed=2)):
+        path = tmp_path / "g.json"
+        g.save(path)
+        assert rhm.load_grammar(path) == g
+        res = runner.invoke(app, common + ["--grammar", str(path)])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["grammar"] == g.spec.to_dict()
+        res = runner.invoke(app, ["sample", "--grammar", str(path), "--n", "7", "--out", str(tmp_path / "x.npz")])
+        assert res.exit_code == 0, res.output

@@ -7,9 +7,10 @@ from .grammar import RHM
 from .sparse import SparseRHM
 from .soft import SoftGrammar
 from .spec import Grammar, GrammarSpec
+from .filtering import load_grammar
 from . import diffusion, filtering, inference, learners, oracle, sampling
 from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
-__all__ = ["RHM", "SparseRHM", "SoftGrammar", "Grammar", "GrammarSpec",
+__all__ = ["RHM", "SparseRHM", "SoftGrammar", "Grammar", "GrammarSpec", "load_grammar",
            "diffusion", "filtering", "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]

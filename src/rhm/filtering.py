@@ -37,7 +37,8 @@ def register_format(name: str):
         return cls
     return deco
 
-__all__ = ["Categorical", "PCFGSampler", "FilteredGrammar", "level_marginals", "filtered_pcfg", "check_filter_level"]
+__all__ = ["Categorical", "PCFGSampler", "FilteredGrammar", "level_marginals", "filtered_pcfg", "check_filter_level",
+           "grammar_from_dict", "load_grammar"]
 
 
 def check_filter_level(k, L: int) -> int:
@@ -424,3 +425,20 @@ class FilteredGrammar:
 
     def __repr__(self) -> str:
         return f"{self.base!r}.filtered({self.filter_level})"
+
+
+def grammar_from_dict(data):
+    """Any grammar rhm writes, rebuilt from its ``to_dict()`` by the dict's ``format``: an RHM, a SparseRHM, a
+    SoftGrammar (each registered by its module) or a filtered model of one of them."""
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if fmt == FILTERED_FORMAT:
+        return FilteredGrammar.from_dict(data)
+    if fmt not in _FORMATS:
+        raise ValueError(f"not an rhm grammar file: format={fmt!r}, expected one of "
+                         f"{sorted([*_FORMATS, FILTERED_FORMAT])}")
+    return _FORMATS[fmt].from_dict(data)
+
+
+def load_grammar(path):
+    """Read any grammar file rhm writes (``g.save(path)`` of every grammar kind); a malformed file: ValueError."""
+    return load_json(path, grammar_from_dict, "grammar")

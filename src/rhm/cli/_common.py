@@ -16,7 +16,8 @@ import numpy as np
 import typer
 
 from .._io import atomic_path
-from ..grammar import RHM, RULE_SAMPLERS
+from ..filtering import load_grammar
+from ..grammar import RULE_SAMPLERS
 from ..spec import GrammarSpec
 from ..validation import MissingDependencyError
 
@@ -207,7 +208,7 @@ def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, n
             raise CliError(f"--grammar {grammar_file} replaces {', '.join(given)}: give one or the other")
         if not Path(grammar_file).exists():
             raise CliError(f"--grammar {grammar_file} does not exist")
-        return RHM.load(grammar_file)
+        return load_grammar(grammar_file)  # any kind rhm saves: RHM, SparseRHM, SoftGrammar, filtered
     if beta is not None and m is None and v is not None:  # the paper's m: every tuple has one parent
         m = v**s // max(v, n_classes or v)
     missing = [name for name, val in (("--v", v), ("--m", m), ("--L", L)) if val is None]

@@ -9,9 +9,9 @@ import typer
 
 from .. import limits
 from ..validation import check_int
-from ._common import (GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE, NC_OPT, NOISE_OPT,
-                      RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar, _run, app,
-                      check_request)
+from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE,
+                      NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _emit, _grammar,
+                      _run, app, check_request)
 
 
 def _coerce(value: str, default):
@@ -92,6 +92,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                                                  "P may exceed P_max; the default and the only choice with "
                                                  "--zipf or --noise, whose test set is i.i.d. too)"),
           zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
+          beta: Optional[float] = BETA_OPT, filter_level: int = FILTER_OPT,
           task: str = typer.Option("classify", "--task", help="classify | next-token (the last token) | "
                                    "next-token-all (every position) | masked (see docs/lm_tasks.md)"),
           mask_rate: float = typer.Option(0.15, "--mask-rate", help="masked task: probability of hiding a token"),
@@ -150,7 +151,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
             kwargs.setdefault("seed", seed)
         if "progress" in cls.defaults():  # epochs and loss on stderr (stdout keeps --json's one object)
             kwargs.setdefault("progress", True)
-        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0)
+        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0, beta, filter_level)
         limits.check_train(g, stored, test_size)  # a loaded --grammar FILE: checked once known
         sampling_ = sampling if sampling is not None else ("distinct" if g.spec.is_plain else "iid")
         # the same draw, fit and score as a sweep's train task (rhm.experiments.tasks)
@@ -159,7 +160,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         model, res = train_once(g, learner_, kwargs, train_size, test_size, seed, sampling_, task_, mask_rate_,
                                 online=online)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
-        out = {"learner": learner_, "grammar": g.params(), "train_size": train_size, "test_size": test_size,
+        out = {"learner": learner_, "grammar": g.spec.to_dict(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,
                "fit_seconds": fit_seconds,
                "params": {k: (list(val) if isinstance(val, (tuple, list)) else val if isinstance(
