@@ -195,6 +195,7 @@ def test_num_inputs_counts_the_support(name):
         f = g.filtered(k)
         assert f.num_inputs == int((I.log_likelihood(f, xs) > -np.inf).sum())
         assert isinstance(f, rhm.Grammar)
+        assert f.spec.num_inputs == f.num_inputs  # the spec's count (sweep size caps, the store's p_max) too
 
 
 def test_filtered_model_streams_batches():

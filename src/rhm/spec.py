@@ -260,7 +260,11 @@ class GrammarSpec:
     @property
     def num_inputs(self) -> int:
         """Exact number of distinct inputs (a Python int): n_c m^((s^L-1)/(s-1)), times (s0+1)^(s (s^L-1)/(s-1))
-        for the sparse RHM (one drawn position per informative node below the root)."""
+        for the sparse RHM (one drawn position per informative node below the root). A filtered model
+        (filter_level >= 1) has more, since its level-k symbols are drawn independently: its count comes from
+        the built grammar's support (built once per spec)."""
+        if self.filter_level:
+            return _filtered_num_inputs(self)
         return self.n_classes * self.m**self.num_nodes * (self.s0 + 1) ** (self.s * self.num_nodes)
 
     @property
@@ -286,6 +290,11 @@ class GrammarSpec:
     def kind(self) -> str:
         """Which grammar class builds this spec: "sparse" (s0 >= 1), "soft" (beta set) or "rhm"."""
         return "sparse" if self.s0 else "soft" if self.beta is not None else "rhm"
+
+
+@functools.lru_cache(maxsize=256)
+def _filtered_num_inputs(spec: GrammarSpec) -> int:
+    return spec.build().num_inputs
 
 
 def spec_columns() -> list[tuple[str, str, Any]]:
