@@ -124,7 +124,7 @@ def test_top_plateau_is_bayes_and_bottom_is_unigram(name):
     g = GRAMMARS[name]()
     big = 10**9
     assert plateaus(g, "next-token-all").values[-1] == pytest.approx(
-        rhm.oracle.bayes_reference(g, "next_token", exact_limit=big).cross_entropy, abs=TOL)
+        rhm.oracle.bayes_reference(g, "next-token-all", exact_limit=big).cross_entropy, abs=TOL)
     assert plateaus(g, "masked", mask_rate=0.2).values[-1] == pytest.approx(
         rhm.oracle.bayes_reference(g, "masked", rate=0.2, exact_limit=big).cross_entropy, abs=TOL)
     # l = 0: the entropy of the last token's marginal, estimated here from the law's last column
