@@ -74,7 +74,8 @@ def inside(B, codes, keep: bool = False):
         for c in range(1, S):
             prod *= gs[c]
         rules = prod.reshape(n * J, -1, P.n_sym(lv))
-        # numpy's sum over the middle axis is ~2x slower than einsum's loop for these shapes (same sum)
+        # numpy's sum over the middle axis is ~2x slower than einsum's loop for these shapes (same sum up to the
+        # order of the additions)
         inner = (rules.sum(axis=1) if is_torch(rules) else np.einsum("nka->na", rules)).reshape(n, J, -1)
         beta, log_z = normalise(B, inner)
         log_scale = log_scale + log_z.sum(axis=1)
