@@ -200,3 +200,19 @@ def test_bad_input_names_the_parameter():
         inference.sample_posterior(g, bad, seed=0)
     assert inference.sample_posterior(g, bad, noise=0.1, seed=0).shape == (4, 1, g.d)
     assert inference.sample_posterior(g, x[:0], n=2, seed=0).shape == (0, 2, g.d)
+
+
+@pytest.mark.parametrize("g", [rhm.RHM(17, 2, 2, 2, seed=1, noise=0.3),  # 17 classes: root draw over > 16 weights
+                               rhm.RHM(6, 17, 2, 1, seed=2, n_classes=2, noise=0.3)],  # 17 rules per symbol
+                         ids=["17 classes", "17 rules"])
+def test_one_sample_per_row_over_many_rows_follows_the_exact_posterior(g):
+    # n = 1 over many observed rows (the layout of benchmarks/posterior_sampling.py): draws of one uniform per row,
+    # counted column by column for up to 16 weights and by a boolean comparison above; both against enumeration
+    P = inference.tree_pcfg(g)
+    x, mask = observations(g, P, 0)
+    for row in (0, 2):
+        xs, ms = np.repeat(x[row:row + 1], N_DRAWS, 0), np.repeat(mask[row:row + 1], N_DRAWS, 0)
+        _, tree = inference.sample_posterior(g, xs, n=1, mask=ms, seed=row, return_tree=True)
+        exact = exact_posterior(P, x[row], mask[row], P.noise)
+        dist = tv(empirical([t.transpose(1, 0, 2) for t in tree], 0), exact)
+        assert dist < margin(len(exact)), (row, dist, margin(len(exact)))

@@ -85,9 +85,21 @@ def _draw_cum(cum, u):
         import torch
 
         thresh = torch.minimum(u * tot, torch.nextafter(tot, torch.zeros_like(tot)))
-    else:
-        thresh = np.minimum(u * tot, np.nextafter(tot, 0.0))
-    return (cum[:, None, :] <= thresh[:, :, None]).sum(-1)
+        return (cum[:, None, :] <= thresh[:, :, None]).sum(-1)
+    thresh = np.minimum(u * tot, np.nextafter(tot, 0.0))
+    K = cum.shape[1]
+    if K > _DRAW_LOOP_MAX or u.shape[1] != 1:
+        return (cum[:, None, :] <= thresh[:, :, None]).sum(-1)
+    # few rules, one draw per row (the top-down pass): the same count column by column, ~5x faster than the
+    # (R, 1, K) boolean temporary and its sum; the last column is never <= thresh (thresh < total)
+    k = np.zeros(len(cum), dtype=np.intp)
+    th = thresh[:, 0]
+    for j in range(K - 1):
+        k += cum[:, j] <= th
+    return k[:, None]
+
+
+_DRAW_LOOP_MAX = 16
 
 
 def _take(a, idx):
@@ -176,6 +188,28 @@ def _bottom_table(B):
     return cache if cache is not False else None
 
 
+def _rows(a, idx):
+    """a[idx] (rows of a table by an index array) in either backend."""
+    return a[idx] if is_torch(a) else np.take(a, idx, axis=0)
+
+
+def _rule_offsets(B, lv):
+    """Per symbol a of level lv: (n_sym, S, M) offsets c * n_sym[lv + 1] + children(a, k)_c of its rules' children
+    in the concatenated inside vectors of a node's S children, and (n_sym, M) its rule weights p(a, k). Cached on
+    the compiled tables (numpy), moved to the backend's device per call (they are small)."""
+    C, P = B.C, B.P
+    cache = C.__dict__.setdefault("_posterior_offsets", {})
+    if lv not in cache:
+        n_sym, n_child, S = P.n_sym(lv), P.n_sym(lv + 1), P.S
+        M = len(C.pf[lv]) // n_sym
+        offs = np.stack([np.asarray(C.ch[lv][c]).reshape(M, n_sym).T + c * n_child for c in range(S)], 1)
+        cache[lv] = (np.ascontiguousarray(offs), np.ascontiguousarray(np.asarray(C.pf[lv]).reshape(M, n_sym).T))
+    offs, pf = cache[lv]
+    if isinstance(B, _Torch):
+        return B.t.as_tensor(offs, device=B.device), B.t.as_tensor(pf, device=B.device)
+    return offs, pf
+
+
 def _inside_all(B, codes):
     """Scaled inside vectors of levels 0..L-1: list of (r, S**l, n_sym[l]) (level L is read from the codes)."""
     P = B.P
@@ -217,17 +251,21 @@ def _sample_rows(B, x, mask, n, rand, offset):
             sym = np.stack([np.take(B.ch[lv][c], k * n_sym + sym) for c in range(S)], -1).reshape(r, n, J * S)
             levels.append(sym)
             continue
-        flat = arange(M) * n_sym + sym[..., None]  # (r, n, J, M): rule-major index k * n_sym + a
-        W = _take(B.pf[lv], flat)
-        # offset of the first child of each (row, node) in betas[lv + 1].reshape(-1): broadcast over samples, rules
-        base = ((arange(r)[:, None] * (J * S) + arange(J) * S) * n_child)[:, None, :, None]
-        for c in range(S):
-            child = _take(B.ch[lv][c], flat)
-            if lv == P.L - 1:  # a leaf's inside vector is its evidence row: (V+1, V), row V for a masked leaf
+        if lv == P.L - 1:  # a leaf's inside vector is its evidence row: (V+1, V), row V for a masked leaf
+            flat = arange(M) * n_sym + sym[..., None]  # (r, n, J, M): rule-major index k * n_sym + a
+            W = _take(B.pf[lv], flat)
+            for c in range(S):
                 code = codes.reshape(r, J, S)[:, None, :, c, None]
-                W = W * _take(B.evidence, code * n_child + child)
-            else:
-                W = W * _take(betas[lv + 1], base + c * n_child + child)
+                W = W * _take(B.evidence, code * n_child + _take(B.ch[lv][c], flat))
+        else:
+            # one gather of the S children's inside values of every rule of the node's symbol: the offsets
+            # c * n_child + children(a, k)_c of symbol a are a table row, added to the node's first child
+            offs, pf = _rule_offsets(B, lv)  # (n_sym, S, M), (n_sym, M)
+            base = ((arange(r)[:, None] * (J * S) + arange(J) * S) * n_child)[:, None, :, None, None]
+            g = _take(betas[lv + 1], base + _rows(offs, sym))  # (r, n, J, S, M)
+            W = _rows(pf, sym) * g[..., 0, :]
+            for c in range(1, S):
+                W *= g[..., c, :]
         k = _draw(W.reshape(-1, M), rand(r * n * J, 1)).reshape(r, n, J)
         idx = k * n_sym + sym
         kids = [_take(B.ch[lv][c], idx) for c in range(S)]
