@@ -1,0 +1,139 @@
+"""The `induce` estimator: parameters and their checks, the bottom-up fit, prediction by exact inference."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ...lm_tasks import check_task, unsupported, vocab
+from ...validation import check_bool, check_choice, check_float, check_int, check_tokens
+from .. import register
+from ..base import Learner, check_seed
+from .grammar import masked_posterior
+from .levels import cluster_level, patch_inverse
+from .refine import em_counts, extract, hard_counts
+
+
+@register
+class Induce(Learner):
+    """Grammar induction from unlabeled strings, then exact inference on the learned grammar (package docstring).
+
+    s: the patch size (None: the grammar's, from fit(..., grammar=g); refused when neither is given: d = 16 is
+    both 2**4 and 4**2). n_symbols: symbols per learned level, "v" (the token alphabet size, the RHM's), "auto"
+    (the largest gap of the single-linkage tree of the statistics) or an int. passes: extra clustering rounds per
+    level with the sibling measured on the previous round's symbols. structure: polish each level's map by
+    chaining+'s annealed structure search (structure_chains / _sweeps / _blocks its budget). em_iters: MAP-EM
+    iterations on the whole tree after the bottom-up pass (0: none). threshold: expected uses for a tuple to be
+    a rule. rule_probs: "uniform" (the RHM's) or "counts" (EM's). prior: Dirichlet pseudo-counts of the
+    statistics and of EM. eps: the smoothing of the predictive where the learned rules cannot derive a context.
+    n_init: k-means initialisations. seed: of k-means and the structure search.
+    """
+
+    name = "induce"
+    tasks = ("masked", "next-token")
+
+    def __init__(self, s=None, n_symbols="v", passes=1, structure=True, structure_chains=16, structure_sweeps=6,
+                 structure_blocks=4, em_iters=10, threshold=0.5, rule_probs="uniform", prior=1.0, eps=1e-3,
+                 n_init=10, seed=0):
+        self.s = s
+        self.n_symbols = n_symbols
+        self.passes = passes
+        self.structure = structure
+        self.structure_chains = structure_chains
+        self.structure_sweeps = structure_sweeps
+        self.structure_blocks = structure_blocks
+        self.em_iters = em_iters
+        self.threshold = threshold
+        self.rule_probs = rule_probs
+        self.prior = prior
+        self.eps = eps
+        self.n_init = n_init
+        self.seed = seed
+
+    def _check_params(self):
+        ns = self.n_symbols
+        if not (ns in ("v", "auto") or (isinstance(ns, (int, np.integer)) and not isinstance(ns, bool))):
+            raise ValueError(f"n_symbols={ns!r} must be 'v', 'auto' or an integer >= 1")
+        if not isinstance(ns, str):
+            check_int("n_symbols", ns, 1)
+        check_int("passes", self.passes, 0)
+        check_bool("structure", self.structure)
+        for name in ("structure_chains", "structure_sweeps", "structure_blocks", "n_init"):
+            check_int(name, getattr(self, name), 1)
+        check_int("em_iters", self.em_iters, 0)
+        check_float("threshold", self.threshold, 0.0, strict=True)
+        check_choice("rule_probs", self.rule_probs, ("uniform", "counts"))
+        check_float("prior", self.prior, 0.0, strict=True)
+        check_float("eps", self.eps, 0.0, strict=True, maximum=1.0)
+        check_seed(self.seed)
+
+    def fit(self, x, y=None, v=None, n_classes=None, grammar=None, task="masked"):
+        """Fit on strings x (n, d). y None: x are complete unlabeled strings. Otherwise (x, y) are the inputs
+        and targets of `task` (rhm.lm_tasks: masked or next-token), and the complete strings are rebuilt from
+        them (a hidden token is its target). Labels are never used."""
+        if check_task(task) not in self.tasks:
+            raise unsupported(self.name, task, self.tasks)
+        if y is not None:
+            return super().fit(x, y, v=v, n_classes=n_classes, grammar=grammar, task=task)
+        self.task_ = task
+        x = check_tokens(x, nonempty=True)
+        if grammar is not None:
+            if x.shape[1] != grammar.d:
+                raise ValueError(f"x has d={x.shape[1]} tokens per input but the grammar has d={grammar.d}")
+            v = vocab(grammar) if v is None else v
+        self.v_ = self._size("v", v, int(x.max()) + 1, int(x.max()))
+        self.n_classes_, self.d_, self.grammar_, self.info_ = self.v_, x.shape[1], grammar, {}
+        self._fit(x, None)
+        return self
+
+    def _fit(self, x, y):
+        self._check_params()
+        s, L = self._tree_shape(self.s, self.d_)
+        x = np.asarray(x, dtype=np.int64)
+        if y is not None:  # rebuild the complete strings from the task's inputs and targets
+            x = x.copy()
+            if y.ndim == 1:
+                x[:, -1] = y
+            else:
+                x = np.where(y >= 0, y, x)
+            if (x >= self.v_).any():
+                raise ValueError("x: a hidden token (MASK) has no target: induce needs complete strings")
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(self.seed)
+        budget = dict(chains=self.structure_chains, sweeps=self.structure_sweeps, blocks=self.structure_blocks)
+        seq, base = x, self.v_
+        symbols, sizes = [x], [self.v_]
+        for _level in range(L - 1, 0, -1):  # the level whose symbols are learned; its patches are seq's
+            _, inv = patch_inverse(seq, s, base)
+            U = int(inv.max()) + 1
+            sym = cluster_level(inv, U, s, self.n_symbols, self.v_, rng, prior=self.prior, n_init=self.n_init,
+                                passes=self.passes, structure=budget if self.structure else None)
+            seq, base = sym[inv], int(sym.max()) + 1
+            symbols.insert(0, seq)
+            sizes.insert(0, base)
+        symbols.insert(0, np.zeros((len(x), 1), dtype=np.int64))
+        sizes.insert(0, 1)
+        counts = hard_counts(symbols, sizes, s)
+        self.info_["bottom_up_seconds"] = time.perf_counter() - t0
+        if self.em_iters:
+            counts, info = em_counts(counts, x, s, self.prior, self.em_iters)
+            self.info_.update(info)
+        self.grammar_ = extract(counts, sizes, s, self.threshold, self.rule_probs)
+        self.info_.update(rules_per_level=self.grammar_.num_rules, symbols_per_level=self.grammar_.sizes,
+                          fit_seconds=time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------------------------------- predict
+    def predict_proba(self, x) -> np.ndarray:
+        """The predictive of the task's targets by exact inference on grammar_: (n, d, V) for masked (every
+        position; the MASK token marks the hidden ones), (n, V) for next-token."""
+        x = self._check_xy(x, fitting=False)
+        return self._proba(x)
+
+    def _proba(self, x):
+        mask = x == self.v_
+        post = masked_posterior(self.grammar_, np.where(mask, 0, x), mask, self.eps)
+        return post[:, -1] if self.task_ == "next-token" else post
+
+    def _predict(self, x):
+        return self._proba(x).argmax(-1)
