@@ -70,7 +70,7 @@ def main(argv=None):
         for P, ok, kl_med, kl_max, t, low in rows:
             print(f"| {P} | {ok}/{n} | {low:.3f} | {kl_med:.2e} | {kl_max:.2e} | {t:.2f} |")
         good = [P for i, (P, ok, *_) in enumerate(rows) if all(r[1] >= 0.9 * n for r in rows[i:])]
-        print(f"\nP* (every rule in >= 9/10 grammars, from this P on in the grid): {good[0] if good else 'not reached'}")
+        print(f"\nP* (every rule in >= 9/10 grammars from this P of the grid on): {good[0] if good else 'none'}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from ... import inference
 from ...lm_tasks import check_task, unsupported, vocab
 from ...validation import check_bool, check_choice, check_float, check_int, check_tokens
 from .. import register
@@ -116,10 +117,16 @@ class Induce(Learner):
         sizes.insert(0, 1)
         counts = hard_counts(symbols, sizes, s)
         self.info_["bottom_up_seconds"] = time.perf_counter() - t0
-        if self.em_iters:
-            counts, info = em_counts(counts, x, s, self.prior, self.em_iters)
-            self.info_.update(info)
         self.grammar_ = extract(counts, sizes, s, self.threshold, self.rule_probs)
+        if self.em_iters:
+            # EM can also move a right assignment the wrong way: keep the grammar under which the training
+            # strings are more likely (an underivable string counts as -inf)
+            em, info = em_counts(counts, x, s, self.prior, self.em_iters)
+            after = extract(em, sizes, s, self.threshold, self.rule_probs)
+            ll = [float(inference.log_likelihood(h, x).sum()) for h in (self.grammar_, after)]
+            self.info_.update(info, loglik_bottom_up=ll[0], loglik_em=ll[1], em_kept=ll[1] > ll[0])
+            if ll[1] > ll[0]:
+                self.grammar_ = after
         self.info_.update(rules_per_level=self.grammar_.num_rules, symbols_per_level=self.grammar_.sizes,
                           fit_seconds=time.perf_counter() - t0)
 
