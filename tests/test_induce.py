@@ -74,15 +74,35 @@ def test_masked_and_next_token_tasks_through_exact_inference():
         assert abs(res["lm"]["excess_cross_entropy"]) < 1e-9, (task, res["lm"])
 
 
-def test_cli_masked_and_classify_refused():
+def test_few_label_classification():
+    g = rhm.RHM(v=8, m=4, s=2, L=3, seed=1)
+    x, _ = g.sample(2000, seed=1)
+    model = Induce().fit(x, grammar=g)
+    xt, yt = g.sample(1000, seed=5)
+    xl, yl = g.sample(300, seed=6)  # P(a top-level tuple unlabelled) = (31/32)^300 < 1e-4 each
+    model.fit_labels(xl, yl, n_classes=8)
+    assert model.score(xt, yt) == 1.0 and model.info_["labelled_tuples"] == 32
+    assert model.predict_proba(xt).shape == (1000, 8)
+    xs, ys = model.class_grammar_.sample(300, seed=2)  # the labelled grammar samples the true labels
+    np.testing.assert_array_equal(g.parse(xs), ys)
+    model.fit_labels(xl[:10], yl[:10], n_classes=8)  # few labels: the unlabelled tuples are guessed
+    assert model.info_["labelled_tuples"] <= 10 and 0.125 < model.score(xt, yt) < 1.0
+    model.fit_labels(xl, yl, n_classes=8)  # fit(x, y, task="classify") == fit(x) + fit_labels(x, y)
+    both = Induce().fit(x, g.parse(x), grammar=g, task="classify")
+    assert both.score(xt, yt) == 1.0
+    with pytest.raises(ValueError, match="y must hold"):
+        model.fit_labels(xl, yl[:-1])
+
+
+def test_cli_masked():
     runner = CliRunner()
     r = runner.invoke(app, ["train", "--learner", "induce", "--task", "masked", "--v", "8", "--m", "4", "--L", "3",
                             "--train-size", "800", "--test-size", "300"])
     assert r.exit_code == 0, r.output
     assert "excess 0.0000" in r.output
-    r = runner.invoke(app, ["train", "--learner", "induce", "--v", "8", "--m", "4", "--L", "3",
-                            "--train-size", "100", "--test-size", "100"])
-    assert r.exit_code == 1 and "does not support task='classify'" in r.output
+    r = runner.invoke(app, ["train", "--learner", "induce", "--task", "next-token-all", "--v", "8", "--m", "4",
+                            "--L", "3", "--train-size", "100", "--test-size", "100"])
+    assert r.exit_code == 1 and "does not support task='next-token-all'" in r.output
 
 
 @pytest.mark.parametrize("kw, fit_kw, msg", [
@@ -91,7 +111,7 @@ def test_cli_masked_and_classify_refused():
     ({"s": 2, "em_iters": -1}, {}, "em_iters=-1"),
     ({"s": 2, "rule_probs": "zipf"}, {}, "rule_probs='zipf'"),
     ({"s": 2, "threshold": 0}, {}, "threshold=0"),
-    ({"s": 2}, {"task": "classify"}, "does not support task='classify'"),
+    ({"s": 2}, {"task": "next-token-all"}, "does not support task='next-token-all'"),
     ({"s": 3}, {}, "not a power of s=3"),
 ])
 def test_bad_input(kw, fit_kw, msg):

@@ -20,10 +20,10 @@ from ...validation import check_float
 
 class InducedGrammar:
     """Rules per level: parents[l] (R_l,) and children[l] (R_l, s) (level-(l+1) symbols, tokens at the last
-    level), probs[l] (R_l,) summing to 1 over each parent's rules; sizes[l] = symbols at level l (sizes[0] = 1,
-    sizes[L] = V the token alphabet). Each parent of levels 0..L-1 has at least one rule."""
+    level), probs[l] (R_l,) summing to 1 over each parent's rules; sizes[l] = symbols at level l (sizes[0]: the
+    root symbols, 1 without labels, uniform prior; sizes[L] = V the token alphabet). Each parent of levels
+    0..L-1 has at least one rule."""
 
-    n_classes = 1
     noise = 0.0
 
     def __init__(self, parents, children, probs, sizes, s: int):
@@ -33,8 +33,8 @@ class InducedGrammar:
         self.sizes = [int(k) for k in sizes]
         self.s, self.L = int(s), len(self.parents)
         self.v = self.sizes[-1]
-        if self.sizes[0] != 1 or len(self.sizes) != self.L + 1:
-            raise ValueError(f"sizes={self.sizes} must be [1, k_1, ..., k_(L-1), V] for L={self.L} levels")
+        if len(self.sizes) != self.L + 1:
+            raise ValueError(f"sizes={self.sizes} must be [n_classes, k_1, ..., k_(L-1), V] for L={self.L} levels")
         for lv in range(self.L):
             count = np.bincount(self.parents[lv], minlength=self.sizes[lv])
             if (count == 0).any():
@@ -44,6 +44,11 @@ class InducedGrammar:
                 raise ValueError(f"level {lv}: rule probabilities do not sum to 1 per symbol")
 
     # ---------------------------------------------------------------------------------------------- sizes
+    @property
+    def n_classes(self) -> int:
+        """Root symbols: 1 for what `induce` learns from unlabeled strings, the classes once labelled."""
+        return self.sizes[0]
+
     @property
     def d(self) -> int:
         return self.s**self.L
@@ -86,9 +91,11 @@ class InducedGrammar:
     @property
     def spec(self) -> GrammarSpec:
         """A size description only (rules 'custom'): v, s, L, m the largest rule count below the root, and
-        n_classes the root's tuples / m (the classes the top-level tuples would form; not identifiable)."""
+        n_classes: the classes once labelled, else the root's tuples / m (the classes the top-level tuples would
+        form; not identifiable without labels)."""
         m = self.m
-        return GrammarSpec(v=self.v, m=m, s=self.s, L=self.L, n_classes=max(2, len(self.parents[0]) // m),
+        n_c = self.n_classes if self.n_classes > 1 else max(2, len(self.parents[0]) // m)
+        return GrammarSpec(v=self.v, m=m, s=self.s, L=self.L, n_classes=n_c,
                            rules=CUSTOM_RULES, seed=None)
 
     # ----------------------------------------------------------------------------------- inference tables
@@ -119,7 +126,7 @@ class InducedGrammar:
     def tree_pcfg(self) -> TreePCFG:
         padded = [self._padded(lv) for lv in range(self.L)]
         return TreePCFG(children=tuple(c for c, _ in padded), probs=tuple(p for _, p in padded),
-                        prior=np.ones(1), V=self.v, noise=0.0)
+                        prior=np.full(self.n_classes, 1.0 / self.n_classes), V=self.v, noise=0.0)
 
     def smoothed(self, eps: float) -> "InducedGrammar":
         """The same grammar with every symbol also rewriting into every child tuple with total probability eps
@@ -140,29 +147,29 @@ class InducedGrammar:
 
     # ------------------------------------------------------------------------------------------ draws
     def sample(self, n, seed=None, replace=True, return_tree=False):
-        """n i.i.d. strings (x (n, d), y zeros (n,): the one root), drawn exactly (rhm.inference's posterior
-        sampler with every position hidden); with return_tree also the latent symbols of every level."""
+        """n i.i.d. strings x (n, d) and their root symbols y (n,) (0 without labels), drawn exactly (rhm.inference's
+        posterior sampler with every position hidden); with return_tree also the latent symbols of every level."""
         if not replace:
             raise ValueError("replace=False is not available for an induced grammar (no distinct-input sampler)")
         if seed is None:
             raise ValueError("seed: an int or numpy Generator is required")
         hidden = np.zeros((1, self.d), dtype=np.int64)
-        out = inference.sample_posterior(self, hidden, n, mask=np.ones(self.d, bool), seed=seed,
-                                         return_tree=return_tree)
-        x = (out[0] if return_tree else out)[0]
-        y = np.zeros(len(x), dtype=np.int64)
-        if return_tree:
-            return x, y, [lv[0] for lv in out[1]]
-        return x, y
+        x, tree = inference.sample_posterior(self, hidden, n, mask=np.ones(self.d, bool), seed=seed,
+                                             return_tree=True)
+        tree = [lv[0] for lv in tree]
+        y = tree[0][:, 0].astype(np.int64)
+        return (x[0], y, tree) if return_tree else (x[0], y)
 
     def resample_below(self, tree, level, seed=None, return_tree=False):
         raise ValueError("resample_below is not available for an induced grammar")
 
     def parse(self, x, return_tree=False):
-        """0 (the root) for strings the grammar derives, -1 otherwise."""
+        """The most probable root symbol (0 without labels) of the strings the grammar derives, -1 otherwise."""
         if return_tree:
             raise ValueError("return_tree is not available for an induced grammar's parse")
-        return np.where(np.isfinite(inference.log_likelihood(self, x)), 0, -1)
+        post = inference.class_posterior(self, x)
+        ok = np.isfinite(post).all(1)
+        return np.where(ok, np.nan_to_num(post).argmax(1), -1)
 
     def to_dict(self) -> dict:
         return {"kind": "induced", "s": self.s, "sizes": self.sizes,
