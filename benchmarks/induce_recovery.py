@@ -1,4 +1,4 @@
-"""Samples for `induce` to recover the grammar from unlabeled strings (issue 27), at v = n_c = 8, m = 4, s = 2.
+"""Samples for `induce` to recover the grammar from unlabeled strings (issue 27), at v = n_c = 8, s = 2, m = 4.
 
 Run (one thread; the numbers in docs/induce.md were taken this way):
 
@@ -31,7 +31,8 @@ import numpy as np
 import rhm
 from rhm.learners.induce import Induce, masked_kl, rules_recovered
 
-V, M, S = 8, 4, 2
+V, S = 8, 2
+M = 4  # --m sets it
 
 
 def seeds(text: str) -> list[int]:
@@ -93,11 +94,14 @@ def main(argv=None):
     ap.add_argument("--L", type=int, nargs="+", default=[3, 4])
     ap.add_argument("--P", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     ap.add_argument("--seeds", type=seeds, default=seeds("2700-2709"), help="grammar seeds, e.g. 2700-2709")
+    ap.add_argument("--m", type=int, default=4, help="rules per symbol (v = n_c = 8, s = 2)")
     ap.add_argument("--classify", action="store_true", help="few-label classification instead (P* in labels)")
     ap.add_argument("--unlabeled", type=int, default=10_000, help="unlabeled strings of --classify")
     ap.add_argument("--labels", type=int, nargs="+", default=[40, 60, 80, 100, 120, 160, 240],
                     help="labelled strings of --classify")
     args = ap.parse_args(argv)
+    global M
+    M = args.m
     if args.classify:
         return main_classify(args)
     for L in args.L:
@@ -111,7 +115,7 @@ def main(argv=None):
                          max(r["kl"] for r in res), statistics.median(r["fit_seconds"] for r in res),
                          min(min(r["per_level"]) for r in res)))
         n = len(args.seeds)
-        print(f"\nL = {L}, grammar seeds {args.seeds[0]}-{args.seeds[-1]}\n")
+        print(f"\nm = {M}, L = {L}, grammar seeds {args.seeds[0]}-{args.seeds[-1]}\n")
         print("| P | all rules recovered | min fraction at a level | median KL (nats) | max KL (nats) | "
               "median fit (s) |")
         print("|---|---|---|---|---|---|")

@@ -28,6 +28,22 @@ def test_recovers_every_rule(v, m, L, seed):
     assert model.grammar_.num_inputs == g.num_inputs  # one root over all n_c m top-level tuples
 
 
+def test_merge_undoes_a_split_symbol():
+    g, model = _fit(8, 4, 3, 0, 1000, n_symbols=9)  # k-means must split one symbol per learned level
+    assert model.info_["merges"] == 2 and model.grammar_.sizes == [1, 8, 8, 8]
+    assert rules_recovered(g, model.grammar_)["all"]
+    _, unmerged = _fit(8, 4, 3, 0, 1000, n_symbols=9, merge=False)
+    assert unmerged.grammar_.sizes == [1, 9, 9, 8] and not rules_recovered(g, unmerged.grammar_)["all"]
+
+
+@pytest.mark.parametrize("seed", [6, 17])  # a level-1 (seed 6) or level-2 (17) symbol that no rule above uses
+def test_unreachable_symbols(seed):
+    g, model = _fit(8, 2, 3, seed, 1000)
+    rec = rules_recovered(g, model.grammar_)  # the unused symbol's rules occur in no string: not counted
+    assert rec["all"], rec
+    assert sum(model.grammar_.num_rules) == sum(len(r.reshape(-1, 2)) for r in g.rules) - 2
+
+
 def test_grammar_runs_with_inference_and_kl_is_zero_when_recovered():
     g, model = _fit(8, 4, 3, 1, 1000)
     h = model.grammar_
@@ -109,6 +125,7 @@ def test_cli_masked():
     ({}, {}, "s (the patch size) is unknown"),
     ({"s": 2, "n_symbols": "many"}, {}, "n_symbols='many'"),
     ({"s": 2, "em_iters": -1}, {}, "em_iters=-1"),
+    ({"s": 2, "merge": 1}, {}, "merge=1 must be True or False"),
     ({"s": 2, "rule_probs": "zipf"}, {}, "rule_probs='zipf'"),
     ({"s": 2, "threshold": 0}, {}, "threshold=0"),
     ({"s": 2}, {"task": "next-token-all"}, "does not support task='next-token-all'"),

@@ -14,7 +14,7 @@ from ..base import Learner, check_seed
 from ...patches import codes
 from .grammar import InducedGrammar, masked_posterior
 from .levels import cluster_level, patch_inverse
-from .refine import em_counts, extract, hard_counts
+from .refine import em_counts, extract, hard_counts, merge_split_symbols
 
 
 @register
@@ -26,9 +26,11 @@ class Induce(Learner):
     (the largest gap of the single-linkage tree of the statistics) or an int. passes: extra clustering rounds per
     level with the sibling measured on the previous round's symbols. structure: polish each level's map by
     chaining+'s annealed structure search (structure_chains / _sweeps / _blocks its budget). em_iters: MAP-EM
-    iterations on the whole tree after the bottom-up pass (0: none). threshold: expected uses for a tuple to be
-    a rule. rule_probs: "uniform" (the RHM's) or "counts" (EM's). prior: Dirichlet pseudo-counts of the
-    statistics and of EM. eps: the smoothing of the predictive where the learned rules cannot derive a context.
+    iterations on the whole tree after the bottom-up pass (0: none). merge: then merge pairs of symbols of a level
+    while the training log-likelihood rises (a symbol split in two; with rule_probs="uniform" only).
+    threshold: expected uses for a tuple to be a rule. rule_probs: "uniform" (the RHM's) or "counts" (EM's).
+    prior: Dirichlet pseudo-counts of the statistics and of EM. eps: the smoothing of the predictive where the
+    learned rules cannot derive a context.
     n_init: k-means initialisations. seed: of k-means and the structure search.
 
     Tasks: masked and next-token (predict_proba by exact inference on grammar_), classify (few labels:
@@ -39,7 +41,7 @@ class Induce(Learner):
     tasks = ("masked", "next-token", "classify")
 
     def __init__(self, s=None, n_symbols="v", passes=1, structure=True, structure_chains=16, structure_sweeps=6,
-                 structure_blocks=4, em_iters=10, threshold=0.5, rule_probs="uniform", prior=1.0, eps=1e-3,
+                 structure_blocks=4, em_iters=10, merge=True, threshold=0.5, rule_probs="uniform", prior=1.0, eps=1e-3,
                  n_init=10, seed=0):
         self.s = s
         self.n_symbols = n_symbols
@@ -49,6 +51,7 @@ class Induce(Learner):
         self.structure_sweeps = structure_sweeps
         self.structure_blocks = structure_blocks
         self.em_iters = em_iters
+        self.merge = merge
         self.threshold = threshold
         self.rule_probs = rule_probs
         self.prior = prior
@@ -67,6 +70,7 @@ class Induce(Learner):
         for name in ("structure_chains", "structure_sweeps", "structure_blocks", "n_init"):
             check_int(name, getattr(self, name), 1)
         check_int("em_iters", self.em_iters, 0)
+        check_bool("merge", self.merge)
         check_float("threshold", self.threshold, 0.0, strict=True)
         check_choice("rule_probs", self.rule_probs, ("uniform", "counts"))
         check_float("prior", self.prior, 0.0, strict=True)
@@ -134,6 +138,8 @@ class Induce(Learner):
             self.info_.update(info, loglik_bottom_up=ll[0], loglik_em=ll[1], em_kept=ll[1] > ll[0])
             if ll[1] > ll[0]:
                 self.grammar_ = after
+        if self.merge and self.rule_probs == "uniform":
+            self.grammar_, self.info_["merges"] = merge_split_symbols(self.grammar_, x)
         self.info_.update(rules_per_level=self.grammar_.num_rules, symbols_per_level=self.grammar_.sizes,
                           fit_seconds=time.perf_counter() - t0)
         if self.task_ == "classify":

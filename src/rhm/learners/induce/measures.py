@@ -12,6 +12,9 @@ from .grammar import InducedGrammar, masked_posterior
 def rules_recovered(g_true, g_learned: InducedGrammar) -> dict:
     """Fraction of the true grammar's rules recovered up to relabelling of the latent symbols, per level.
 
+    Only the rules of symbols that some derivation uses count (a symbol no rule of the level above produces,
+    possible under rules="uniform", never occurs in any string: its rules cannot be learned from strings).
+
     Bottom-up: tokens map to themselves; a true symbol maps to the learned symbol that owns most of the images
     of its rules' child tuples. A true rule a -> t is recovered when the learned grammar has the rule
     map(a) -> map(t). At level 0 the true classes all map to the one learned root (the grouping of top-level
@@ -22,6 +25,12 @@ def rules_recovered(g_true, g_learned: InducedGrammar) -> dict:
     if g_learned.L != L or g_learned.s != s or g_learned.v != g_true.v:
         raise ValueError(f"g_learned: (v, s, L)=({g_learned.v}, {g_learned.s}, {g_learned.L}) differ from the true "
                          f"grammar's ({g_true.v}, {s}, {L})")
+    # symbols some derivation uses, top-down: the rules of the others never occur in any string
+    reach = [np.ones(g_true.n_classes, bool)]
+    for lv in range(L):
+        used = np.zeros(g_true.symbols(lv + 1), bool)
+        used[np.asarray(g_true.rules[lv])[reach[lv]].ravel()] = True
+        reach.append(used)
     frac, extra = [0.0] * L, [0] * L
     pi = np.arange(g_true.v)  # true level-(lv+1) symbol -> learned symbol (-1: none)
     for lv in range(L - 1, -1, -1):
@@ -42,10 +51,10 @@ def rules_recovered(g_true, g_learned: InducedGrammar) -> dict:
             votes[:, 0] = 0  # "no owner" is no vote
             new = np.where(votes.max(1) > 0, votes.argmax(1) - 1, -1)
         hit = (own == new[:, None]) & (new[:, None] >= 0)
-        frac[lv] = float(hit.mean())
+        frac[lv] = float(hit[reach[lv]].mean())
         # learned rules that no true rule's image hits
         matched = np.zeros(kc**s, bool)
-        matched[code[hit]] = True
+        matched[code[hit & reach[lv][:, None]]] = True
         extra[lv] = int((~matched[codes(g_learned.children_[lv], kc)]).sum())
         pi = new
     return {"per_level": frac, "extra_rules": extra,

@@ -71,3 +71,46 @@ def extract(counts, sizes, s: int, threshold: float, probs: str) -> InducedGramm
         children.append(ch)
         p.append(w)
     return InducedGrammar(parents, children, p, new_sizes, s)
+
+
+def merged(g: InducedGrammar, level: int, keep: int, drop: int) -> InducedGrammar:
+    """g with level-`level` symbol `drop` merged into `keep` (1 <= level < L): the union of their rules, the
+    duplicate rules of the level above made one, labels compact, each symbol's rules equally likely."""
+    parents = [p.copy() for p in g.parents]
+    children = [c.copy() for c in g.children_]
+    relabel = np.arange(g.sizes[level])
+    relabel[drop] = keep
+    relabel = np.unique(relabel, return_inverse=True)[1]  # compact: symbols above `drop` move down by one
+    children[level - 1] = relabel[children[level - 1]]
+    parents[level] = relabel[parents[level]]
+    sizes = list(g.sizes)
+    sizes[level] -= 1
+    probs = []
+    for lv in range(g.L):
+        rows = np.concatenate([parents[lv][:, None], children[lv]], 1)
+        rows = np.unique(rows, axis=0)
+        parents[lv], children[lv] = rows[:, 0], rows[:, 1:]
+        probs.append(1.0 / np.bincount(parents[lv], minlength=sizes[lv])[parents[lv]])
+    return InducedGrammar(parents, children, probs, sizes, g.s)
+
+
+def merge_split_symbols(g: InducedGrammar, x, max_rows: int = 1000) -> tuple[InducedGrammar, int]:
+    """Greedily merge pairs of symbols of one level while that raises the training log-likelihood (every string
+    still derived): a true symbol split in two (k-means asked for more symbols than the level uses, e.g. a symbol
+    no rule above produces) is one symbol again. Needs uniform rule probabilities. The likelihoods are those of
+    the first `max_rows` strings. (grammar, merges made)."""
+    from ... import inference
+
+    x = x[:max_rows]  # a merge only adds rules, so every string stays derived: a subsample compares them
+    best = float(inference.log_likelihood(g, x).sum())
+    merges = 0
+    for level in range(1, g.L):
+        while g.sizes[level] > 1:
+            k = g.sizes[level]
+            cands = [merged(g, level, a, b) for a in range(k) for b in range(a + 1, k)]
+            ll = np.array([float(inference.log_likelihood(h, x).sum()) for h in cands])
+            i = int(np.argmax(ll))
+            if not ll[i] > best + 1e-9:
+                break
+            g, best, merges = cands[i], float(ll[i]), merges + 1
+    return g, merges
