@@ -130,6 +130,7 @@ def test_cli_masked():
     ({"s": 2, "threshold": 0}, {}, "threshold=0"),
     ({"s": 2}, {"task": "next-token-all"}, "does not support task='next-token-all'"),
     ({"s": 3}, {}, "not a power of s=3"),
+    ({"s": 2}, {"task": "classify"}, "y: task='classify' needs the labels"),
 ])
 def test_bad_input(kw, fit_kw, msg):
     x, _ = rhm.RHM(v=8, m=4, s=2, L=3, seed=0).sample(50, seed=1)

@@ -86,6 +86,9 @@ class Induce(Learner):
             raise unsupported(self.name, task, self.tasks)
         if y is not None:
             return super().fit(x, y, v=v, n_classes=n_classes, grammar=grammar, task=task)
+        if task == "classify":
+            raise ValueError("y: task='classify' needs the labels of x; for few labels fit(x) on the unlabeled "
+                             "strings, then fit_labels(x_labelled, y)")
         self.task_ = task
         x = check_tokens(x, nonempty=True)
         if grammar is not None:
