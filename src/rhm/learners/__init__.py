@@ -20,6 +20,7 @@ _MODULES = {
     "lcn": "rhm.learners.lcn",
     "transformer": "rhm.learners.transformer",
     "diffusion": "rhm.learners.diffusion",
+    "induce": "rhm.learners.induce",
 }
 _REGISTRY: dict[str, type] = {}
 
