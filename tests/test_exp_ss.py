@@ -149,3 +149,22 @@ def test_metric_hook_records_rules_recovered():
     assert learned_grammar_metrics(g, model) == {}
     model.grammar_ = g  # e.g. a learner given the true grammar at fit
     assert learned_grammar_metrics(g, model) == {}
+
+
+def test_pool_workers_run_one_blas_thread():
+    """The local executor's workers limit the BLAS pools numpy has already loaded to one thread (the
+    OMP_NUM_THREADS they set comes after numpy's import; two workers on 2 cores otherwise ran 4 BLAS threads and
+    SS1's quick grid cost 1.9x the CPU)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import sys
+
+    from threadpoolctl import threadpool_info
+
+    from rhm.experiments.executors import _init_worker
+
+    with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                initargs=((), list(sys.path), None)) as pool:
+        info = pool.submit(threadpool_info).result(timeout=120)
+    blas = [p for p in info if p.get("user_api") == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)
