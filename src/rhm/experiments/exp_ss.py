@@ -218,12 +218,14 @@ def analyze_SS1(exp, store, mode, out_dir) -> Section:
         excess = {P: [(r["metrics"].get("excess_cross_entropy") or 0.0) for r in rs if r["train_size"] == P]
                   for P in grid}
         curves[key] = (grid, [float(np.mean(recovered[P])) for P in grid])
-        table.append([key, str(len(per)), " ".join(f"{P}:{sum(recovered[P])}/{len(recovered[P])}" for P in grid),
+        counts = " ".join(f"{P}:{sum(recovered[P])}/{len(recovered[P])}" for P in grid)
+        table.append([key, f"{len(per)} ({min(per)}-{max(per)})", counts,
                       f"{_fmt_p(est, grid)} [{_fmt_p(lo, grid)}, {_fmt_p(hi, grid)}]",
                       f"{_fmt_p(crossing(list(per.values()), grid, 0.9), grid)}",
                       f"{np.median(excess[grid[-1]]):.3g} at P={grid[-1]}"])
-    s.blocks.append(("table", ["grammars (v=8, s=2)", "held-out grammars", "P: grammars with every rule recovered",
-                               "P*_1/2 [95% CI]", "P*_9/10", "median masked excess CE (nats)"], table))
+    s.blocks.append(("table", ["grammars (v=8, s=2)", "held-out grammars (seeds)",
+                               "P: grammars with every rule recovered", "P*_1/2 [95% CI]", "P*_9/10",
+                               "median masked excess CE (nats)"], table))
     ref = pst.get(f"L={L_REF}, m=4")
     for L in sorted(depth):
         if L == L_REF or ref is None or f"L={L}, m=4" not in pst:
