@@ -83,6 +83,15 @@ def _init_worker(imports, sys_path, parent_pid=None):
     import torch
 
     torch.set_num_threads(1)
+    # the variables above come too late for numpy: unpickling this function imported rhm, hence numpy, whose
+    # OpenBLAS then started a thread per core (two workers on 2 cores ran 4 BLAS threads: SS1's quick grid took
+    # 135 CPU-s instead of 78); threadpoolctl (a scikit-learn dependency) sets the loaded pools to one thread
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        pass
     import_modules(imports)
 
 

@@ -147,7 +147,24 @@ def _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct) -> dict:
         out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
     elif g.spec.noise > 0:
         out.update(bayes_test_error(g, xte, yte))
+    out.update(learned_grammar_metrics(g, model))
     return out
+
+
+def learned_grammar_metrics(g, model) -> dict:
+    """For a learner that exposes the grammar it learned (``grammar_`` an InducedGrammar, e.g. ``induce``; other
+    learners keep the true grammar there, or nothing): {"rules_recovered": per level, level 0 first,
+    "extra_rules": per level, "all_rules_recovered": bool} from rhm.learners.induce.rules_recovered; else {}."""
+    h = getattr(model, "grammar_", None)
+    if h is None or h is g:
+        return {}
+    from ..learners.induce import InducedGrammar, rules_recovered
+
+    if not isinstance(h, InducedGrammar):
+        return {}
+    rec = rules_recovered(g, h)
+    return {"rules_recovered": [float(f) for f in rec["per_level"]],
+            "extra_rules": [int(e) for e in rec["extra_rules"]], "all_rules_recovered": bool(rec["all"])}
 
 
 def bayes_test_error(g, x, y) -> dict:
@@ -188,6 +205,9 @@ def _execute_train(cfg: RunConfig) -> dict:
             metrics[key] = res[key]
     if "lm" in res:  # accuracy, cross-entropy, the Bayes predictor's and the excess (rhm.lm_tasks)
         metrics.update({"objective": cfg.objective, **res["lm"]})
+    for key in ("rules_recovered", "extra_rules", "all_rules_recovered"):  # a learner that learned a grammar
+        if key in res:
+            metrics[key] = res[key]
     if cfg.sampling != "distinct" and res["n_distinct_train"] is not None:
         metrics["n_distinct_train"] = res["n_distinct_train"]
     levels = cfg.extras.get("sensitivity_levels")
