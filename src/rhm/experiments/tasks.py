@@ -111,7 +111,7 @@ def make_learner(cls, params: dict):
     import inspect
 
     accepted = inspect.signature(cls.__init__).parameters
-    options = {k: v for k, v in params.items() if k in getattr(cls, "FIT_OPTIONS", ()) and k not in accepted}
+    options = {k: v for k, v in params.items() if k in cls.FIT_OPTIONS and k not in accepted}
     model = cls(**{k: v for k, v in params.items() if k not in options})
     for k, v in options.items():
         setattr(model, k, v)

@@ -57,6 +57,8 @@ class Learner(BaseEstimator):
     name = "base"
     #: the tasks of rhm.lm_tasks this learner serves; fit(..., task=t) refuses any other
     tasks = ("classify",)
+    #: class-level options (not constructor arguments) that --hp and a sweep's params may set by name
+    FIT_OPTIONS: tuple = ()
 
     # ------------------------------------------- hyperparameters (get_params / set_params: BaseEstimator's)
     @classmethod
@@ -75,7 +77,7 @@ class Learner(BaseEstimator):
         class-level fit options a learner declares in ``FIT_OPTIONS`` (torch learners: remask, ...), with
         their defaults."""
         out = cls.defaults()
-        out.update({k: getattr(cls, k) for k in getattr(cls, "FIT_OPTIONS", ()) if k not in out})
+        out.update({k: getattr(cls, k) for k in cls.FIT_OPTIONS if k not in out})
         return out
 
     # ------------------------------------------------------------------------------------ validation
