@@ -6,20 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from _fakes import FakeStore
 
 from rhm.experiments import exp_ss as ss
 from rhm.experiments.registry import EXPERIMENTS
 from rhm.experiments.sweep import Sweep
-
-
-class FakeStore:
-    """What the analysis reads: store.rows(sweep=...)."""
-
-    def __init__(self, rows):
-        self._rows = rows
-
-    def rows(self, sweep=None):
-        return [r for r in self._rows if r["sweep"] == sweep]
 
 
 @pytest.mark.parametrize("mode", ["quick", "full"])
