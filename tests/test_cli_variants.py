@@ -1,4 +1,5 @@
-"""CLI flags of the variants: --zipf, --noise, --s0 on `rhm info` and `rhm sample`."""
+"""CLI flags of the variants: --zipf, --noise, --s0, --beta, --filter-level, --grammar FILE on `rhm info` and
+`rhm sample`."""
 
 import json
 
@@ -18,6 +19,30 @@ def test_info_reports_the_variant():
     out = json.loads(res.stdout)
     g = SparseRHM(8, 4, 2, 2, s0=1, noise=0.1)
     assert (out["s0"], out["noise"], out["d"], int(out["num_inputs"])) == (1, 0.1, 16, g.num_inputs)
+
+
+def test_info_on_soft_filtered_and_saved_grammars(tmp_path):
+    """`rhm info` answers for every grammar kind: a saved RHM gets the RHM's report (its own seed's gaps), the soft
+    grammar its rule entropy (below ln m for beta > 0, ln m at beta = 0), a filtered model its support's size."""
+    rhm.RHM(4, 2, 2, 3, seed=5).save(tmp_path / "g.json")
+    res = runner.invoke(app, ["info", "--grammar", str(tmp_path / "g.json"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["seed"] == 5 and set(out["rho"]) == {"1", "2", "3"}
+    for beta, below in ((2.0, True), (0.0, False)):
+        res = runner.invoke(app, ["info", "--v", "4", "--L", "3", "--beta", str(beta), "--json"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert out["grammar"]["beta"] == beta and out["rho"] is None
+        h = np.array(list(out["rule_entropy"].values()))
+        assert (h < out["ln_m"] - 0.05).all() if below else np.allclose(h, out["ln_m"])
+    g = rhm.RHM(4, 2, 2, 3, seed=5).filtered(1)
+    g.save(tmp_path / "f.json")
+    res = runner.invoke(app, ["info", "--grammar", str(tmp_path / "f.json")])
+    assert res.exit_code == 0, res.output
+    assert f"num_inputs = {g.spec.num_inputs} (the support of the filtered model)" in res.stdout
+    res = runner.invoke(app, ["info", "--grammar", str(tmp_path / "f.json"), "--v", "4"])
+    assert res.exit_code == 1 and "replaces --v" in res.output
 
 
 def test_sample_writes_each_variant(tmp_path):

@@ -13,10 +13,9 @@ import typer
 from .. import limits
 from ..grammar import RHM, RULE_SAMPLERS, check_variant
 from ..validation import check_int
-from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M_OPT,
-                      M_OPT_OR_FILE, NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT, V_OPT_OR_FILE, ZIPF_OPT,
-                      CliError, _atomic_savez, _deprecated, check_out_file, check_request, _emit, _finite, _grammar,
-                      _run, app)
+from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE,
+                      NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _atomic_savez,
+                      _deprecated, check_out_file, check_request, _emit, _finite, _grammar, _run, app)
 
 
 # `rhm info` builds the rules and computes rho/kappa only below these sizes, so that it answers in seconds on any
@@ -69,19 +68,23 @@ def _size_lines(full, sizes: dict) -> list[str]:
 
 
 @app.command()
-def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_classes: Optional[int] = NC_OPT,
+def info(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: int = S_OPT,
+         L: Optional[int] = L_OPT_OR_FILE, n_classes: Optional[int] = NC_OPT,
          rules: str = RULES_OPT, grammar_seed: Optional[int] = GRAMMAR_SEED_OPT,
          seed: Optional[int] = typer.Option(None, "--seed", help="deprecated spelling of --grammar-seed (info "
                                             "draws no data; --seed is the data seed in sample and train)"),
          as_json: bool = JSON_OPT,
          K_rho: Optional[float] = typer.Option(None, "--K-rho", help="check Assumption 6 for this K_rho "
                                                "(default: the largest K_rho the grammar meets)"),
-         zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT):
+         zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
+         grammar_file: Optional[Path] = GRAMMAR_OPT, beta: Optional[float] = BETA_OPT,
+         filter_level: int = FILTER_OPT):
     """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar (of its informative RHM
     for --s0; the gaps assume uniform rule probabilities). Answers in seconds for any size: sizes are exact
     integers or, when astronomically large, base-10 logarithms; rho and kappa are computed only when the
-    grammar is small enough to build quickly, and the output says why not otherwise (exit status 0)."""
-    from .. import oracle
+    grammar is small enough to build quickly, and the output says why not otherwise (exit status 0).
+    A saved grammar (--grammar FILE), the soft grammar (--beta) and filtered models (--filter-level) get their
+    sizes and rule entropies; rho, kappa and Assumption 6 are defined for the RHM's uniform rules only."""
 
     def go():
         gseed = grammar_seed
@@ -91,6 +94,19 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
                                "--grammar-seed only")
             _deprecated("info --seed", "--grammar-seed")
             gseed = seed
+        if grammar_file is not None or beta is not None or filter_level:
+            g = _grammar(v, m, s, L, n_classes, rules, gseed, grammar_file, zipf, noise, s0, beta, filter_level)
+            sp = g.spec
+            if isinstance(g, RHM) and sp.beta is None and not sp.filter_level:  # a saved RHM: its full report
+                why = _why_not_built(g.v, g.m, g.s, g.L, g.n_classes)
+                sizes = limits.describe(g.v, g.m, g.s, g.L, g.n_classes)
+                if why is None:
+                    return _info_rhm(g, sizes, as_json, K_rho)
+            _emit(*_other_grammar_info(g, as_json))
+            return
+        missing = [name for name, val in (("--v", v), ("--m", m), ("--L", L)) if val is None]
+        if missing:
+            raise CliError(f"{', '.join(missing)} required (or --grammar FILE)")
         gseed = 0 if gseed is None else gseed
         vv, mm, ss, LL = (check_int(f"--{k}", x, lo) for k, x, lo in (("v", v, 2), ("m", m, 1), ("s", s, 2),
                                                                      ("L", L, 1)))
@@ -110,42 +126,73 @@ def info(v: int = V_OPT, m: int = M_OPT, s: int = S_OPT, L: int = L_OPT, n_class
             lines = _size_lines(head, sizes) + [f"rho^(l), kappa, Assumption 6 and Theorem 7: not computed: {why}"]
             _emit(out, as_json, "\n".join(lines))
             return
-        full = _grammar(v, m, s, L, n_classes, rules, gseed, None, zipf, noise, s0)
-        g = full.base if full.spec.s0 else full  # a SparseRHM's informative RHM
-        gaps = oracle.signal_gaps(g)
-        out = grammar_info(g, gaps)
-        out.update(full.params(), **sizes)
-        k = K_rho if K_rho is not None else gaps.K_rho(g.m)
-        if not (isinstance(k, float) and math.isfinite(k) and k > 0) and K_rho is None:
-            k = 1.0  # one parent per level (inf) or a degenerate level (0): check the default K_rho = 1
-        rep = oracle.assumption6(g, k, gaps)
-        flat = [lv for lv, r in gaps.rho.items() if not r > 0]  # rho^(l) = 0: a valid but degenerate grammar
-        out["assumption6"] = {"K_rho": rep.K_rho, "satisfied": rep.satisfied, "degenerate_levels": flat,
-                              "holds": {str(a): b for a, b in rep.holds.items()}}
-        from .. import theory
-
-        sched = None
-        if math.isfinite(gaps.kappa) and g.n_classes == g.v and g.m >= 2 and not flat:
-            sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho)
-        out["theorem7"] = sched.to_dict() if sched else None
-        lines = _size_lines(full, sizes)[:2] + [
-                 "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})"
-                                         for a, b in gaps.rho.items()),
-                 f"kappa = {gaps.kappa:.4g}", str(rep)]
-        lines += [f"Assumption 6 fails at level {lv} (rho = 0)" for lv in flat]
-        if sched:
-            lines.append(f"Theorem 7 schedule, N^(l) = 20 C kappa V^2 m^2 s L log^2(Vm kappa/delta) K_rho^-2 m^l "
-                         f"(App. A.3): smallest C meeting Lemma 11's chaining condition = {sched.C_min:.4g} "
-                         + ("(used), " if sched.C == sched.C_min else f"(L = 1: no condition; C = {sched.C:g} used), ")
-                         + ", ".join(f"N^({lv}) = {sched.N[lv]:.3g}" for lv in sched.N)
-                         + f", total N = {sched.total_samples:.3g}")
-        else:
-            lines.append("Theorem 7 schedule: n/a (needs n_classes == v, m >= 2, finite kappa and rho^(l) > 0 at "
-                         "every level)")
-        human = "\n".join(lines)
-        _emit(out, as_json, human)
+        _info_rhm(_grammar(v, m, s, L, n_classes, rules, gseed, None, zipf, noise, s0), sizes, as_json, K_rho)
 
     _run(go)
+
+
+def _info_rhm(full, sizes: dict, as_json: bool, K_rho) -> None:
+    """The RHM report of `rhm info`: signal gaps, kappa, Assumption 6, Theorem 7's schedule (a SparseRHM: of its
+    informative RHM)."""
+    from .. import oracle, theory
+
+    g = full.base if full.spec.s0 else full  # a SparseRHM's informative RHM
+    gaps = oracle.signal_gaps(g)
+    out = grammar_info(g, gaps)
+    out.update(full.params(), **sizes)
+    k = K_rho if K_rho is not None else gaps.K_rho(g.m)
+    if not (isinstance(k, float) and math.isfinite(k) and k > 0) and K_rho is None:
+        k = 1.0  # one parent per level (inf) or a degenerate level (0): check the default K_rho = 1
+    rep = oracle.assumption6(g, k, gaps)
+    flat = [lv for lv, r in gaps.rho.items() if not r > 0]  # rho^(l) = 0: a valid but degenerate grammar
+    out["assumption6"] = {"K_rho": rep.K_rho, "satisfied": rep.satisfied, "degenerate_levels": flat,
+                          "holds": {str(a): b for a, b in rep.holds.items()}}
+    sched = None
+    if math.isfinite(gaps.kappa) and g.n_classes == g.v and g.m >= 2 and not flat:
+        sched = theory.schedule(g.v, g.m, g.s, g.L, kappa=gaps.kappa, K_rho=rep.K_rho)
+    out["theorem7"] = sched.to_dict() if sched else None
+    lines = _size_lines(full, sizes)[:2] + [
+             "rho^(l): " + ", ".join(f"l={a}: {b:.4g} (m^(-l/2)={g.m ** (-a / 2):.4g})"
+                                     for a, b in gaps.rho.items()),
+             f"kappa = {gaps.kappa:.4g}", str(rep)]
+    lines += [f"Assumption 6 fails at level {lv} (rho = 0)" for lv in flat]
+    if sched:
+        lines.append(f"Theorem 7 schedule, N^(l) = 20 C kappa V^2 m^2 s L log^2(Vm kappa/delta) K_rho^-2 m^l "
+                     f"(App. A.3): smallest C meeting Lemma 11's chaining condition = {sched.C_min:.4g} "
+                     + ("(used), " if sched.C == sched.C_min else f"(L = 1: no condition; C = {sched.C:g} used), ")
+                     + ", ".join(f"N^({lv}) = {sched.N[lv]:.3g}" for lv in sched.N)
+                     + f", total N = {sched.total_samples:.3g}")
+    else:
+        lines.append("Theorem 7 schedule: n/a (needs n_classes == v, m >= 2, finite kappa and rho^(l) > 0 at "
+                     "every level)")
+    _emit(out, as_json, "\n".join(lines))
+
+
+def _other_grammar_info(g, as_json: bool) -> tuple:
+    """`rhm info` for a grammar that is not a plain RHM (soft, filtered, Zipf, noisy, sparse, saved): its spec, exact
+    sizes and the entropy of its rules per level (nats; ln m for uniform rules). Returns _emit's arguments."""
+    sp = g.spec
+    n_in = sp.num_inputs
+    ent = {}
+    for lv, p in enumerate(g.rule_probs):
+        p = np.asarray(p, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -np.where(p > 0, p * np.log(p), 0.0).sum(-1)
+        ent[str(lv)] = float(h.mean())
+    out = {"grammar": sp.to_dict(), "label": sp.label, "d": g.d, "vocab_size": g.vocab_size,
+           "num_inputs": n_in, "log10_num_inputs": math.log10(n_in) if n_in else None,
+           "rule_entropy": ent, "ln_m": math.log(g.m),
+           "rho": None, "kappa": None, "assumption6": None, "theorem7": None,
+           "not_computed": "rho^(l), kappa, Assumption 6 and Theorem 7 are defined for the RHM's uniform rules"}
+    kind = type(g).__name__
+    lines = [f"{kind}: {sp.label}",
+             f"d = {g.d}, vocabulary {g.vocab_size}, num_inputs = "
+             + (f"{n_in}" if n_in < 10**15 else f"10^{math.log10(n_in):.6g}")
+             + (" (the support of the filtered model)" if sp.filter_level else ""),
+             "mean rule entropy per symbol (nats, level 0 = root rules): "
+             + ", ".join(f"l={a}: {b:.4g}" for a, b in ent.items()) + f"  (uniform: ln m = {math.log(g.m):.4g})",
+             "rho^(l), kappa, Assumption 6 and Theorem 7: not computed (defined for the RHM's uniform rules)"]
+    return out, as_json, "\n".join(lines)
 
 
 @app.command()
