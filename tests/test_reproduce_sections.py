@@ -186,6 +186,31 @@ def test_quick_estimate_counts_runs_left_and_prefers_recorded_times(tmp_path):
     assert {g["source"] for g in est.groups} == {"recorded"}
 
 
+def test_step_budgeted_learners_cost_the_same_at_every_size():
+    """A fit of a fixed number of gradient steps (the diffusion learner; a torch learner past max_steps) costs
+    the same whatever P: the estimates scale by steps x batch, not by P (DM3's dry run said 92 CPU-hours for
+    runs measured at 3-6)."""
+    from rhm.experiments.estimate import estimate, model_seconds, work
+
+    g = dict(v=8, m=2, s=2, L=3, n_classes=8, rules="uniform", seed=0)
+    hp = {"width": 32, "max_steps": 100, "batch_size": 64}
+    diff = [RunConfig(task="diffusion", grammar=g, learner="diffusion", params=hp, resolved=hp, train_size=P,
+                      seed=0, extras={"what": "learn", "n_gen": 10}, sweep="d") for P in (64, 1024, 4096)]
+    assert {work(c) for c in diff} == {6400.0}
+    assert len({model_seconds(c) for c in diff}) == 1
+    now = [0.0]
+
+    def run(cfg):  # a fake run costing 2 s of a fake clock whatever P
+        now[0] += 2.0
+
+    est = estimate(diff, budget_s=3.0, run=run, clock=lambda: now[0])  # warm-up + P = 64 timed, then over
+    assert [g["seconds"] for g in sorted(est.groups, key=lambda g: g["train_size"])] == [2.0, 2.0, 2.0]
+    cnn = [RunConfig(task="train", grammar=g, learner="cnn", params={"max_steps": 50, "batch_size": 32, "epochs": 10},
+                     train_size=P, test_size=10, seed=0, sweep="c") for P in (64, 320, 3200)]
+    assert [work(c) for c in cnn] == [640.0, 1600.0, 1600.0]  # 10 epochs of 2 steps, then the 50-step budget
+    assert work(RunConfig(task="train", grammar=g, learner="kmeans", train_size=300, test_size=10, seed=0)) == 300
+
+
 def test_a_long_step_without_runs_still_prints_lines():
     from rhm.experiments.progress import activity
 

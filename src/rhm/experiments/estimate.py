@@ -6,11 +6,13 @@ threshold), capped where the run caps them (``Sweep.size_cap``: P_max minus the 
 Runs that differ only by seed form a group (one learner variant, grammar, size);
 one run per group is timed here, in this process on one thread (like a sweep's worker), smallest sizes first
 and round-robin over the families (same learner and grammar, any size) until ``budget_s`` is spent. A group
-left untimed takes a power law in P from its family's two largest timed sizes (exponent clamped to [1, 3],
-so conservative where fixed costs dominate; linear from one size); the first run of each learner is a warm-up,
-not timed. A family with nothing timed is scaled from the same learner on another grammar (linear in P and
-in the input length s^L, labelled "rough"); with nothing timed at all it stays "not timed" and the total says
-it is a lower bound.
+left untimed takes a power law in its *work* from its family's two largest timed sizes (exponent clamped to
+[1, 3], so conservative where fixed costs dominate; linear from one size); the first run of each learner is a
+warm-up, not timed. The work of a run (:func:`work`) is P, except for learners trained by gradient steps: the
+samples they process, steps x batch, where a step budget (``max_steps``) makes it independent of P (the
+diffusion learner always, the torch learners once epochs x P / batch exceeds it). A family with nothing timed
+is scaled from the same learner on another grammar (linear in work and in the input length s^L, labelled
+"rough"); with nothing timed at all it stays "not timed" and the total says it is a lower bound.
 CPU-hours = sum over runs of the seconds of one run on one CPU / 3600. Nothing is written to any store.
 """
 
@@ -108,7 +110,8 @@ def estimate(configs, budget_s: float = 60.0, imports=(), run=execute, clock=tim
         fam, grp, size = _group(c)
         if grp not in groups:
             groups[grp] = {"label": c.label or c.learner or c.task, "task": c.task, "grammar": c.grammar,
-                           "train_size": size, "runs": 0, "seconds": None, "source": "not timed", "_cfg": c}
+                           "train_size": size, "work": work(c), "runs": 0, "seconds": None, "source": "not timed",
+                           "_cfg": c}
             families.setdefault(fam, []).append(grp)
         groups[grp]["runs"] += 1
     queues = [sorted(grps, key=lambda k: groups[k]["train_size"]) for grps in families.values()]
@@ -133,21 +136,42 @@ def estimate(configs, budget_s: float = 60.0, imports=(), run=execute, clock=tim
     for grps in families.values():
         _extrapolate([groups[k] for k in grps])
     _from_other_grammars(list(groups.values()))
-    return Estimate([{k: v for k, v in g.items() if k != "_cfg"} for g in groups.values()])
+    return Estimate([{k: v for k, v in g.items() if k not in ("_cfg", "work")} for g in groups.values()])
+
+
+def work(c: RunConfig) -> float:
+    """What one run's cost grows with: its training size P, or, for a learner trained by gradient steps, the
+    samples it processes (steps x batch; steps = min(epochs x ceil(P / batch), max_steps), P / batch online). The
+    diffusion task's learner trains exactly ``max_steps`` steps whatever P."""
+    P = max(c.train_size or 0, 0)
+    hp = {**(c.resolved or {}), **(c.params or {})}
+    if c.task == "diffusion" and (c.extras or {}).get("what") == "learn" and hp.get("max_steps"):
+        return float(int(hp["max_steps"]) * int(hp.get("batch_size") or 32))
+    if c.task == "train" and c.learner in TORCH_COST:
+        batch = int(hp.get("batch_size") or 32)
+        if hp.get("online") or (c.extras or {}).get("online"):
+            return float(P)
+        steps = int(hp.get("epochs") or 100) * -(-P // batch)
+        if hp.get("max_steps"):
+            steps = min(steps, int(hp["max_steps"]))
+        return float(steps * batch)
+    return float(P)
 
 
 def _extrapolate(family: list[dict]) -> None:
-    """Fill untimed sizes of one family from its timed ones: seconds ∝ P^a, a fitted in log-log, in [1, 3]."""
-    timed = [(g["train_size"], g["seconds"]) for g in family if g["seconds"] is not None and g["train_size"] > 0]
+    """Fill untimed sizes of one family from its timed ones: seconds ∝ work^a, a fitted in log-log, in [1, 3]
+    (equal work, e.g. a step budget reached at every size: the same seconds)."""
+    timed = sorted((g["work"], g["seconds"]) for g in family if g["seconds"] is not None and g["work"] > 0)
     if not timed:
         return
-    timed.sort()
-    (p1, s1), (p0, s0) = timed[-2] if len(timed) > 1 else timed[-1], timed[-1]
+    (w1, s1), (w0, s0) = timed[-2] if len(timed) > 1 else timed[-1], timed[-1]
     # the exponent between the two largest timed sizes (fixed costs matter least there), at least linear
-    a = 1.0 if p1 == p0 else min(3.0, max(1.0, math.log(max(s0, 1e-6) / max(s1, 1e-6)) / math.log(p0 / p1)))
+    a = 1.0 if w1 == w0 else min(3.0, max(1.0, math.log(max(s0, 1e-6) / max(s1, 1e-6)) / math.log(w0 / w1)))
     for g in family:
-        if g["seconds"] is None and g["train_size"] > 0:
-            g["seconds"], g["source"] = s0 * (g["train_size"] / p0) ** a, f"extrapolated (P^{a:.2g})"
+        if g["seconds"] is None and g["work"] > 0:
+            g["seconds"] = s0 * (g["work"] / w0) ** a
+            g["source"] = (f"extrapolated (P^{a:.2g})" if g["work"] == g["train_size"] else
+                           "extrapolated (same steps)" if g["work"] == w0 else f"extrapolated (steps^{a:.2g})")
 
 
 def _from_other_grammars(groups: list[dict]) -> None:
@@ -164,7 +188,7 @@ def _from_other_grammars(groups: list[dict]) -> None:
                 and h["train_size"] > 0]
         if same:
             h = min(same, key=lambda h: abs(math.log(h["train_size"] / g["train_size"])))
-            g["seconds"] = h["seconds"] * g["train_size"] / h["train_size"] * length(g) / length(h)
+            g["seconds"] = h["seconds"] * max(g["work"], 1) / max(h["work"], 1) * length(g) / length(h)
             gr = h["grammar"]
             g["source"] = f"rough: scaled from m={gr.get('m')} L={gr.get('L')}"
 
@@ -208,22 +232,19 @@ def _input_length(grammar: dict) -> int:
 def model_seconds(c: RunConfig) -> float:
     """The cost model's seconds for one run (see COST_MODEL)."""
     P, d = max(c.train_size or 0, 0), _input_length(c.grammar)
-    if c.task == "train" and c.learner in TORCH_COST:
-        hp = {**(c.resolved or {}), **(c.params or {})}  # every hyperparameter, defaults filled
-        batch = int(hp.get("batch_size") or 32)
-        steps = int(hp.get("epochs") or 100) * -(-P // batch)
-        if hp.get("max_steps"):
-            steps = min(steps, int(hp["max_steps"]))
-        if hp.get("online") or (c.extras or {}).get("online"):
-            steps = -(-P // batch)
-        return 1.0 + TORCH_COST[c.learner] * steps * batch * d * int(hp.get("width") or 128)
+    hp = {**(c.resolved or {}), **(c.params or {})}  # every hyperparameter, defaults filled
+    # the diffusion learner's denoiser is a transformer trained for exactly max_steps steps (see work())
+    net = "transformer" if c.task == "diffusion" and (c.extras or {}).get("what") == "learn" else \
+        c.learner if c.task == "train" else None
+    if net in TORCH_COST:
+        return 1.0 + TORCH_COST[net] * work(c) * d * int(hp.get("width") or 128)
     a, b = COST_MODEL.get(c.learner if c.task == "train" else c.task, DEFAULT_COST)
     return a + b * P * d
 
 
 def quick_estimate(configs, store=None) -> Estimate:
     """Count `configs` by group and cost them without running anything: from the store's recorded wall times of
-    the same family (same learner, grammar and task; the nearest size, scaled linearly in P) when `store` has
+    the same family (same learner, grammar and task; the nearest size, scaled linearly in work) when `store` has
     any, else from :data:`COST_MODEL`. Runs already finished in `store` are left out (they cost nothing)."""
     configs = list(configs)
     if store is not None:
@@ -234,16 +255,17 @@ def quick_estimate(configs, store=None) -> Estimate:
         for sweep in {c.sweep for c in configs if c.sweep}:
             for r in store.rows(sweep=sweep):
                 if r.get("wall_seconds") and r.get("config"):
-                    fam = _group(RunConfig.from_dict(r["config"]))[0]
-                    recorded.setdefault(fam, []).append((r["train_size"] or 0, float(r["wall_seconds"])))
+                    rc = RunConfig.from_dict(r["config"])
+                    recorded.setdefault(_group(rc)[0], []).append((work(rc), float(r["wall_seconds"])))
     groups = {}
     for c in configs:
         fam, grp, size = _group(c)
         if grp not in groups:
             secs, source = model_seconds(c), "cost model"
-            if recorded.get(fam):
-                p0, s0 = min(recorded[fam], key=lambda t: abs(math.log(max(t[0], 1) / max(size, 1))))
-                secs, source = s0 * max(size, 1) / max(p0, 1), "recorded"
+            if recorded.get(fam):  # the nearest recorded run, scaled by work (P, or steps x batch)
+                w = max(work(c), 1)
+                w0, s0 = min(recorded[fam], key=lambda t: abs(math.log(max(t[0], 1) / w)))
+                secs, source = s0 * w / max(w0, 1), "recorded"
             groups[grp] = {"label": c.label or c.learner or c.task, "task": c.task, "grammar": c.grammar,
                            "train_size": size, "runs": 0, "seconds": secs, "source": source}
         groups[grp]["runs"] += 1
