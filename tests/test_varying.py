@@ -1,11 +1,15 @@
 """VaryingRHM (Parley, Cagnetta, Wyart 2026): rules, the padded sample format, lengths against the exact
 distribution, trees against the rules, JSON/spec round trips and bad input."""
 
+import itertools
+
 import numpy as np
 import pytest
 from _enumerate import chi_square_ok
 
 import rhm
+from rhm import inference as I
+from rhm.inference import cky
 from rhm.varying import VaryingRHM, length_distribution
 
 
@@ -123,3 +127,109 @@ def test_bad_spec_and_sample_arguments():
         g.sample(5, seed=0, replace=False)
     with pytest.raises(ValueError, match="seed"):
         g.sample(5)
+
+
+# ------------------------------------------------------------------------------ exact inference (CKY)
+def _derivations(g):
+    """[(root, string, probability)] of every derivation, by brute force over all rule choices."""
+    def expand(a, level):  # [(tokens, prob)] of the derivations from symbol a of `level`
+        if level == g.L:
+            return [((a,), 1.0)]
+        out = []
+        for rules, w in ((g.binary_rules[level][a], g.p2 / g.m2), (g.ternary_rules[level][a], (1 - g.p2) / g.m3)):
+            for rhs in rules:
+                for combo in itertools.product(*[expand(int(b), level + 1) for b in rhs]):
+                    out.append((sum((t for t, _ in combo), ()), w * np.prod([q for _, q in combo])))
+        return out
+
+    return [(a, s, p / g.n_classes) for a in range(g.n_classes) for s, p in expand(a, 0)]
+
+
+def _pad(g, strings):
+    x = np.full((len(strings), g.d), g.pad_token, dtype=np.int64)
+    for i, s in enumerate(strings):
+        x[i, : len(s)] = s
+    return x
+
+
+@pytest.mark.parametrize("args", [(3, 2, 3, 0.5, 2, 3, 0), (3, 3, 9, 0.3, 2, 2, 1), (3, 1, 2, 0.7, 1, 3, 2),
+                                  (4, 2, 6, 0.5, 2, 4, 3)])
+def test_inference_matches_enumeration(args):
+    v, m2, m3, p2, L, n_c, seed = args
+    g = VaryingRHM(v, m2, m3, p2, L, n_classes=n_c, seed=seed)
+    ders = _derivations(g)
+    strings = sorted({s for _, s, _ in ders})
+    where = {s: i for i, s in enumerate(strings)}
+    joint = np.zeros((len(strings), n_c))
+    n_der = np.zeros(len(strings))
+    for a, s, p in ders:
+        joint[where[s], a] += p
+        n_der[where[s]] += 1
+    x = _pad(g, strings)
+    px = joint.sum(1)
+    assert px.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(I.log_likelihood(g, x), np.log(px), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(I.class_posterior(g, x), joint / px[:, None], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(np.exp(I.joint_log_likelihood(g, x)), joint, rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(cky.num_parses(g, x), n_der, rtol=1e-10)
+    assert (n_der > 1).any() or L == 1  # the grammars above do have ambiguous strings
+    # strings no derivation gives: probability 0, NaN posterior, 0 parses
+    others = [s for s in itertools.product(range(v), repeat=2**L) if s not in where][:5]
+    if others:
+        xo = _pad(g, others)
+        assert (I.log_likelihood(g, xo) == -np.inf).all() and np.isnan(I.class_posterior(g, xo)).all()
+        assert (cky.num_parses(g, xo) == 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sampler_frequencies_match_exact_likelihood(seed):
+    g = VaryingRHM(3, 2, 3, 0.4, 2, n_classes=2, seed=seed)
+    x, y = g.sample(60000, seed=100 + seed)
+    strings, counts = np.unique(x, axis=0, return_counts=True)
+    p = np.exp(I.log_likelihood(g, strings))
+    assert (p > 0).all()  # every sampled string has positive exact probability
+    # every string of positive probability is a cell (those never drawn count 0)
+    ders = _derivations(g)
+    allx = _pad(g, sorted({s for _, s, _ in ders}))
+    keys = {tuple(r) for r in strings.astype(np.int64)}
+    missing = np.array([tuple(r) not in keys for r in allx])
+    probs = np.concatenate([p, np.exp(I.log_likelihood(g, allx[missing]))])
+    assert probs.sum() == pytest.approx(1.0, abs=1e-9)
+    ok, stat, df = chi_square_ok(np.concatenate([counts, np.zeros(missing.sum(), int)]), probs)
+    assert ok, (stat, df)
+    # labels: joint (string, class) frequencies against exact P(x, y)
+    post = I.class_posterior(g, x[:5000])
+    assert np.mean(np.log(post[np.arange(5000), y[:5000]])) > np.log(0.5)  # the class is mostly recoverable
+
+
+def test_deep_strings_do_not_underflow():
+    g = VaryingRHM(8, L=4, f=0.5, seed=0)
+    x, y = g.sample(40, seed=1)
+    lp = I.log_likelihood(g, x)
+    assert np.isfinite(lp).all() and (lp < 0).all()
+    post = I.class_posterior(g, x)
+    assert np.allclose(post.sum(1), 1.0) and (post[np.arange(40), y] > 0).all()
+    # the chart at L = 4 agrees with a plain (unscaled) product bound: log P(x) >= log of its own derivation
+    assert (lp > -40 * np.log(2 * 32) - np.log(8)).all()
+
+
+def test_cky_bad_input():
+    g = VaryingRHM(4, 2, 4, 0.5, 2, seed=0)
+    with pytest.raises(ValueError, match="width 10 > 3\\*\\*L = 9"):
+        I.log_likelihood(g, np.zeros((2, 10), dtype=int))
+    with pytest.raises(ValueError, match="pad only on the right"):
+        I.class_posterior(g, np.array([[0, 4, 1, 1, 4, 4, 4, 4, 4]]))
+    with pytest.raises(ValueError, match="outside \\[0, 4\\]"):
+        I.log_likelihood(g, np.array([[0, 5, 1, 1]]))
+    with pytest.raises(ValueError, match="integer"):
+        I.log_likelihood(g, np.zeros((2, 9)))
+    with pytest.raises(ValueError, match="varying tree topology"):
+        I.token_posterior(g, g.sample(2, seed=0).x, np.zeros(9, bool))
+
+
+def test_cky_memory_is_checked_before_allocating(monkeypatch):
+    g = VaryingRHM(8, L=4, f=0.5, seed=0)
+    x = g.sample(2, seed=0).x
+    monkeypatch.setenv("RHM_MEMORY_LIMIT", "1K")
+    with pytest.raises(ValueError, match="CKY chart .* would need"):
+        I.log_likelihood(g, x)
