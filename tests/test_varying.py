@@ -233,3 +233,18 @@ def test_cky_memory_is_checked_before_allocating(monkeypatch):
     monkeypatch.setenv("RHM_MEMORY_LIMIT", "1K")
     with pytest.raises(ValueError, match="CKY chart .* would need"):
         I.log_likelihood(g, x)
+
+
+@pytest.mark.parametrize("name", ["cnn", "lcn", "chaining", "kmeans"])
+def test_fixed_topology_learners_refuse(name):
+    from rhm import learners
+
+    g = VaryingRHM(4, 2, 4, 0.5, 2, seed=0)
+    x, y = g.sample(40, seed=0)
+    with pytest.raises(ValueError, match="needs a fixed tree topology.*VaryingRHM.*varying topology"):
+        learners.get(name)().fit(x, y, grammar=g)
+
+
+def test_vocab_includes_padding():
+    g = VaryingRHM(4, 2, 4, 0.5, 2, seed=0)
+    assert g.vocab_size == 5 and g.pad_token == 4

@@ -170,8 +170,8 @@ class VaryingRHM:
 
     @property
     def vocab_size(self) -> int:
-        """Real tokens 0 .. v-1 (the padding token v is one more)."""
-        return self.v
+        """Input vocabulary v + 1: the tokens 0 .. v-1 and the padding token v (as the sparse RHM's blank)."""
+        return self.v + 1
 
     @property
     def f(self) -> float:
