@@ -35,7 +35,7 @@ __all__ = ["inside_root", "class_posterior", "log_likelihood", "joint_log_likeli
            "chart_bytes"]
 
 # rows per chunk are chosen so that the chart and its widest temporary stay around this many bytes
-_CHUNK_BYTES = 64 * 2**20
+_CHUNK_BYTES = 128 * 2**20
 
 
 def _weights(g, level: int, count: bool):
@@ -62,9 +62,9 @@ def chart_bytes(g, rows: int) -> int:
     D = 3**g.L
     ext = 2 * D
     v = max(g.v, g.n_classes)
-    top = max(3**h - 2**h + 1 for h in range(g.L + 1))
+    top = max(3**h - 2**h + 1 for h in range(g.L))
     pair = max(2 * 3**h - 2 * 2**h + 1 for h in range(g.L))
-    per_row = 8 * (2 * ext * top * v + ext * pair * v * v + D * v**2 * max(g.n_classes, g.v))
+    per_row = 8 * (2 * ext * top * v + D * pair * v * v + D * v**2 * max(g.n_classes, g.v))
     return rows * per_row
 
 
@@ -102,17 +102,19 @@ def _inside_rows(g, x: np.ndarray, lengths: np.ndarray, count: bool) -> tuple[np
     # height 0: one-hot tokens, padding 0 (C[n, start, length index, symbol])
     C = np.zeros((n, ext, 1, v))
     real = x != g.pad_token
-    rows, cols = np.nonzero(real)
-    C[rows, cols, 0, x[rows, cols]] = 1.0
+    r, c = np.nonzero(real)
+    C[r, c, 0, x[r, c]] = 1.0
     logscale = np.zeros(n)
+    rows = np.arange(n)
     for h in range(L):
         level = L - 1 - h  # the parents' level
         W2, W3 = _weights(g, level, count)
         n_par = W2.shape[1]
         lo, hi = _lengths(h)
         plo, phi = _lengths(h + 1)
-        starts = 1 if h == L - 1 else D  # the root spans (0, length) only
-        out = np.zeros((n, starts if h == L - 1 else ext, phi - plo + 1, n_par))
+        top = h == L - 1
+        # starts that can begin a span of a string in this chunk (the root: 0 only)
+        starts = 1 if top else max(1, min(D, int(lengths.max(initial=0)) - plo + 1))
         # pairs (b, c) of adjacent child spans, summed over their split, by total length: U[n, i, l12 - 2 lo, b*v+c]
         U = np.zeros((n, starts, 2 * (hi - lo) + 1, v * v))
         for l1 in range(lo, hi + 1):
@@ -120,30 +122,42 @@ def _inside_rows(g, x: np.ndarray, lengths: np.ndarray, count: bool) -> tuple[np
             for l2 in range(lo, hi + 1):
                 Y = C[:, l1: l1 + starts, l2 - lo, :]
                 U[:, :, l1 + l2 - 2 * lo] += (X[..., :, None] * Y[..., None, :]).reshape(n, starts, v * v)
-        # binary parents: the pairs through W2
-        for l12 in range(2 * lo, 2 * hi + 1):
-            out[:, :starts, l12 - plo] += U[:, :, l12 - 2 * lo] @ W2
-        # ternary parents: pairs through W3 (-> (third child, parent)), then the third child
         W3f = W3.reshape(v * v, v * n_par)
-        for l12 in range(2 * lo, 2 * hi + 1):
-            V = (U[:, :, l12 - 2 * lo] @ W3f).reshape(n, starts, v, n_par)
-            for l3 in range(lo, hi + 1):
-                Z = C[:, l12: l12 + starts, l3 - lo, :]
-                out[:, :starts, l12 + l3 - plo] += np.einsum("nidp,nid->nip", V, Z)
+        if top:  # only the span (0, length) of each row: the last child's length is length - l12
+            root = np.zeros((n, n_par))
+            k = lengths - 2 * lo
+            ok = (k >= 0) & (k <= 2 * (hi - lo))
+            root += (U[rows, 0, np.clip(k, 0, 2 * (hi - lo))] * ok[:, None]) @ W2
+            for l12 in range(2 * lo, 2 * hi + 1):
+                V = (U[:, 0, l12 - 2 * lo] @ W3f).reshape(n, v, n_par)
+                l3 = lengths - l12
+                ok = (l3 >= lo) & (l3 <= hi)
+                Z = C[rows, l12, np.clip(l3 - lo, 0, hi - lo)] * ok[:, None]
+                root += np.einsum("ndp,nd->np", V, Z)
+            out = root[:, None, None, :]  # one start, one length (each row's own)
+            span = lengths.astype(np.float64)[:, None]
+        else:
+            out = np.zeros((n, ext, phi - plo + 1, n_par))
+            # binary parents: the pairs through W2
+            for l12 in range(2 * lo, 2 * hi + 1):
+                out[:, :starts, l12 - plo] += U[:, :, l12 - 2 * lo] @ W2
+            # ternary parents: pairs through W3 (-> (third child, parent)), then the third child
+            for l12 in range(2 * lo, 2 * hi + 1):
+                V = (U[:, :, l12 - 2 * lo] @ W3f).reshape(n, starts, v, n_par)
+                for l3 in range(lo, hi + 1):
+                    Z = C[:, l12: l12 + starts, l3 - lo, :]
+                    out[:, :starts, l12 + l3 - plo] += np.einsum("nidp,nid->nip", V, Z)
+            span = np.broadcast_to(np.arange(plo, phi + 1, dtype=np.float64), (n, phi - plo + 1))
         # rescale per sample by exp(-t * span length) (see the module docstring)
-        span = np.arange(plo, phi + 1, dtype=np.float64)
         with np.errstate(divide="ignore"):
-            rate = np.log(out.max(axis=3)) / span[None, None, :]
+            rate = np.log(out.max(axis=3)) / span[:, None, :]
         t = rate.reshape(n, -1).max(1)
         t = np.where(np.isfinite(t), t, 0.0)
-        out *= np.exp(-t[:, None, None] * span[None, None, :])[..., None]
+        out *= np.exp(-t[:, None] * span)[:, None, :, None]
         logscale += t
         C = out
-    # the root: span (0, length)
-    plo = 2**L
-    idx = np.clip(lengths - plo, 0, C.shape[2] - 1)
-    root = C[np.arange(n), 0, idx, :]
-    root[(lengths < plo) | (lengths > 3**L)] = 0.0
+    root = C[:, 0, 0, :].copy()
+    root[(lengths < 2**L) | (lengths > 3**L)] = 0.0
     return root, logscale
 
 
