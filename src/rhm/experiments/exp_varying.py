@@ -119,8 +119,9 @@ def analyze_FG3(exp, store, mode, out_dir) -> Section:
     lo, hi = (float(np.quantile(boots, q, method="inverted_cdf")) for q in (0.025, 0.975))
     s.verdict = interval_verdict(lo, hi, *FG3_BAND)
     dens = {L: [density(tab, L, f, common) for f in fs] for L in Ls}
-    s.numbers = (f"crossing of s_{La} and s_{Lb}: f_x = {est:.3f} [{lo:.3f}, {hi:.3f}] (band {FG3_BAND[0]}..{FG3_BAND[1]}"
-                 f", f_c = 3/8); {len(common)} held-out grammars, {p['n_strings']} strings each")
+    s.numbers = (f"crossing of s_{La} and s_{Lb}: f_x = {est:.3f} [{lo:.3f}, {hi:.3f}] "
+                 f"(band {FG3_BAND[0]}..{FG3_BAND[1]}, f_c = 3/8); {len(common)} held-out grammars, "
+                 f"{p['n_strings']} strings each")
     s.blocks.append(("p", f"Held-out grammars v = {p['v']}, m2 = f v, m3 = f v², p2 = 1/2 (seeds {p['seeds'][0]}.."
                           f"{p['seeds'][-1]}), {p['n_strings']} strings per grammar, each parsed exactly (CKY count of "
                           "parse trees). s_L = E[log N] / E[length]; CI: 2000 bootstraps over grammars."))

@@ -4,7 +4,8 @@ The records live with the family they belong to, one module each: R1-R3 the gram
 (:mod:`.exp_paper`), R4-R7 and R9 the deep learners on one grid (:mod:`.exp_deep`), R8 Appendix C
 (:mod:`.exp_boolean`), V1-V2 the variants of the RHM (:mod:`.exp_variants`), LM1-LM3 the language-model tasks
 (:mod:`.exp_lm`), DM1-DM3 diffusion (:mod:`.exp_diffusion`), SS1 grammar induction
-from unlabeled strings (:mod:`.exp_ss`), FG3 the varying-tree RHM's ambiguity transition (:mod:`.exp_varying`). To add an experiment, write its record in its
+from unlabeled strings (:mod:`.exp_ss`), FG3 the varying-tree RHM's ambiguity transition
+(:mod:`.exp_varying`). To add an experiment, write its record in its
 family's module (or a new one) and list it here.
 """
 

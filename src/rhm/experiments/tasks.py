@@ -320,7 +320,8 @@ def _execute_boolean(cfg: RunConfig) -> dict:
 def _execute_ambiguity(cfg: RunConfig) -> dict:
     """FG3 (rhm.experiments.exp_varying): extras["n_strings"] strings of a VaryingRHM (seed cfg.seed), each parsed
     exactly (rhm.inference.cky): metrics "mean_log_parses" (E log N(x), N the number of parse trees),
-    "mean_length", "p_ambiguous" (P(N > 1)), "p_root_undetermined" (P(more than one root class derives x)); one counting pass per string."""
+    "mean_length", "p_ambiguous" (P(N > 1)), "p_root_undetermined" (P(more than one root class derives x));
+    one counting pass per string."""
     from ..inference import cky
 
     g = cfg.spec.build()
