@@ -92,6 +92,32 @@ def check_zipf_levels(levels, zipf, L: int):
     return None if out == tuple(range(L)) else out
 
 
+def _check_p2(p2) -> float:
+    p2 = check_float("p2", p2, 0.0)
+    if p2 > 1.0:
+        raise ValueError(f"p2={p2!r} must be a probability in [0, 1] (the probability that a node is binary)")
+    return p2
+
+
+def check_varying(v, m2, m3, p2, L, n_classes):
+    """Validate the parameters of the varying-tree RHM (:class:`rhm.VaryingRHM`): ValueError naming the parameter
+    and the rule; return them normalised."""
+    v = check_int("v", v, 2)
+    L = check_int("L", L, 1)
+    n_c = v if n_classes is None else check_int("n_classes", n_classes, 2)
+    p2 = _check_p2(p2)
+    m2 = check_int("m2", m2, 1)
+    m3 = check_int("m3", m3, 1)
+    n_par = max(v, n_c) if L >= 2 else n_c
+    if n_par * m2 > v**2:
+        raise ValueError(f"m2={m2} is too large: {n_par} parents x m2 = {n_par * m2} > v**2 = {v**2} distinct pairs "
+                         "(each binary right-hand side has one parent)")
+    if n_par * m3 > v**3:
+        raise ValueError(f"m3={m3} is too large: {n_par} parents x m3 = {n_par * m3} > v**3 = {v**3} distinct "
+                         "triples (each ternary right-hand side has one parent)")
+    return v, m2, m3, p2, L, n_c
+
+
 #: kind -> the function that builds a grammar of that kind from its spec; each grammar module registers its own
 #: (rhm.grammar: "rhm", rhm.sparse: "sparse"), so this module imports none of them
 _BUILDERS: dict = {}
@@ -155,8 +181,6 @@ class GrammarSpec:
         if p2 is not None and not m3:
             raise ValueError(f"p2={p2} needs m3 >= 1 (p2 is the binary probability of the varying-tree RHM)")
         if m3:
-            from .varying import check_varying  # the varying grammar's own rules (m2 = m, m3, p2)
-
             check_varying(v, m, m3, 0.5 if p2 is None else p2, L, n_c)
             if s != 2 or zipf is not None or noise or s0 or beta is not None or filter_level or rules != "uniform":
                 raise ValueError(f"m3={m3} (the varying-tree RHM) takes v, m (= m2), m3, p2, L, n_classes, seed "

@@ -41,7 +41,7 @@ import numpy as np
 
 from ._io import load_json, save_json
 from .filtering import register_format
-from .spec import GrammarSpec, register_builder
+from .spec import GrammarSpec, check_varying, register_builder
 from .validation import check_float, check_int
 
 __all__ = ["VaryingRHM", "VaryingSample", "length_distribution"]
@@ -56,31 +56,6 @@ class VaryingSample(tuple):
         self = super().__new__(cls, (x, y) if tree is None else (x, y, tree))
         self.x, self.y, self.lengths, self.tree, self.arities = x, y, lengths, tree, arities
         return self
-
-
-def _check_p2(p2) -> float:
-    p2 = check_float("p2", p2, 0.0)
-    if p2 > 1.0:
-        raise ValueError(f"p2={p2!r} must be a probability in [0, 1] (the probability that a node is binary)")
-    return p2
-
-
-def check_varying(v, m2, m3, p2, L, n_classes):
-    """Validate the parameters (ValueError naming the parameter and the rule); return them normalised."""
-    v = check_int("v", v, 2)
-    L = check_int("L", L, 1)
-    n_c = v if n_classes is None else check_int("n_classes", n_classes, 2)
-    p2 = _check_p2(p2)
-    m2 = check_int("m2", m2, 1)
-    m3 = check_int("m3", m3, 1)
-    n_par = max(v, n_c) if L >= 2 else n_c
-    if n_par * m2 > v**2:
-        raise ValueError(f"m2={m2} is too large: {n_par} parents x m2 = {n_par * m2} > v**2 = {v**2} distinct pairs "
-                         "(each binary right-hand side has one parent)")
-    if n_par * m3 > v**3:
-        raise ValueError(f"m3={m3} is too large: {n_par} parents x m3 = {n_par * m3} > v**3 = {v**3} distinct "
-                         "triples (each ternary right-hand side has one parent)")
-    return v, m2, m3, p2, L, n_c
 
 
 def length_distribution(p2: float, L: int) -> np.ndarray:
