@@ -167,7 +167,9 @@ def inside_root(g, x, count: bool = False) -> tuple[np.ndarray, np.ndarray]:
     x, lengths = check_x(g, x)
     n = x.shape[0]
     one = chart_bytes(g, 1)
-    limits.check_bytes("x", f"the CKY chart of one string of this VaryingRHM (L={g.L}, v={g.v})", one)
+    tables = 8 * (g.v**3 + g.v**2) * max(g.v, g.n_classes)  # the dense rule weights W3, W2 of one level
+    limits.check_bytes("x", f"the CKY chart of one string of this VaryingRHM (L={g.L}, v={g.v}) and its dense "
+                       "rule weights", one + tables)
     step = max(1, _CHUNK_BYTES // one)
     out = np.empty((n, g.n_classes))
     for a in range(0, n, step):  # chunks of rows bound the memory (each chunk is vectorised)
