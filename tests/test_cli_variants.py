@@ -4,6 +4,7 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import rhm
@@ -43,6 +44,16 @@ def test_info_on_soft_filtered_and_saved_grammars(tmp_path):
     assert f"num_inputs = {g.spec.num_inputs} (the support of the filtered model)" in res.stdout
     res = runner.invoke(app, ["info", "--grammar", str(tmp_path / "f.json"), "--v", "4"])
     assert res.exit_code == 1 and "replaces --v" in res.output
+
+
+def test_info_on_the_varying_grammar():
+    res = runner.invoke(app, ["info", "--v", "8", "--m", "4", "--m3", "8", "--L", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    probs = rhm.VaryingRHM(8, m2=4, m3=8, L=2).length_distribution()
+    assert (out["min_length"], out["max_length"]) == (4, 9)
+    assert out["mean_length"] == pytest.approx(float((np.arange(len(probs)) * probs).sum()))
+    assert sum(out["length_distribution"].values()) == pytest.approx(1.0)
 
 
 def test_sample_writes_each_variant(tmp_path):

@@ -13,9 +13,11 @@ import typer
 from .. import limits
 from ..grammar import RHM, RULE_SAMPLERS, check_variant
 from ..validation import check_int
-from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M_OPT_OR_FILE,
-                      NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT, CliError, _atomic_savez,
-                      _deprecated, check_out_file, check_request, _emit, _finite, _grammar, _run, app)
+from ..varying import is_varying
+from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT_OR_FILE, M3_OPT,
+                      M_OPT_OR_FILE, NC_OPT, NOISE_OPT, P2_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT_OR_FILE, ZIPF_OPT,
+                      CliError, _atomic_savez, _deprecated, check_out_file, check_request, _emit, _finite, _grammar,
+                      _run, app)
 
 
 # `rhm info` builds the rules and computes rho/kappa only below these sizes, so that it answers in seconds on any
@@ -78,13 +80,14 @@ def info(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: 
                                                "(default: the largest K_rho the grammar meets)"),
          zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
          grammar_file: Optional[Path] = GRAMMAR_OPT, beta: Optional[float] = BETA_OPT,
-         filter_level: int = FILTER_OPT):
+         filter_level: int = FILTER_OPT, m3: Optional[int] = M3_OPT, p2: Optional[float] = P2_OPT):
     """Sizes, signal gaps rho^(l), kappa and the Assumption-6 check of one grammar (of its informative RHM
     for --s0; the gaps assume uniform rule probabilities). Answers in seconds for any size: sizes are exact
     integers or, when astronomically large, base-10 logarithms; rho and kappa are computed only when the
     grammar is small enough to build quickly, and the output says why not otherwise (exit status 0).
-    A saved grammar (--grammar FILE), the soft grammar (--beta) and filtered models (--filter-level) get their
-    sizes and rule entropies; rho, kappa and Assumption 6 are defined for the RHM's uniform rules only."""
+    A saved grammar (--grammar FILE), the soft grammar (--beta), filtered models (--filter-level) and the
+    varying-tree RHM (--m3, --p2) get their sizes and rule entropies (the varying one: its length distribution);
+    rho, kappa and Assumption 6 are defined for the RHM's uniform rules only."""
 
     def go():
         gseed = grammar_seed
@@ -94,8 +97,9 @@ def info(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: 
                                "--grammar-seed only")
             _deprecated("info --seed", "--grammar-seed")
             gseed = seed
-        if grammar_file is not None or beta is not None or filter_level:
-            g = _grammar(v, m, s, L, n_classes, rules, gseed, grammar_file, zipf, noise, s0, beta, filter_level)
+        if grammar_file is not None or beta is not None or filter_level or m3 is not None or p2 is not None:
+            g = _grammar(v, m, s, L, n_classes, rules, gseed, grammar_file, zipf, noise, s0, beta, filter_level,
+                         m3, p2)
             sp = g.spec
             if isinstance(g, RHM) and sp.beta is None and not sp.filter_level:  # a saved RHM: its full report
                 why = _why_not_built(g.v, g.m, g.s, g.L, g.n_classes)
@@ -172,6 +176,8 @@ def _other_grammar_info(g, as_json: bool) -> tuple:
     """`rhm info` for a grammar that is not a plain RHM (soft, filtered, Zipf, noisy, sparse, saved): its spec, exact
     sizes and the entropy of its rules per level (nats; ln m for uniform rules). Returns _emit's arguments."""
     sp = g.spec
+    if is_varying(g):
+        return _varying_info(g, as_json)
     n_in = sp.num_inputs
     ent = {}
     for lv, p in enumerate(g.rule_probs):
@@ -195,6 +201,23 @@ def _other_grammar_info(g, as_json: bool) -> tuple:
     return out, as_json, "\n".join(lines)
 
 
+def _varying_info(g, as_json: bool) -> tuple:
+    """`rhm info` for a VaryingRHM: rules per arity, the exact length distribution (lengths 2**L .. 3**L)."""
+    probs = g.length_distribution()
+    lengths = np.arange(len(probs))
+    mean = float((lengths * probs).sum())
+    out = {"grammar": g.spec.to_dict(), "label": g.spec.label, "max_length": g.d, "min_length": g.min_length,
+           "mean_length": mean, "vocab_size": g.vocab_size, "pad_token": g.pad_token, "f": g.f,
+           "length_distribution": {str(k): float(p) for k, p in enumerate(probs) if p > 0},
+           "rho": None, "kappa": None, "assumption6": None, "theorem7": None,
+           "not_computed": "rho^(l), kappa, Assumption 6 and Theorem 7 are defined for the RHM's uniform rules"}
+    lines = [f"VaryingRHM: {g.spec.label}",
+             f"lengths {g.min_length}..{g.d} (mean {mean:.4g}), padded to {g.d} with token {g.pad_token}; "
+             f"ambiguity fraction f = m2/v = {g.f:.4g}",
+             "rho^(l), kappa, Assumption 6 and Theorem 7: not computed (defined for the RHM's uniform rules)"]
+    return out, as_json, "\n".join(lines)
+
+
 @app.command()
 def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s: int = S_OPT,
            L: Optional[int] = L_OPT_OR_FILE, n_classes: Optional[int] = NC_OPT, rules: str = RULES_OPT,
@@ -208,8 +231,10 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
            no_replace: bool = typer.Option(False, "--no-replace", help="n distinct inputs (uniform)"),
            tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level"),
            zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
-           beta: Optional[float] = BETA_OPT, filter_level: int = FILTER_OPT):
-    """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot)."""
+           beta: Optional[float] = BETA_OPT, filter_level: int = FILTER_OPT, m3: Optional[int] = M3_OPT,
+           p2: Optional[float] = P2_OPT):
+    """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot; a varying-tree
+    grammar's strings padded with the token v, and their lengths as `lengths`)."""
 
     def go():
         check_int("--n", n, 1)  # an empty sample is a mistake, not a file
@@ -224,11 +249,16 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
                 raise CliError("--data-seed (deprecated) and --seed both give the draw's seed: give --seed only")
             _deprecated("sample --data-seed", "--seed")
             draw_seed = data_seed
-        check_request(v, m, s, L, n_classes, s0, grammar_file, n=n, tree=tree, replace=not no_replace)
-        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0, beta, filter_level)
-        limits.check_sample(g, n, tree=tree, replace=not no_replace, param="--n")
+        if m3 is None:  # the varying grammar's size is checked by its own sampler
+            check_request(v, m, s, L, n_classes, s0, grammar_file, n=n, tree=tree, replace=not no_replace)
+        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0, beta, filter_level,
+                     m3, p2)
+        if not getattr(g, "varying", False):
+            limits.check_sample(g, n, tree=tree, replace=not no_replace, param="--n")
         res = g.sample(n, seed=1 if draw_seed is None else draw_seed, replace=not no_replace, return_tree=tree)
         arrays = {"x": res[0], "y": res[1], "grammar": np.array(json.dumps(g.to_dict()))}
+        if getattr(res, "lengths", None) is not None:
+            arrays["lengths"] = res.lengths
         if tree:
             arrays.update({f"tree_{lv}": t for lv, t in enumerate(res[2][1:-1], start=1) if t is not None})
             if g.spec.noise:  # the clean tokens under the noise
