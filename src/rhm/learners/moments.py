@@ -91,19 +91,26 @@ def _span_lengths(level: int) -> list[int]:
 def _edge_products(E: np.ndarray, lens: list[int], k: int, lengths: np.ndarray | None = None) -> np.ndarray:
     """Sum over length combinations of the outer products of k adjacent spans starting at position 0:
     (n, v**k) counts of each k-tuple of symbols at the left edge. With `lengths`, only the combinations that
-    cover the whole string (total length == the sample's length) count."""
+    cover the whole string (total length == the sample's length) count: the samples are grouped by length so
+    that each group multiplies only its own combinations."""
     n, D, _, v = E.shape
     out = np.zeros((n, v**k), np.float32)
+    combos = {}
     for combo in itertools.product(range(len(lens)), repeat=k):
         offs = np.cumsum([0] + [lens[j] for j in combo])
-        if offs[-2] >= D or offs[-1] > D:
-            continue
-        X = E[:, 0, combo[0], :]
-        for j, o in zip(combo[1:], offs[1:-1]):
-            X = (X[:, :, None] * E[:, o, j, None, :]).reshape(n, -1)
-        if lengths is not None:
-            X = X * (lengths == offs[-1])[:, None]
-        out += X
+        if offs[-1] <= D:
+            combos.setdefault(int(offs[-1]), []).append((combo, offs))
+    groups = [(slice(None), [c for cs in combos.values() for c in cs])] if lengths is None else \
+        [(np.nonzero(lengths == tot)[0], cs) for tot, cs in combos.items() if (lengths == tot).any()]
+    for rows, cs in groups:
+        Er = E[rows]
+        acc = np.zeros((len(Er), v**k), np.float32)
+        for combo, offs in cs:
+            X = Er[:, 0, combo[0], :]
+            for j, o in zip(combo[1:], offs[1:-1]):
+                X = (X[:, :, None] * Er[:, o, j, None, :]).reshape(len(Er), -1)
+            acc += X
+        out[rows] = acc
     return out
 
 
