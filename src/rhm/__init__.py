@@ -6,11 +6,12 @@ Levels: level 0 is the root (the class label) and level L the input, as in Ren, 
 from .grammar import RHM
 from .sparse import SparseRHM
 from .soft import SoftGrammar
+from .varying import VaryingRHM
 from .spec import Grammar, GrammarSpec
 from .filtering import load_grammar
 from . import diffusion, filtering, inference, learners, oracle, sampling
 from .sensitivity import sensitivity
 
 __version__ = "0.1.0"
-__all__ = ["RHM", "SparseRHM", "SoftGrammar", "Grammar", "GrammarSpec", "load_grammar",
+__all__ = ["RHM", "SparseRHM", "SoftGrammar", "VaryingRHM", "Grammar", "GrammarSpec", "load_grammar",
            "diffusion", "filtering", "inference", "learners", "oracle", "sampling", "sensitivity", "__version__"]

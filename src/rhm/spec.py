@@ -112,7 +112,8 @@ class GrammarSpec:
     v, m, s, L, n_classes (None: v), rules ("uniform" | "balanced"), seed: the RHM (:class:`rhm.RHM`);
     zipf, zipf_levels, noise: its variants (docs/variants.md); s0 >= 1: the sparse RHM (:class:`rhm.SparseRHM`);
     beta >= 0: the soft grammar (:class:`rhm.SoftGrammar`, inverse temperature of its rule probabilities);
-    filter_level k >= 1: hierarchical filtering at level k (``build()`` returns ``g.filtered(k)``).
+    filter_level k >= 1: hierarchical filtering at level k (``build()`` returns ``g.filtered(k)``);
+    m3 >= 1: the varying-tree RHM (:class:`rhm.VaryingRHM`; m is its m2, p2 its binary probability, default 1/2).
     Every bad value raises ValueError naming the field and the rule (the grammar classes' own checks).
     """
 
@@ -129,6 +130,8 @@ class GrammarSpec:
     s0: int = 0
     beta: float | None = None
     filter_level: int = 0
+    m3: int = 0
+    p2: float | None = None
 
     def __post_init__(self):
         custom = self.rules == CUSTOM_RULES
@@ -147,9 +150,21 @@ class GrammarSpec:
             raise ValueError(f"beta={beta} (the soft grammar) cannot be combined with zipf, s0 or rules='balanced': "
                              "its rule probabilities are the softmax of Gaussian scores")
         filter_level = check_int("filter_level", self.filter_level, 0, L)
+        m3 = check_int("m3", self.m3, 0)
+        p2 = None if self.p2 is None else check_float("p2", self.p2, 0.0)
+        if p2 is not None and not m3:
+            raise ValueError(f"p2={p2} needs m3 >= 1 (p2 is the binary probability of the varying-tree RHM)")
+        if m3:
+            from .varying import check_varying  # the varying grammar's own rules (m2 = m, m3, p2)
+
+            check_varying(v, m, m3, 0.5 if p2 is None else p2, L, n_c)
+            if s != 2 or zipf is not None or noise or s0 or beta is not None or filter_level or rules != "uniform":
+                raise ValueError(f"m3={m3} (the varying-tree RHM) takes v, m (= m2), m3, p2, L, n_classes, seed "
+                                 "only: s must be 2 and zipf, noise, s0, beta, filter_level, rules left at their "
+                                 "defaults")
         for name, val in dict(v=v, m=m, s=s, L=L, n_classes=n_c, rules=CUSTOM_RULES if custom else rules,
                               seed=seed, zipf=zipf, zipf_levels=levels, noise=noise, s0=s0, beta=beta,
-                              filter_level=filter_level).items():
+                              filter_level=filter_level, m3=m3, p2=p2).items():
             object.__setattr__(self, name, val)
 
     # ------------------------------------------------------------------------------------ conversions
@@ -245,7 +260,8 @@ class GrammarSpec:
         """True when every input of the support is equally likely (no Zipf weights, no noise): the distinct-input
         (P*) protocol and exact input counts apply. The sparse RHM (s0) is plain in this sense; the soft grammar
         (beta set, even 0) and filtered models are not (they are sampled i.i.d.)."""
-        return self.zipf is None and self.noise == 0.0 and self.beta is None and not self.filter_level
+        return self.zipf is None and self.noise == 0.0 and self.beta is None and not self.filter_level \
+            and not self.m3
 
     @property
     def is_classic(self) -> bool:
@@ -274,7 +290,9 @@ class GrammarSpec:
 
     @property
     def d(self) -> int:
-        """Input length: s**L, (s(s0+1))**L for the sparse RHM."""
+        """Input length: s**L, (s(s0+1))**L for the sparse RHM, the padded width 3**L for the varying RHM."""
+        if self.m3:
+            return 3**self.L
         return (self.s * (self.s0 + 1)) ** self.L
 
     # ------------------------------------------------------------------------------------------- build
@@ -288,8 +306,9 @@ class GrammarSpec:
 
     @property
     def kind(self) -> str:
-        """Which grammar class builds this spec: "sparse" (s0 >= 1), "soft" (beta set) or "rhm"."""
-        return "sparse" if self.s0 else "soft" if self.beta is not None else "rhm"
+        """Which grammar class builds this spec: "sparse" (s0 >= 1), "soft" (beta set), "varying" (m3 >= 1) or
+        "rhm"."""
+        return "sparse" if self.s0 else "soft" if self.beta is not None else "varying" if self.m3 else "rhm"
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,7 +23,9 @@ path for ``class_posterior`` and ``log_likelihood``, and noisy ones a bottom-lev
     sample_posterior(g, x, n, ...) (n_obs, n, d)        clean strings drawn exactly from P(clean | x, mask, noise)
 
 Modules: this one (the public functions), ``passes`` (inside and outside over the levels), ``backend`` (numpy and
-torch operations on the compiled tables, input checks, chunking), ``sampling`` (exact posterior sampling).
+torch operations on the compiled tables, input checks, chunking), ``sampling`` (exact posterior sampling),
+``cky`` (the varying-tree RHM, :class:`rhm.VaryingRHM`: an inside pass over segmentations; class_posterior,
+log_likelihood and joint_log_likelihood dispatch to it, the other functions refuse it).
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ from ..validation import check_int
 from .backend import as_backend, backend_for, check_x, chunks, is_torch, row_cost
 from .passes import inside, leaf_codes, normalise, outside, posterior, root_posterior
 from .sampling import sample_posterior
+from . import cky
+from ..varying import is_varying
 
 
 def class_posterior(g, x):
     """P(class | x): (n, n_classes) float64; rows of inputs no derivation produces are NaN."""
+    if is_varying(g):
+        return cky.class_posterior(g, x)
     B, x = backend_for(g, x)
     x, _ = check_x(B, x)
     return root_posterior(B, x)[0]
@@ -46,6 +52,8 @@ def class_posterior(g, x):
 
 def log_likelihood(g, x):
     """log P(x) under g (uniform class prior, rule probabilities, token noise): (n,), -inf if impossible."""
+    if is_varying(g):
+        return cky.log_likelihood(g, x)
     B, x = backend_for(g, x)
     x, _ = check_x(B, x)
     return root_posterior(B, x)[1]
@@ -53,6 +61,8 @@ def log_likelihood(g, x):
 
 def joint_log_likelihood(g, x):
     """log P(x, class) (n, n_classes), one inside pass: log P(class | x) + log P(x) (-inf where impossible)."""
+    if is_varying(g):
+        return cky.joint_log_likelihood(g, x)
     B, x = backend_for(g, x)
     x, _ = check_x(B, x)
     post, logp = root_posterior(B, x)

@@ -127,6 +127,10 @@ def is_torch(x) -> bool:
 
 def backend_for(g, x):
     """(ops, x as an integer array of that backend); torch tables are cached per device on the grammar."""
+    if getattr(g, "varying", False) is True:
+        raise ValueError(f"{g!r} has a varying tree topology: this inference function needs a fixed tree; "
+                         "rhm.inference.class_posterior, log_likelihood, joint_log_likelihood and "
+                         "rhm.inference.cky (the inside pass over segmentations) accept it")
     C = compiled(g)
     if not is_torch(x):
         return _Numpy(C), x

@@ -112,6 +112,10 @@ class Learner(BaseEstimator):
         """(s, L) for inputs of length d: `s` as given, else the grammar's; never guessed from d (d = 16 is both
         2**4 and 4**2). The one patch-size rule of every learner that needs s."""
         g = self.grammar_
+        if getattr(g, "varying", False) is True:  # every fixed-topology learner asks for its shape here
+            raise ValueError(f"{type(self).__name__} needs a fixed tree topology (patches of s tokens at fixed "
+                             f"positions), but {g!r} has a varying topology (binary and ternary nodes, padded "
+                             "strings of variable length): use a learner on sequences (transformer, fcn)")
         # a sparse RHM's rules own s (s0+1) positions (its `patch`); every other grammar's own s
         if s is None and g is not None:
             s = g.spec.s * (g.spec.s0 + 1)

@@ -1,0 +1,320 @@
+"""The varying-tree Random Hierarchy Model of Parley, Cagnetta, Wyart, "Deep networks learn to parse uniform-depth
+context-free languages from local statistics" (arXiv 2602.06065): binary and ternary productions, so the tree
+topology varies from sample to sample and strings have variable length, every leaf at depth L.
+
+Definitions used (symbols of the paper; section numbers could not be checked, see the note at the end):
+
+- Levels 0 (the root, ``n_classes`` symbols, default v) .. L (the tokens); every level below the root has the
+  vocabulary v. Every symbol of levels 0 .. L-1 has ``m2`` binary rules a -> (b, c) and ``m3`` ternary rules
+  a -> (b, c, d). The rules of each level are drawn independently: the ``n_par * m2`` right-hand pairs are
+  distinct pairs of the v**2 (drawn without replacement), the ``n_par * m3`` triples distinct triples of the
+  v**3, so no right-hand side of a given arity has two parents.
+- The ambiguity fraction f: m2 = f v and m3 = f v**2, i.e. the fraction f of all pairs and of all triples that
+  are right-hand sides (the authors' code, ``fraction_rules``: ``m_2 = int(f * v)``, ``m_3 = int(f * v**2)``).
+  ``VaryingRHM(v, L=L, f=f)`` sets m2, m3 that way (rounded); m2, m3 can also be given directly. Ambiguity is not
+  in the rules of one arity but in the segmentation: a string may split into pairs and triples in several ways
+  that are all valid, and the larger f the more of them are.
+- Arity per **node**: each node independently rewrites with a binary rule with probability p2 (uniform among its
+  m2 binary rules) and a ternary one with probability 1 - p2 (uniform among its m3). The authors' sampler draws
+  the rule from m2 + m3 cells with probabilities 1/(2 m2), 1/(2 m3), i.e. p2 = 1/2, the default here.
+- The root (class) is uniform. Every leaf is at depth L, so lengths range over 2**L .. 3**L.
+
+Data format of :meth:`VaryingRHM.sample` (:class:`VaryingSample`): ``x`` (n, 3**L) tokens in ``g.token_dtype``,
+the string's tokens left-aligned and the rest of the row filled with ``g.pad_token`` = v (one past the
+vocabulary, so token values are 0 .. v-1 and v is padding); ``y`` (n,) root classes; ``lengths`` (n,) int64,
+the number of real tokens per row (= ``(x != g.pad_token).sum(1)``). The result is a tuple ``(x, y)``
+(``x, y = g.sample(n, seed=0)`` works) with the attributes ``.x``, ``.y``, ``.lengths``; with
+``return_tree=True`` it is ``(x, y, tree)`` and also has ``.arities``: ``tree[0]`` is y, ``tree[l]`` (n, 3**l) the
+level-l symbols left-aligned and padded with ``pad_token``, ``arities[l]`` (n, 3**l) the arity (2 or 3; 0 on
+padding) of each level-l node for l < L, so the derivation tree is tree[l][i] -> the next arities[l][i] symbols
+of tree[l+1] in order.
+
+Note: the paper's model section could not be read here (only its abstract, via the stored pages); the
+definitions above follow the authors' public code (jackparley/Mixed_RHM, datasets/random_hierarchy_model.py,
+``MixedRandomHierarchyModel_varying_tree`` and ``sample_padded_rules``, read for understanding). Where the paper
+might differ (p2 per symbol rather than per node, or shared tuples across arities), the simplest reading is taken.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._io import load_json, save_json
+from .filtering import register_format
+from .spec import GrammarSpec, register_builder
+from .validation import check_float, check_int
+
+__all__ = ["VaryingRHM", "VaryingSample", "length_distribution"]
+
+VARYING_FORMAT = "rhm-varying-grammar"
+
+
+class VaryingSample(tuple):
+    """``(x, y)`` (or ``(x, y, tree)`` with return_tree) with the attributes x, y, lengths (and tree, arities)."""
+
+    def __new__(cls, x, y, lengths, tree=None, arities=None):
+        self = super().__new__(cls, (x, y) if tree is None else (x, y, tree))
+        self.x, self.y, self.lengths, self.tree, self.arities = x, y, lengths, tree, arities
+        return self
+
+
+def _check_p2(p2) -> float:
+    p2 = check_float("p2", p2, 0.0)
+    if p2 > 1.0:
+        raise ValueError(f"p2={p2!r} must be a probability in [0, 1] (the probability that a node is binary)")
+    return p2
+
+
+def check_varying(v, m2, m3, p2, L, n_classes):
+    """Validate the parameters (ValueError naming the parameter and the rule); return them normalised."""
+    v = check_int("v", v, 2)
+    L = check_int("L", L, 1)
+    n_c = v if n_classes is None else check_int("n_classes", n_classes, 2)
+    p2 = _check_p2(p2)
+    m2 = check_int("m2", m2, 1)
+    m3 = check_int("m3", m3, 1)
+    n_par = max(v, n_c) if L >= 2 else n_c
+    if n_par * m2 > v**2:
+        raise ValueError(f"m2={m2} is too large: {n_par} parents x m2 = {n_par * m2} > v**2 = {v**2} distinct pairs "
+                         "(each binary right-hand side has one parent)")
+    if n_par * m3 > v**3:
+        raise ValueError(f"m3={m3} is too large: {n_par} parents x m3 = {n_par * m3} > v**3 = {v**3} distinct "
+                         "triples (each ternary right-hand side has one parent)")
+    return v, m2, m3, p2, L, n_c
+
+
+def length_distribution(p2: float, L: int) -> np.ndarray:
+    """Exact P(length = N) for N = 0 .. 3**L (a node is binary w.p. p2, independently): (3**L + 1,) float64."""
+    p = np.zeros(2)
+    p[1] = 1.0
+    for _ in range(L):
+        two = np.convolve(p, p)
+        three = np.convolve(two, p)
+        q = np.zeros(len(three))
+        q[: len(two)] += p2 * two
+        q += (1.0 - p2) * three
+        p = q
+    return p
+
+
+@register_format(VARYING_FORMAT)
+class VaryingRHM:
+    """The varying-tree RHM (Parley, Cagnetta, Wyart 2026): binary and ternary rules, variable length.
+
+    Parameters
+    ----------
+    v: symbols per level below the root (tokens 0 .. v-1; ``pad_token`` = v pads the strings).
+    m2, m3: binary and ternary rules per symbol (or give f instead: m2 = round(f v), m3 = round(f v**2)).
+    p2: probability that a node rewrites with a binary rule (default 1/2, the authors' choice).
+    L: depth; lengths range over 2**L .. 3**L.
+    f: the ambiguity fraction (the fraction of all pairs and triples that are right-hand sides); with f, m2 and
+        m3 must be left out.
+    n_classes: root symbols (default v). seed: an int; the same seed gives the same grammar.
+    """
+
+    varying = True  # what rhm.inference and the learners test to tell this grammar apart
+    s = 3  # the widest arity (d = 3**L); the topology is not fixed
+    zipf = None
+    zipf_levels = None
+    noise = 0.0
+    rule_sampler = "uniform"
+
+    def __init__(self, v, m2=None, m3=None, p2=0.5, L=None, f=None, n_classes=None, seed=0):
+        if L is None:
+            raise ValueError("L (the depth) is required")
+        if f is not None:
+            if m2 is not None or m3 is not None:
+                raise ValueError(f"give either f={f!r} or m2, m3, not both (f sets m2 = f v, m3 = f v**2)")
+            f = check_float("f", f, 0.0, strict=True)
+            if f > 1.0:
+                raise ValueError(f"f={f!r} must be in (0, 1]: the fraction of pairs and triples used as rules")
+            vv = check_int("v", v, 2)
+            m2, m3 = max(1, round(f * vv)), max(1, round(f * vv**2))
+        elif m2 is None or m3 is None:
+            raise ValueError("give m2 and m3 (rules per symbol of each arity), or the ambiguity fraction f")
+        self.v, self.m2, self.m3, self.p2, self.L, self.n_classes = check_varying(v, m2, m3, p2, L, n_classes)
+        self.seed = check_int("seed", seed, 0)
+        self.m = self.m2
+        rng = np.random.default_rng(self.seed)
+        bins, ters = [], []
+        for level in range(self.L):
+            n_par = self.symbols(level)
+            b = rng.choice(self.v**2, size=n_par * self.m2, replace=False).reshape(n_par, self.m2)
+            t = rng.choice(self.v**3, size=n_par * self.m3, replace=False).reshape(n_par, self.m3)
+            b = np.stack([b // self.v, b % self.v], axis=-1)
+            t = np.stack([t // self.v**2, (t // self.v) % self.v, t % self.v], axis=-1)
+            for a in (b, t):
+                a.setflags(write=False)
+            bins.append(b)
+            ters.append(t)
+        self.binary_rules, self.ternary_rules = tuple(bins), tuple(ters)
+        # one table per level: (n_par, m2 + m3, 3) right-hand sides, binary ones padded with pad_token
+        self._table = []
+        for b, t in zip(bins, ters):
+            pad = np.full(b.shape[:2] + (1,), self.pad_token)
+            self._table.append(np.concatenate([np.concatenate([b, pad], -1), t], 1).astype(np.int64))
+
+    # ----------------------------------------------------------------------------------------- sizes
+    @property
+    def pad_token(self) -> int:
+        return self.v
+
+    @property
+    def d(self) -> int:
+        """The padded width: the longest string, 3**L."""
+        return 3**self.L
+
+    @property
+    def min_length(self) -> int:
+        return 2**self.L
+
+    @property
+    def vocab_size(self) -> int:
+        """Input vocabulary v + 1: the tokens 0 .. v-1 and the padding token v (as the sparse RHM's blank)."""
+        return self.v + 1
+
+    @property
+    def f(self) -> float:
+        """The ambiguity fraction of the rules: m2 / v (= m3 / v**2 when built from f)."""
+        return self.m2 / self.v
+
+    @property
+    def token_dtype(self) -> np.dtype:
+        top = max(self.v + 1, self.n_classes) - 1
+        return np.dtype(np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32)
+
+    def symbols(self, level: int) -> int:
+        level = check_int("level", level, 0, self.L)
+        return self.n_classes if level == 0 else self.v
+
+    @property
+    def is_plain(self) -> bool:
+        """False: inputs are not equally likely (drawn i.i.d.; no distinct-input protocol)."""
+        return False
+
+    def length_distribution(self) -> np.ndarray:
+        """Exact P(length = N), N = 0 .. 3**L."""
+        return length_distribution(self.p2, self.L)
+
+    @property
+    def spec(self) -> GrammarSpec:
+        return GrammarSpec(v=self.v, m=self.m2, s=2, L=self.L, n_classes=self.n_classes, seed=self.seed,
+                           m3=self.m3, p2=self.p2)
+
+    def __repr__(self) -> str:
+        return (f"VaryingRHM(v={self.v}, m2={self.m2}, m3={self.m3}, p2={self.p2!r}, L={self.L}, "
+                f"n_classes={self.n_classes}, seed={self.seed})")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, VaryingRHM) and (self.v, self.m2, self.m3, self.p2, self.L, self.n_classes,
+                                                  self.seed) == (other.v, other.m2, other.m3, other.p2, other.L,
+                                                                 other.n_classes, other.seed)
+
+    __hash__ = None
+
+    # -------------------------------------------------------------------------------------- sampling
+    def sample(self, n, seed=None, replace=True, return_tree=False) -> VaryingSample:
+        """n i.i.d. strings: ``(x, y)`` padded (n, 3**L), with ``.lengths``; see the module docstring.
+
+        Vectorised: per level one uniform draw per node picks arity and rule at once, and the children are
+        written left-aligned with a cumulative sum of the arities (no loop over samples or nodes)."""
+        from . import limits, sampling
+
+        n = sampling._check_n(n)
+        if not replace:
+            raise ValueError("replace=False is not defined for VaryingRHM: inputs are not equally likely; "
+                             "sample with replacement")
+        limits.check_bytes("n", f"VaryingRHM.sample of n={n} strings of width {self.d}",
+                           n * self.d * 8 * (4 if return_tree else 3))
+        rng = sampling._rng(seed)
+        pad = self.pad_token
+        y = rng.integers(0, self.n_classes, size=n)
+        cur = y[:, None].astype(np.int64)  # (n, W) symbols, left-aligned, padded
+        tree, arities = [y.astype(self.token_dtype)], []
+        rows = np.arange(n)[:, None]
+        for level in range(self.L):
+            real = cur != pad
+            u = rng.random(cur.shape)
+            binary = u < self.p2
+            # one uniform picks the arity (u < p2) and, rescaled within its part, the rule
+            with np.errstate(divide="ignore", invalid="ignore"):
+                k2 = np.minimum((u / self.p2 * self.m2).astype(np.int64), self.m2 - 1) if self.p2 > 0 else 0
+                k3 = self.m2 + np.minimum(((u - self.p2) / (1.0 - self.p2) * self.m3).astype(np.int64),
+                                          self.m3 - 1) if self.p2 < 1 else 0
+            k = np.where(binary, k2, k3)
+            ar = np.where(real, np.where(binary, 2, 3), 0)
+            sym = np.where(real, cur, 0)
+            children = self._table[level][sym, k]  # (n, W, 3)
+            start = np.cumsum(ar, axis=1) - ar
+            width = 3 ** (level + 1) if return_tree else int(ar.sum(1).max(initial=1))
+            nxt = np.full((n, max(width, 1)), pad, dtype=np.int64)
+            for j in range(3):  # the j-th child of every node at once
+                ok = ar > j
+                nxt[np.broadcast_to(rows, ok.shape)[ok], (start + j)[ok]] = children[..., j][ok]
+            if return_tree:
+                arities.append(ar.astype(np.uint8))
+                tree.append(nxt.astype(self.token_dtype))
+            cur = nxt
+        lengths = (cur != pad).sum(1).astype(np.int64)
+        x = np.full((n, self.d), pad, dtype=self.token_dtype)
+        x[:, : cur.shape[1]] = cur
+        return VaryingSample(x, y.astype(self.token_dtype), lengths, tree if return_tree else None,
+                             arities if return_tree else None)
+
+    def stream(self, batch_size, seed=None, n_batches=None):
+        """Iterator over i.i.d. batches (VaryingSample), all from one seeded stream."""
+        from . import sampling
+
+        return sampling.stream(self, batch_size, seed=seed, n_batches=n_batches)
+
+    # ------------------------------------------------------------------------------------- save/load
+    def to_dict(self) -> dict:
+        return {"format": VARYING_FORMAT, "version": 1, "v": self.v, "m2": self.m2, "m3": self.m3, "p2": self.p2,
+                "L": self.L, "n_classes": self.n_classes, "seed": self.seed,
+                "binary_rules": [r.tolist() for r in self.binary_rules],
+                "ternary_rules": [r.tolist() for r in self.ternary_rules]}
+
+    def save(self, path) -> None:
+        """Write the grammar as JSON (atomically)."""
+        save_json(self.to_dict(), path)
+
+    @classmethod
+    def from_dict(cls, data) -> "VaryingRHM":
+        """Rebuild from :meth:`to_dict` output: the parameters rebuild it, the stored tables must match them."""
+        if not isinstance(data, dict) or data.get("format") != VARYING_FORMAT:
+            raise ValueError(f"not a varying grammar file: format="
+                             f"{data.get('format') if isinstance(data, dict) else None!r}, expected {VARYING_FORMAT!r}")
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported varying grammar format version {data.get('version')!r}; this rhm reads 1")
+        missing = [k for k in ("v", "m2", "m3", "p2", "L", "seed") if k not in data]
+        if missing:
+            raise ValueError(f"varying grammar JSON lacks field(s) {missing}")
+        g = cls(data["v"], data["m2"], data["m3"], data["p2"], data["L"], n_classes=data.get("n_classes"),
+                seed=data["seed"])
+        for key, mine in (("binary_rules", g.binary_rules), ("ternary_rules", g.ternary_rules)):
+            if key in data:
+                try:
+                    same = len(data[key]) == len(mine) and all(
+                        np.array_equal(np.asarray(t), a) for t, a in zip(data[key], mine))
+                except (ValueError, TypeError):
+                    same = False
+                if not same:
+                    raise ValueError(f"varying grammar JSON field {key} does not match the grammar of its parameters "
+                                     "(v, m2, m3, p2, L, seed): the file was edited or comes from another version")
+        return g
+
+    @classmethod
+    def load(cls, path) -> "VaryingRHM":
+        """Read a grammar written by :meth:`save`; any malformed file raises ValueError."""
+        return load_json(path, cls.from_dict, "varying grammar")
+
+
+def is_varying(g) -> bool:
+    """True for a grammar whose tree topology varies between samples (a :class:`VaryingRHM`)."""
+    return getattr(g, "varying", False) is True
+
+
+@register_builder("varying")
+def _build(spec) -> VaryingRHM:
+    return VaryingRHM(spec.v, spec.m, spec.m3, spec.p2 if spec.p2 is not None else 0.5, spec.L,
+                      n_classes=spec.n_classes, seed=spec.seed)
