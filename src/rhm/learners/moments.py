@@ -83,6 +83,18 @@ def theory_p_star(v: int, m2: int, m3: int, p2: float, L: int) -> float:
     return float((p2**2 / 2) ** (1 - L) * v * m3 * m2 ** (L - 1))
 
 
+def _reverse(x: np.ndarray, lengths: np.ndarray, pad: int | None) -> np.ndarray:
+    """Each string reversed within its length, still padded on the right."""
+    idx = lengths[:, None] - 1 - np.arange(x.shape[1])[None, :]
+    out = np.take_along_axis(x, np.clip(idx, 0, None), 1)
+    return np.where(idx >= 0, out, x if pad is None else pad)
+
+
+def _flip_codes(N: np.ndarray, v: int, k: int) -> np.ndarray:
+    """Rows of N indexed by k-tuples written right to left, re-indexed by the same tuples left to right."""
+    return N.reshape((v,) * k + N.shape[1:]).transpose(tuple(range(k))[::-1] + (k,)).reshape(N.shape)
+
+
 def _span_lengths(level: int) -> list[int]:
     """Lengths of a level-`level` constituent: 2**level .. 3**level (all leaves at the same depth)."""
     return list(range(2**level, 3**level + 1))
@@ -150,9 +162,9 @@ class Moments(Learner):
     ----------
     L: depth of the grammar; None = the grammar's (fit with grammar=), else read from d: d = 3**L (padded
         varying-topology strings) or d = 2**L (a plain binary RHM).
-    prefix_share: a left-edge pair whose most frequent next symbol takes this share or more of its
-        continuations is read as the prefix of a ternary rule, otherwise as a binary rule (step 2).
-    min_count: tuples seen fewer times at the left edge are not used as rules.
+    rule_share: a tuple is a rule when its score (min of its left-edge and right-edge counts) reaches this share
+        of the count-weighted mean score of its arity (step 2).
+    min_count: tuples seen fewer times at either edge are not used as rules.
     n_init: k-means restarts (scikit-learn's default 10).
     pad_token: the padding token; None = the grammar's ``pad_token`` when fit with a grammar, else the largest
         token id when every occurrence of it is in a trailing run (rhm.VaryingRHM pads with v, one past the
@@ -162,9 +174,9 @@ class Moments(Learner):
 
     name = "moments"
 
-    def __init__(self, L=None, prefix_share=0.5, min_count=2, n_init=10, pad_token=None, seed=0):
+    def __init__(self, L=None, rule_share=0.2, min_count=2, n_init=10, pad_token=None, seed=0):
         self.L = L
-        self.prefix_share = prefix_share
+        self.rule_share = rule_share
         self.min_count = min_count
         self.n_init = n_init
         self.pad_token = pad_token
@@ -173,9 +185,9 @@ class Moments(Learner):
     # ------------------------------------------------------------------------------------------- checks
     def _check_params(self):
         check_int("L", self.L, 1, 12, none_ok=True)
-        check_float("prefix_share", self.prefix_share, 0.0, strict=True)
-        if self.prefix_share > 1:
-            raise ValueError(f"prefix_share={self.prefix_share!r} must be in (0, 1]")
+        check_float("rule_share", self.rule_share, 0.0)
+        if self.rule_share > 1:
+            raise ValueError(f"rule_share={self.rule_share!r} must be in [0, 1]")
         check_int("min_count", self.min_count, 1)
         check_int("n_init", self.n_init, 1, 1000)
         check_int("pad_token", self.pad_token, 0, none_ok=True)
@@ -263,34 +275,35 @@ class Moments(Learner):
         prior = Y.mean(0)
         self.prior_ = prior
         E, lens = self._onehot(x), [1]
+        Er = self._onehot(_reverse(x, lengths, self.pad_))  # the strings read right to left
         self.rules_, info = [], []
         seed = check_seed(self.seed)
         for level in range(1, self.L_):
-            N2 = self._moments(E, lens, Y, 2)
-            N3 = self._moments(E, lens, Y, 3)
-            cont = N3.sum(1).reshape(v * v, v)  # continuations of each left-edge pair
-            cont_n = cont.sum(1)
-            share = cont.max(1) / np.maximum(cont_n, 1)
-            binary = (N2.sum(1) >= self.min_count) & (share < self.prefix_share)
-            prefix = (cont_n >= self.min_count) & (share >= self.prefix_share)
-            ternary = np.repeat(prefix, v) & (N3.sum(1) >= self.min_count)
+            # left-edge and right-edge tuple counts per class, both indexed by the tuple read left to right
+            N2 = self._moments(E, lens, Y, 2), _flip_codes(self._moments(Er, lens, Y, 2), v, 2)
+            N3 = self._moments(E, lens, Y, 3), _flip_codes(self._moments(Er, lens, Y, 3), v, 3)
+            binary, ternary = self._rules(*(n.sum(1) for n in N2 + N3), v)
             codes2, codes3 = np.nonzero(binary)[0], np.nonzero(ternary)[0]
-            counts = np.concatenate([N2[codes2], N3[codes3]]).astype(np.float64)
-            rec = {"level": level, "binary_candidates": int(len(codes2)), "ternary_candidates": int(len(codes3))}
-            if len(counts) == 0:
+            left = np.concatenate([N2[0][codes2], N3[0][codes3]]).astype(np.float64)
+            right = np.concatenate([N2[1][codes2], N3[1][codes3]]).astype(np.float64)
+            rec = {"level": level, "binary_rules": int(len(codes2)), "ternary_rules": int(len(codes3))}
+            if len(left) == 0:
                 labels = np.zeros(0, np.int64)
             else:
-                w = counts.sum(1)
-                cov = counts / w[:, None] - prior
+                wl, wr = left.sum(1), right.sum(1)
+                # the root covariance at both edges: synonyms share both
+                cov = np.concatenate([left / wl[:, None] - prior, right / wr[:, None] - prior], 1)
                 k = min(v, len(cov))
-                km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed + level).fit(cov, sample_weight=w)
-                labels = km.labels_.astype(np.int64)
+                km = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed + level)
+                labels = km.fit(cov, sample_weight=np.minimum(wl, wr)).labels_.astype(np.int64)
                 rec["inertia"] = float(km.inertia_)
             pairs = np.stack([codes2 // v, codes2 % v], 1)
             triples = np.stack([codes3 // (v * v), (codes3 // v) % v, codes3 % v], 1)
             rules = [(pairs, labels[:len(codes2)]), (triples, labels[len(codes2):])]
             self.rules_.append(rules)
-            E, lens = self._chart(E, lens, level, rules)
+            E, new_lens = self._chart(E, lens, level, rules)
+            Er, _ = self._chart(Er, lens, level, [(ch[:, ::-1], par) for ch, par in rules])
+            lens = new_lens
             info.append(rec)
         # the root: class counts of the pairs and triples that span the whole string
         self.top_ = []
@@ -301,6 +314,27 @@ class Moments(Learner):
         derivable = self._scores(E, lens, lengths).sum(1) > 0
         self.info_.update({"levels": info, "train_derivable": float(derivable.mean()), "pad_token": self.pad_,
                            "L": self.L_, "fit_seconds": time.perf_counter() - t0})
+
+    def _rules(self, n2l, n2r, n3l, n3r, v):
+        """Step 2: which pairs are binary rules and which triples ternary rules, from their counts at the left
+        edge (n2l, n3l) and at the right edge (n2r, n3r). A rule occurs at both edges; a non-rule tuple at the
+        left edge (a binary rule and the next symbol, or a ternary rule's first two symbols) is rarely one at
+        the right edge, and the converse. So a tuple's score is min(left count, right count); the pairs' counts
+        first lose the occurrences explained by the ternary rules found (as prefix on the left, as suffix on
+        the right). A tuple is a rule when its score reaches ``min_count`` and ``rule_share`` times the
+        count-weighted mean score of its arity (a ratio, so that a larger sample does not admit more noise)."""
+        def keep(score):
+            ok = score >= self.min_count
+            if not ok.any():
+                return ok
+            mean = float((score[ok] ** 2).sum() / score[ok].sum())
+            return ok & (score >= self.rule_share * mean)
+
+        ternary = keep(np.minimum(n3l, n3r))
+        prefix = (n3l * ternary).reshape(v * v, v).sum(1)
+        suffix = (n3r * ternary).reshape(v, v * v).sum(0)
+        binary = keep(np.minimum(n2l - prefix, n2r - suffix))
+        return binary, ternary
 
     def _moments(self, E, lens, Y, k):
         """Left-edge k-tuple counts per class (v**k, n_classes)."""
