@@ -22,22 +22,25 @@ span length l and symbol a, the number of ways the learned rules derive span [i,
 
 For each level k = 1 .. L-1:
 
-1. **Left-edge moments.** Every level's leftmost constituent starts at position 0 whatever the topology, so the
-   adjacent pairs and triples of level-(k-1) constituents that start at position 0 are the candidates whose
-   alignment is known (*ours*: the paper's summary names root-to-pair/triple covariances, not where they are
-   taken; the existing `kmeans` learner also uses the first patch). From the chart we count
-   ``N2[(a, b), y]`` and ``N3[(a, b, c), y]``: occurrences of the tuple at the left edge in training strings of
-   class y (vectorised: outer products of chart slices, one matrix product with the one-hot labels).
-2. **Arity of each left-edge pair** (*ours*). A left-edge pair (a, b) is either a binary right-hand side or the
-   first two symbols of a ternary one; both carry the root covariance of their parent, so the covariance cannot
-   tell them apart. Their continuations can: after a ternary prefix the third symbol is (nearly) fixed, after a
-   binary rule it is the first symbol of the next constituent. With ``kappa`` = the share of the most frequent
-   continuation of (a, b) in ``N3``, the pair is read as binary when ``kappa < prefix_share`` and as a ternary
-   prefix otherwise; the triples whose prefix is a ternary prefix are the ternary candidates. Only tuples seen
-   ``min_count`` times or more are kept.
-3. **Clustering by root covariance.** Each kept tuple t gets the vector ``N[t, :] / N[t].sum() - prior`` (its
-   empirical root-class distribution minus the class prior: the root-to-tuple covariance divided by the tuple's
-   frequency); pairs and triples together are clustered into v groups by k-means weighted by the counts. A
+1. **Edge moments.** Every level's leftmost constituent starts at position 0 and its rightmost one ends at the
+   string's end, whatever the topology, so the adjacent pairs and triples of level-(k-1) constituents at the two
+   edges are the candidates whose alignment is known (*ours*: the paper's summary names root-to-pair/triple
+   covariances, not where they are taken; the existing `kmeans` learner also uses the first patch). From the
+   chart of the strings and of the strings reversed we count ``N2[(a, b), y]`` and ``N3[(a, b, c), y]`` at each
+   edge: occurrences of the tuple in training strings of class y (vectorised: outer products of chart slices,
+   one matrix product with the one-hot labels).
+2. **Which tuples are rules** (*ours*). At the left edge, x[0:2] is a binary rule or the first two symbols of
+   a ternary one, x[0:3] a ternary rule or a binary rule plus the next constituent's first symbol; both kinds
+   carry their parent's root covariance, so the covariance cannot tell them apart, and when binary and ternary
+   rules overlap (rhm.VaryingRHM draws them independently) neither can the continuations. The two edges can: a
+   rule occurs at both, a left-edge artefact is rarely a right-edge one. A tuple's score is min(left count,
+   right count) (for pairs, net of the occurrences explained by the ternary rules found, as prefix on the left
+   and suffix on the right); it is a rule when the score reaches ``min_count`` and ``rule_share`` times the
+   count-weighted mean score of its arity. Fixed-length data (a plain RHM) keeps only its one arity.
+3. **Clustering by root covariance.** Each rule t gets the vector ``N[t, :] / N[t].sum() - prior`` at each edge
+   (its empirical root-class distribution minus the class prior: the root-to-tuple covariance divided by the
+   tuple's frequency), the two concatenated; pairs and triples together are clustered into v groups by k-means
+   weighted by the score. A
    cluster is a learned level-k symbol; its members are its learned rules (synonyms: the binary and ternary
    right-hand sides of one symbol share the root covariance).
 4. **Coarse-graining.** The learned rules build the level-k chart from the level-(k-1) one (all segmentations:
@@ -46,7 +49,10 @@ For each level k = 1 .. L-1:
 Level L (the root): the class table ``T[t, y]`` counts the pairs and triples of level-(L-1) symbols that span the
 whole string in training strings of class y; ``predict`` sums, over every derivation of the whole string, the
 table's class frequencies of its top tuple, and returns the arg-max (the class prior's arg-max when no derivation
-exists, e.g. a string built from rules never seen at the left edge).
+exists, e.g. a string built from a rule never found at the edges).
+
+Limits: a rule whose parent rarely sits at an edge is found late (the score is the smaller edge count); on a
+plain RHM the learner runs (one arity) but the fixed-topology learners (kmeans, chaining) use every position.
 
 Scope: strings whose every leaf sits at depth L with nodes of arity 2 or 3 (rhm.VaryingRHM; a plain RHM with
 s = 2 or 3). Ambiguous grammars are accepted: a span derivable in several ways keeps every derivation in the chart.
@@ -217,8 +223,8 @@ class Moments(Learner):
         if self.pad_token is not None:
             return int(self.pad_token)
         g = self.grammar_
-        if g is not None and getattr(g, "pad_token", None) is not None:
-            return int(g.pad_token)
+        if g is not None:  # a grammar without a pad token (a plain RHM) has fixed-length strings
+            return None if getattr(g, "pad_token", None) is None else int(g.pad_token)
         top = int(x.max())
         is_top = x == top
         # a trailing run: once the token appears, every later position holds it too
@@ -265,6 +271,8 @@ class Moments(Learner):
         # symbols per level: the tokens other than the pad (the RHM's v at every level below the root)
         self.n_sym_ = self.pad_ if self.pad_ is not None and self.pad_ == self.v_ - 1 else self.v_
         lengths = self._check_strings(x, self.pad_)
+        # fixed-length data (a plain RHM) has one arity: no pair (s = 3) or no triple (s = 2) is a rule
+        self.arities_ = (2,) if lengths.max() == 2**self.L_ else (3,) if lengths.min() == 3**self.L_ else (2, 3)
         n, D = x.shape
         v, C = self.n_sym_, self.n_classes_
         # the chart (n, D, lengths, v) and the triple products (n, v**3) per level, float32
@@ -283,6 +291,8 @@ class Moments(Learner):
             N2 = self._moments(E, lens, Y, 2), _flip_codes(self._moments(Er, lens, Y, 2), v, 2)
             N3 = self._moments(E, lens, Y, 3), _flip_codes(self._moments(Er, lens, Y, 3), v, 3)
             binary, ternary = self._rules(*(n.sum(1) for n in N2 + N3), v)
+            binary &= 2 in self.arities_
+            ternary &= 3 in self.arities_
             codes2, codes3 = np.nonzero(binary)[0], np.nonzero(ternary)[0]
             left = np.concatenate([N2[0][codes2], N3[0][codes3]]).astype(np.float64)
             right = np.concatenate([N2[1][codes2], N3[1][codes3]]).astype(np.float64)
