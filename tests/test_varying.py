@@ -2,6 +2,7 @@
 distribution, trees against the rules, JSON/spec round trips and bad input."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -248,3 +249,22 @@ def test_fixed_topology_learners_refuse(name):
 def test_vocab_includes_padding():
     g = VaryingRHM(4, 2, 4, 0.5, 2, seed=0)
     assert g.vocab_size == 5 and g.pad_token == 4
+
+
+def test_cli_sample_varying(tmp_path):
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
+    out = tmp_path / "s.npz"
+    res = CliRunner().invoke(app, ["sample", "--v", "6", "--m", "3", "--m3", "18", "--p2", "0.4", "--L", "2",
+                                   "--n", "50", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    d = np.load(out)
+    g = VaryingRHM.from_dict(json.loads(str(d["grammar"])))
+    assert g == VaryingRHM(6, 3, 18, 0.4, 2) and d["x"].shape == (50, 9)
+    assert np.array_equal(d["lengths"], (d["x"] != 6).sum(1))
+    assert np.isfinite(I.log_likelihood(g, d["x"])).all()
+    bad = CliRunner().invoke(app, ["sample", "--v", "6", "--m", "3", "--m3", "18", "--p2", "2", "--L", "2",
+                                   "--n", "5", "--out", str(out)])
+    assert bad.exit_code == 1 and "p2=2" in bad.output

@@ -173,6 +173,9 @@ S0_OPT = typer.Option(None, "--s0", help="sparse RHM: s0 blank positions per inf
 BETA_OPT = typer.Option(None, "--beta", help="the soft grammar of Garnier-Brun et al. (2025) at this inverse "
                         "temperature (--m defaults to v**(s-1))")
 FILTER_OPT = typer.Option(0, "--filter-level", help="hierarchical filtering at level k in 1..L (default 0: none)")
+M3_OPT = typer.Option(None, "--m3", help="the varying-tree RHM (Parley et al. 2026): m3 ternary rules per symbol "
+                      "(--m is then its m2 binary rules); strings padded to 3**L with the token v")
+P2_OPT = typer.Option(None, "--p2", help="varying-tree RHM: probability that a node is binary (default 0.5)")
 
 
 def check_request(v, m, s, L, n_classes, s0, grammar_file=None, *, n=None, tree=False, replace=True,
@@ -195,13 +198,13 @@ def check_request(v, m, s, L, n_classes, s0, grammar_file=None, *, n=None, tree=
 
 
 def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, noise=0.0, s0=None, beta=None,
-             filter_level=0):
+             filter_level=0, m3=None, p2=None):
     """The grammar of the options: loaded from `grammar_file` when given (then v, m, L must not be), else built
     from its :class:`rhm.GrammarSpec` (a SparseRHM when `s0` >= 1, an RHM otherwise; `seed` None: 0)."""
     if grammar_file is not None:
         given = [name for name, val in (("--v", v), ("--m", m), ("--L", L), ("--n-classes", n_classes),
                                         ("--zipf", zipf), ("--s0", s0), ("--grammar-seed", seed),
-                                        ("--beta", beta)) if val is not None]
+                                        ("--beta", beta), ("--m3", m3), ("--p2", p2)) if val is not None]
         given += ["--filter-level"] if filter_level else []
         given += ["--noise"] if noise else []
         if given:
@@ -215,8 +218,10 @@ def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, n
     if missing:
         raise CliError(f"{', '.join(missing)} required (or --grammar FILE)")
     spec = GrammarSpec(v=v, m=m, s=s, L=L, n_classes=n_classes, rules=rules, seed=0 if seed is None else seed,
-                       zipf=zipf, noise=noise, s0=0 if s0 is None else s0, beta=beta, filter_level=filter_level)
-    return spec.build()  # a SparseRHM when s0 >= 1, a SoftGrammar with beta, g.filtered(k) with filter_level
+                       zipf=zipf, noise=noise, s0=0 if s0 is None else s0, beta=beta, filter_level=filter_level,
+                       m3=0 if m3 is None else m3, p2=p2)
+    # a SparseRHM when s0 >= 1, a SoftGrammar with beta, a VaryingRHM with m3, g.filtered(k) with filter_level
+    return spec.build()
 
 
 def _deprecated(old: str, new: str) -> None:

@@ -13,10 +13,10 @@ import typer
 from .. import limits
 from ..grammar import RHM, RULE_SAMPLERS, check_variant
 from ..validation import check_int
-from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M_OPT,
-                      M_OPT_OR_FILE, NC_OPT, NOISE_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT, V_OPT_OR_FILE, ZIPF_OPT,
-                      CliError, _atomic_savez, _deprecated, check_out_file, check_request, _emit, _finite, _grammar,
-                      _run, app)
+from ._common import (BETA_OPT, FILTER_OPT, GRAMMAR_OPT, GRAMMAR_SEED_OPT, JSON_OPT, L_OPT, L_OPT_OR_FILE, M3_OPT,
+                      M_OPT, M_OPT_OR_FILE, NC_OPT, NOISE_OPT, P2_OPT, RULES_OPT, S0_OPT, S_OPT, V_OPT, V_OPT_OR_FILE,
+                      ZIPF_OPT, CliError, _atomic_savez, _deprecated, check_out_file, check_request, _emit, _finite,
+                      _grammar, _run, app)
 
 
 # `rhm info` builds the rules and computes rho/kappa only below these sizes, so that it answers in seconds on any
@@ -161,8 +161,10 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
            no_replace: bool = typer.Option(False, "--no-replace", help="n distinct inputs (uniform)"),
            tree: bool = typer.Option(False, "--tree", help="also store the symbols of every level"),
            zipf: Optional[float] = ZIPF_OPT, noise: float = NOISE_OPT, s0: Optional[int] = S0_OPT,
-           beta: Optional[float] = BETA_OPT, filter_level: int = FILTER_OPT):
-    """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot)."""
+           beta: Optional[float] = BETA_OPT, filter_level: int = FILTER_OPT, m3: Optional[int] = M3_OPT,
+           p2: Optional[float] = P2_OPT):
+    """Draw a sample and write it to an .npz file (tokens as small unsigned ints, never one-hot; a varying-tree
+    grammar's strings padded with the token v, and their lengths as `lengths`)."""
 
     def go():
         check_int("--n", n, 1)  # an empty sample is a mistake, not a file
@@ -177,11 +179,16 @@ def sample(v: Optional[int] = V_OPT_OR_FILE, m: Optional[int] = M_OPT_OR_FILE, s
                 raise CliError("--data-seed (deprecated) and --seed both give the draw's seed: give --seed only")
             _deprecated("sample --data-seed", "--seed")
             draw_seed = data_seed
-        check_request(v, m, s, L, n_classes, s0, grammar_file, n=n, tree=tree, replace=not no_replace)
-        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0, beta, filter_level)
-        limits.check_sample(g, n, tree=tree, replace=not no_replace, param="--n")
+        if m3 is None:  # the varying grammar's size is checked by its own sampler
+            check_request(v, m, s, L, n_classes, s0, grammar_file, n=n, tree=tree, replace=not no_replace)
+        g = _grammar(v, m, s, L, n_classes, rules, grammar_seed, grammar_file, zipf, noise, s0, beta, filter_level,
+                     m3, p2)
+        if not getattr(g, "varying", False):
+            limits.check_sample(g, n, tree=tree, replace=not no_replace, param="--n")
         res = g.sample(n, seed=1 if draw_seed is None else draw_seed, replace=not no_replace, return_tree=tree)
         arrays = {"x": res[0], "y": res[1], "grammar": np.array(json.dumps(g.to_dict()))}
+        if getattr(res, "lengths", None) is not None:
+            arrays["lengths"] = res.lengths
         if tree:
             arrays.update({f"tree_{lv}": t for lv, t in enumerate(res[2][1:-1], start=1) if t is not None})
             if g.spec.noise:  # the clean tokens under the noise

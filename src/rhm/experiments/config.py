@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-TASKS = ("train", "parse", "gaps", "boolean", "diffusion")
+TASKS = ("train", "parse", "gaps", "boolean", "diffusion", "ambiguity")
 #: training-set protocols: "distinct" = P distinct inputs (the literature's P* protocol); "iid" = P i.i.d. draws
 #: (the paper's), repeats allowed; in both the test inputs are distinct and disjoint from the training inputs
 SAMPLING = ("distinct", "iid")

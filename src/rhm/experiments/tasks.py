@@ -187,7 +187,7 @@ def execute(config: dict) -> dict:
     cfg = RunConfig.from_dict(config)
     t0 = time.perf_counter()
     runners = {"train": _execute_train, "parse": _execute_parse, "gaps": _execute_gaps,
-               "boolean": _execute_boolean, "diffusion": _execute_diffusion}
+               "boolean": _execute_boolean, "diffusion": _execute_diffusion, "ambiguity": _execute_ambiguity}
     check_choice("task", cfg.task, TASKS)
     out = runners[cfg.task](cfg)
     out["wall_seconds"] = time.perf_counter() - t0
@@ -315,6 +315,27 @@ def _execute_boolean(cfg: RunConfig) -> dict:
                                  **dict(e.get("params", {})))
     return {"test_accuracy": None, "test_error": None, "fit_seconds": res.get("seconds"), "metrics": res,
             "info": {}}
+
+
+def _execute_ambiguity(cfg: RunConfig) -> dict:
+    """FG3 (rhm.experiments.exp_varying): extras["n_strings"] strings of a VaryingRHM (seed cfg.seed), each parsed
+    exactly (rhm.inference.cky): metrics "mean_log_parses" (E log N(x), N the number of parse trees),
+    "mean_length", "p_ambiguous" (P(N > 1)), "p_root_undetermined" (P(more than one root class derives x));
+    one counting pass per string."""
+    from ..inference import cky
+
+    g = cfg.spec.build()
+    if cfg.spec.kind != "varying":
+        raise ValueError(f"task='ambiguity' needs a varying-tree grammar (m3 >= 1), got {cfg.spec.label}")
+    n = check_int("n_strings", int(cfg.extras.get("n_strings", 200)), 1)
+    s = g.sample(n, seed=cfg.seed)
+    log_counts, _ = cky.inside_root(g, s.x, count=True)  # log #parses per root class; -inf: none from that class
+    top = log_counts.max(1)
+    log_n = top + np.log(np.exp(log_counts - top[:, None]).sum(1))
+    metrics = {"mean_log_parses": float(log_n.mean()), "mean_length": float(s.lengths.mean()),
+               "p_ambiguous": float((log_n > math.log(1.5)).mean()),
+               "p_root_undetermined": float((np.isfinite(log_counts).sum(1) > 1).mean()), "n_strings": n}
+    return {"test_accuracy": None, "test_error": None, "fit_seconds": None, "metrics": metrics, "info": {}}
 
 
 def _execute_diffusion(cfg: RunConfig) -> dict:
