@@ -33,7 +33,6 @@ import math
 
 import numpy as np
 
-from ..learners.moments import theory_p_star
 from .exp_ss import _fmt_p, bootstrap_crossing, bootstrap_ratio, grammar_pstar
 from .experiment import Experiment, check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
@@ -66,6 +65,10 @@ def _name(mode, what):
 
 
 def formula(shape: str) -> float:
+    """The paper's P* scale for a shape (rhm.learners.moments.theory_p_star; imported here, not at module level,
+    so that the registry does not load torch through the learners' base)."""
+    from ..learners.moments import theory_p_star
+
     m2, m3, L = SHAPES[shape]
     return theory_p_star(V, m2, m3, P2, L)
 
