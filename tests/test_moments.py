@@ -81,7 +81,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="L=3 needs strings"):
         Moments(L=3).fit(x[:, :4], y)
     bad = x.copy()
-    row = int(np.argmax((bad == g.pad_token).any(1)))
+    row = int(np.argmax((bad == g.pad_token).sum(1) >= 2))
     bad[row, -1] = 0  # a token after the padding
     with pytest.raises(ValueError, match="padded on the right"):
         Moments().fit(bad, y, grammar=g)
