@@ -108,13 +108,19 @@ def analyze_FG3(exp, store, mode, out_dir) -> Section:
         s.numbers = f"too few finished runs ({len(common)} grammars with every (L, f))"
         return s
     La, Lb = Ls[-2], Ls[-1]
+    # per (L, f) the grammars' E log N and E length as arrays (grammar order = common); a bootstrap resample is one
+    # row of indices, so every density of every resample is one mean over an index array
+    logn = {(L, f): np.array([tab[(L, f)][g]["mean_log_parses"] for g in common]) for L in Ls for f in fs}
+    length = {(L, f): np.array([tab[(L, f)][g]["mean_length"] for g in common]) for L in Ls for f in fs}
 
-    def cross(seeds):
-        return crossing(fs, [density(tab, Lb, f, seeds) - density(tab, La, f, seeds) for f in fs])
+    def cross_many(idx):  # idx (B, G) grammar indices -> (B,) crossings
+        d = np.stack([logn[(Lb, f)][idx].mean(1) / length[(Lb, f)][idx].mean(1)
+                      - logn[(La, f)][idx].mean(1) / length[(La, f)][idx].mean(1) for f in fs], axis=1)
+        return np.array([crossing(fs, row) for row in d])
 
-    est = cross(common)
-    rng = np.random.default_rng(0)
-    boots = np.array([cross(list(rng.choice(common, len(common)))) for _ in range(N_BOOT)])
+    G = len(common)
+    est = float(cross_many(np.arange(G)[None, :])[0])
+    boots = cross_many(np.random.default_rng(0).integers(0, G, size=(N_BOOT, G)))
     # no interpolation between order statistics: the crossings may be +-inf
     lo, hi = (float(np.quantile(boots, q, method="inverted_cdf")) for q in (0.025, 0.975))
     s.verdict = interval_verdict(lo, hi, *FG3_BAND)
