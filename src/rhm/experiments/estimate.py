@@ -217,7 +217,9 @@ def _one_thread(restore: int | None = None) -> int | None:
 COST_MODEL = {"kmeans": (0.1, 0.0), "chaining": (1.2, 0.0), "chaining+": (0.4, 0.0), "fcn": (0.5, 1e-3),
               "kernel": (0.5, 1e-3), "parse": (0.3, 0.0), "gaps": (0.3, 0.0), "boolean": (2.5, 0.0),
               # induce: SS1's one-thread fits take 0.4-0.6 s (d = 8) and 0.8-1 s (d = 16) at P <= 1,000
-              "induce": (0.3, 7e-5)}
+              "induce": (0.3, 7e-5),
+              # moments: FG2's quick fits (v = 8, L = 2, P <= 1,140) take 0.1-0.2 s with the test set's predict
+              "moments": (0.2, 1e-5)}
 TORCH_COST = {"cnn": 3.9e-7, "lcn": 2e-7, "transformer": 1.1e-6}
 DEFAULT_COST = (2.0, 4e-3)
 

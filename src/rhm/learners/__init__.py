@@ -15,6 +15,7 @@ _MODULES = {
     "chaining+": "rhm.learners.chaining_plus",
     "cnn": "rhm.learners.cnn",
     "kmeans": "rhm.learners.kmeans",
+    "moments": "rhm.learners.moments",
     "fcn": "rhm.learners.shallow",
     "kernel": "rhm.learners.shallow",
     "lcn": "rhm.learners.lcn",
