@@ -31,7 +31,7 @@ Design grammar 400 (one online fit per point, before any held-out run): normalis
 "approaches" and not tuned: on the design grammar masked stays just above it at this CPU scale.
 
 Grammar seeds: design (the grid, step budget and bands were chosen on it; no run on it enters a verdict) 400;
-held-out (the verdicts) 411-420. FG1 runs only in --full: one online fit costs 3-60 s on one core, and the
+held-out (the verdicts) 411-420. FG1 runs only in --full: one online fit costs 3-100 s on one core, and the
 quick budget (40 s for the section on 2 cores) cannot hold enough grammars to decide.
 """
 
@@ -221,5 +221,5 @@ FG1 = Experiment(
         "that of the full grammar: the paired 95% CI of (unfiltered - filtered) normalised excess over the P grid "
         "lies above 0",
     runs=runs_FG1, analyze=analyze_FG1, requires=("transformer",), thresholds={"frac_max": 0.5, "order_min": 0.0},
-    modes=("full",), modes_why="one online transformer fit costs 3-60 s on a core: 40 s cannot hold enough "
+    modes=("full",), modes_why="one online transformer fit costs 3-100 s on a core: 40 s cannot hold enough "
                                "held-out grammars to decide; `rhm reproduce --full --section FG1` decides it")
