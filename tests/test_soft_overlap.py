@@ -99,3 +99,21 @@ def test_refusals():
     x, _ = g.sample(5, seed=0)
     with pytest.raises(ValueError, match="parse is not defined for overlap=True"):
         g.parse(x)
+
+
+def test_sweep_grid_and_cli_sample_take_rules_overlap(tmp_path):
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+    from rhm.experiments.sweep import GrammarGrid
+
+    (spec,) = GrammarGrid(v=3, m=9, s=2, L=2, beta=1.0, rules="overlap", seed=[3]).points("grammars[0]")
+    assert spec.to_dict()["rules"] == "overlap" and spec.build().overlap
+    out = tmp_path / "s.npz"
+    res = CliRunner().invoke(app, ["sample", "--v", "3", "--m", "9", "--L", "2", "--beta", "1.0", "--rules",
+                                   "overlap", "--n", "20", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert np.load(out)["x"].shape == (20, 4)
+    bad = CliRunner().invoke(app, ["sample", "--v", "3", "--m", "9", "--L", "2", "--rules", "overlap", "--n", "5",
+                                   "--out", str(tmp_path / "b.npz")])
+    assert bad.exit_code == 1 and "set beta" in bad.output and not (tmp_path / "b.npz").exists()
