@@ -113,15 +113,18 @@ def _boot_mean(values, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, floa
     return float(x.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
+def _frac(row, task: str) -> float:
+    """A run's normalised excess: excess CE / (CE_0 - CE_BP) (nan when BP is no better than the prior)."""
+    m = row["metrics"]
+    gap = prior_ce(row["config"]["grammar"], task) - m["bayes_cross_entropy"]
+    return m["excess_cross_entropy"] / gap if gap > 0 else math.nan
+
+
 def fg1_points(rows, task: str) -> dict:
     """{grammar seed: {P: normalised excess}} of one sweep's rows (one run per grammar and size)."""
     out = {}
     for r in rows:
-        m = r["metrics"]
-        grammar = r["config"]["grammar"]
-        gap = prior_ce(grammar, task) - m["bayes_cross_entropy"]
-        frac = m["excess_cross_entropy"] / gap if gap > 0 else math.nan
-        out.setdefault(grammar["seed"], {})[int(r["train_size"])] = frac
+        out.setdefault(r["config"]["grammar"]["seed"], {})[int(r["train_size"])] = _frac(r, task)
     return out
 
 
@@ -148,8 +151,9 @@ def analyze_FG1(exp, store, mode, out_dir) -> Section:
                           f"{np.mean([m['bayes_cross_entropy'] for m in sub]):.3f}",
                           f"{np.mean([m['excess_cross_entropy'] for m in sub]):.3f}", f"{np.nanmean(fr):.2f}",
                           str(len(sub))])
-            curves.setdefault(task, {}).setdefault(k, []).extend(
-                (p, m["excess_cross_entropy"]) for m in sub)
+            fr_rows = [(m["excess_cross_entropy"], _frac(r, task)) for r, m in
+                       ((r, r["metrics"]) for r in rs if int(r["train_size"]) == p)]
+            curves.setdefault(task, {}).setdefault(k, []).extend((p, e, f) for e, f in fr_rows)
     s.blocks.append(("table", ["task", "filter", "samples seen P", "test accuracy", "BP accuracy", "test CE (nats)",
                                "BP CE", "excess CE", "normalised excess", "grammars"], table))
     frac_max = exp.thresholds["frac_max"]
@@ -179,35 +183,42 @@ def analyze_FG1(exp, store, mode, out_dir) -> Section:
     s.verdict = combine(verdicts)
     s.numbers = "; ".join(numbers)
     if out_dir is not None and curves:
-        f = fg1_figure(curves, out_dir / "FG1-excess.png")
-        s.blocks.append(("fig", f.name, "Excess test cross-entropy of the transformer over exact belief propagation "
-                         "against the samples seen (online), per task, one curve per filter level (k = 0: the soft "
-                         "grammar; k = L-1: its filtered model, compared with that model's own BP); mean over the "
-                         "held-out grammars, each grammar as a dot."))
+        f = fg1_figure(curves, out_dir / "FG1-excess.png", frac_max)
+        s.blocks.append(("fig", f.name, "Top: excess test cross-entropy of the transformer over exact belief "
+                         "propagation against the samples seen (online), per task, one curve per filter level (k = 0: "
+                         "the soft grammar; k = L-1: its filtered model, compared with that model's own BP). Bottom: "
+                         "the same normalised by the prior-to-BP gap (1: nothing learned, 0: BP), with the verdict's "
+                         "band (dotted). Mean over the held-out grammars, each grammar as a dot."))
     return s
 
 
-def fg1_figure(curves: dict, path):
-    """One panel per task: excess CE (nats) vs P (log), one curve per filter level, runs as faint dots."""
+def fg1_figure(curves: dict, path, frac_max: float = 0.5):
+    """One column per task: excess CE (nats, top) and normalised excess (bottom) vs P (log), one curve per filter
+    level, runs as faint dots. curves: {task: {k: [(P, excess, normalised excess)]}}."""
     from .plots import _log_ticks, _plt, _save
 
     plt = _plt()
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.0 * len(curves), 3.8), squeeze=False)
-    for ax, (task, by_k) in zip(axes.flat, sorted(curves.items())):
-        for i, (k, pts) in enumerate(sorted(by_k.items())):
-            x = np.array([p for p, _ in pts], float)
-            y = np.array([e for _, e in pts], float)
-            grid = np.unique(x)
-            ax.plot(x, y, ".", color=f"C{i}", alpha=0.35, ms=5)
-            ax.plot(grid, [y[x == g].mean() for g in grid], "o-", color=f"C{i}", lw=2,
-                    label="unfiltered (k = 0)" if k == 0 else f"filtered, k = {k}")
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xscale("log")
-        _log_ticks(ax, "x")
-        ax.set_xlabel("samples seen P (online)", fontsize=11)
-        ax.set_ylabel("excess CE over exact BP (nats)", fontsize=11)
-        ax.set_title("root classification" if task == "classify" else "masked token (one per sequence)", fontsize=12)
-        ax.legend(fontsize=10)
+    fig, axes = plt.subplots(2, len(curves), figsize=(5.0 * len(curves), 7.0), squeeze=False)
+    for col, (task, by_k) in enumerate(sorted(curves.items())):
+        for row, ylabel in enumerate(("excess CE over exact BP (nats)", "normalised excess (1: prior, 0: BP)")):
+            ax = axes[row, col]
+            for i, (k, pts) in enumerate(sorted(by_k.items())):
+                x = np.array([p[0] for p in pts], float)
+                y = np.array([p[1 + row] for p in pts], float)
+                grid = np.unique(x)
+                ax.plot(x, y, ".", color=f"C{i}", alpha=0.35, ms=5)
+                ax.plot(grid, [np.nanmean(y[x == g]) for g in grid], "o-", color=f"C{i}", lw=2,
+                        label="unfiltered (k = 0)" if k == 0 else f"filtered, k = {k}")
+            ax.axhline(0, color="k", lw=0.8)
+            if row == 1:
+                ax.axhline(frac_max, color="k", ls=":", lw=1, label=f"band {frac_max}")
+            ax.set_xscale("log")
+            _log_ticks(ax, "x")
+            ax.set_xlabel("samples seen P (online)", fontsize=11)
+            ax.set_ylabel(ylabel, fontsize=11)
+            ax.set_title("root classification" if task == "classify" else "masked token (one per sequence)",
+                         fontsize=12)
+            ax.legend(fontsize=10)
     fig.suptitle(f"FG1: transformer vs belief propagation, soft grammar v={V}, s={S}, L={L}, beta={BETA}",
                  fontsize=12)
     return _save(fig, path)
