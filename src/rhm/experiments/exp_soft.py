@@ -12,11 +12,12 @@ cross-entropy over exact BP of the *same* model that generated the data (``rhm.i
 ``excess / (CE_0 - CE_BP)``: the share of the gap between the prior predictor (CE_0 = log n_classes for classify,
 the exact unigram entropy for masked) and BP that is still open (1: nothing learned, 0: BP reached).
 
-Protocol (rhm.protocols "garnier-brun-2025", scaled to CPU): the paper's data (v = q = 4 symbols, binary rules,
-non-overlapping productions, sigma = beta = 1) at depth L = 3 (theirs: 4), the transformer trained **online** as
-the paper does (P fresh samples seen once, batch 32, P / 32 Adam steps, constant lr 1e-3 after 5% warmup, no
-weight decay, depth = L blocks, width 64, 4 heads), tested on 1,000 fresh draws. MLM hides one uniform position
-per sequence, re-drawn every batch.
+Protocol (rhm.protocols "garnier-brun-2025", scaled to CPU): the data of the authors' generator script
+(scripts/gen_filtered_hierarchical_data.py: q = 4 symbols, binary non-overlapping rules, sigma = 1; our v = 4,
+beta = 1) at depth L = 3 (the script's default l = 4), the transformer trained **online** (P fresh samples seen
+once, batch 32, P / 32 Adam steps, constant lr 1e-3 after 5% warmup, no weight decay, depth = L blocks, width 64,
+4 heads; the paper's sizes and step counts were not checked here), tested on 1,000 fresh draws. MLM hides one
+uniform position per sequence, re-drawn every batch.
 
 Verdicts (bands fixed on the design grammar 400 before any held-out run; combined over the checks):
 (i) approaches BP: per task, on unfiltered data, the 95% bootstrap interval (over held-out grammars) of the mean
