@@ -12,6 +12,13 @@ the probabilities (exact inference, ``rhm.inference``, gives the Bayes-optimal c
 
 With n_classes != v the root level gets its own table (n_classes parents, m disjoint tuples each). With noise,
 each token is replaced with probability eps by a uniform one, as for the RHM.
+
+overlap=True (spec ``rules="overlap"``) is the ambiguous variant: every parent draws its m tuples independently of
+the other parents (distinct within a parent, kept in code order), so a tuple may have several parents and the
+leaves no longer fix the tree; m may go up to v**s (its default then), where every parent has every tuple: the
+dense tensor M[a, b, c] ∝ exp(beta z_abc) of the authors' earlier generator (emanuele-moscato/tree-language,
+modules/tree_generation.py). The paper's experiments use the non-overlapping rules (docs/variants.md). Exact
+inference (``rhm.inference``) sums over every parse; ``parse`` is refused.
 """
 
 from __future__ import annotations
@@ -21,13 +28,40 @@ import numpy as np
 from ._io import load_json, save_json
 from .filtering import register_format
 from .grammar import _filtered_sample, _uniform_rules, check_rules
-from .spec import GrammarSpec, register_builder
+from .patches import codes, digits
+from .spec import OVERLAP_RULES, GrammarSpec, register_builder
 from .treepcfg import TreePCFG
 from .validation import check_float, check_int
 
 __all__ = ["SoftGrammar"]
 
 SOFT_FORMAT = "rhm-soft-grammar"
+
+
+def _overlapping_rules(rng, v, m, s, L, n_classes):
+    """Per level, every parent's m distinct s-tuples drawn independently of the other parents (a uniform random
+    m-subset of the v**s tuples per parent, by argsort of uniform keys), in code order; the root level has
+    n_classes parents, the others v."""
+    out = []
+    for n in [n_classes] + [v] * (L - 1):
+        picked = np.sort(np.argsort(rng.random((n, v**s)), axis=1)[:, :m], axis=1)
+        out.append(digits(picked.reshape(-1), v, s).reshape(n, m, s))
+    return tuple(out)
+
+
+def _check_overlapping(rules, v: int) -> tuple:
+    """Read-only int64 tables of the overlapping variant: symbols in [0, v), m distinct tuples per parent."""
+    out = []
+    for lv, table in enumerate(rules):
+        arr = np.asarray(table, dtype=np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() >= v):
+            raise ValueError(f"rules[{lv}] has symbols outside [0, v={v})")
+        c = np.sort(codes(arr, v), axis=1)
+        if (np.diff(c, axis=1) == 0).any():
+            raise ValueError(f"rules[{lv}] repeats a tuple under one parent")
+        arr.setflags(write=False)
+        out.append(arr)
+    return tuple(out)
 
 
 def _softmax(z: np.ndarray, beta: float) -> np.ndarray:
@@ -48,27 +82,33 @@ class SoftGrammar:
     n_classes: root symbols (default v); m: rules per symbol (default v**s // max(v, n_classes), the paper's
         v**(s-1) when n_classes == v).
     noise: eps in [0, 1], the token noise of the RHM.
+    overlap: False (the paper's disjoint rules) or True (the ambiguous variant: each parent draws its m tuples
+        independently, default m = v**s, every tuple under every parent).
     """
 
-    def __init__(self, v, s, L, beta, seed=0, n_classes=None, m=None, noise=0.0):
+    def __init__(self, v, s, L, beta, seed=0, n_classes=None, m=None, noise=0.0, overlap=False):
         v = check_int("v", v, 2)
         s = check_int("s", s, 2)
         n_c = v if n_classes is None else check_int("n_classes", n_classes, 2)
-        m = v**s // max(v, n_c) if m is None else m
+        if not isinstance(overlap, bool):
+            raise ValueError(f"overlap={overlap!r} must be True or False")
+        m = (v**s if overlap else v**s // max(v, n_c)) if m is None else m
         spec = GrammarSpec(v=v, m=m, s=s, L=L, n_classes=n_c, seed=check_int("seed", seed, 0),
-                           beta=check_float("beta", beta, 0.0), noise=noise)
+                           beta=check_float("beta", beta, 0.0), noise=noise,
+                           rules=OVERLAP_RULES if overlap else "uniform")
         self.v, self.m, self.s, self.L, self.n_classes = spec.v, spec.m, spec.s, spec.L, spec.n_classes
-        self.beta, self.seed, self.noise = spec.beta, spec.seed, spec.noise
+        self.beta, self.seed, self.noise, self.overlap = spec.beta, spec.seed, spec.noise, overlap
         self._spec = spec
         rng = np.random.default_rng(self.seed)
+        deal = _overlapping_rules if overlap else _uniform_rules
         if n_c == v:  # one transition tensor M shared by every level (the paper)
-            table = _uniform_rules(rng, v, self.m, s, 1, v)[0]
+            table = deal(rng, v, self.m, s, 1, v)[0]
             scores = rng.standard_normal((v, self.m))
             rules, z = (table,) * self.L, (scores,) * self.L
         else:  # the root level has its own parents
-            rules = _uniform_rules(rng, v, self.m, s, self.L, n_c)
+            rules = deal(rng, v, self.m, s, self.L, n_c)
             z = tuple(rng.standard_normal((len(r), self.m)) for r in rules)
-        self.rules = check_rules(list(rules), v, self.m, s, self.L, n_c)
+        self.rules = _check_overlapping(rules, v) if overlap else check_rules(list(rules), v, self.m, s, self.L, n_c)
         probs = []
         for p in (_softmax(zz, self.beta) for zz in z):
             p.setflags(write=False)
@@ -94,7 +134,8 @@ class SoftGrammar:
 
     @property
     def num_inputs(self) -> int:
-        """Inputs of positive probability: n_classes m**num_nodes (every rule has positive probability)."""
+        """Inputs of positive probability: n_classes m**num_nodes (every rule has positive probability); with
+        overlapping rules that count is of derivations, an upper bound on the inputs."""
         return self.n_classes * self.m**self.num_nodes
 
     @property
@@ -125,7 +166,8 @@ class SoftGrammar:
 
     def __repr__(self) -> str:
         return (f"SoftGrammar(v={self.v}, s={self.s}, L={self.L}, beta={self.beta!r}, seed={self.seed}, "
-                f"n_classes={self.n_classes}, m={self.m}" + (f", noise={self.noise!r})" if self.noise else ")"))
+                f"n_classes={self.n_classes}, m={self.m}" + (f", noise={self.noise!r}" if self.noise else "")
+                + (", overlap=True)" if self.overlap else ")"))
 
     def __eq__(self, other) -> bool:
         return isinstance(other, SoftGrammar) and self.spec == other.spec
@@ -189,15 +231,21 @@ class SoftGrammar:
         if return_tree:
             raise ValueError("return_tree=True is not offered by SoftGrammar.parse: use "
                              "rhm.inference.latent_posterior(g, x, level)")
+        if self.overlap:
+            raise ValueError("parse is not defined for overlap=True: a tuple has several parents, so the leaves do "
+                             "not fix the root; use rhm.inference.class_posterior(g, x)")
         x = check_tokens(x, self.d, self.v)
         return compiled(self).fast.run(x, self.tree_pcfg().prior)[0]
 
     # ------------------------------------------------------------------------------------- save/load
     def to_dict(self) -> dict:
         """JSON fields: the parameters, and the rule tables and probabilities (checked again on loading)."""
-        return {"format": SOFT_FORMAT, "version": 1, "v": self.v, "s": self.s, "L": self.L, "beta": self.beta,
-                "seed": self.seed, "n_classes": self.n_classes, "m": self.m, "noise": self.noise,
-                "rules": [r.tolist() for r in self.rules], "probs": [p.tolist() for p in self.rule_probs]}
+        out = {"format": SOFT_FORMAT, "version": 1, "v": self.v, "s": self.s, "L": self.L, "beta": self.beta,
+               "seed": self.seed, "n_classes": self.n_classes, "m": self.m, "noise": self.noise,
+               "rules": [r.tolist() for r in self.rules], "probs": [p.tolist() for p in self.rule_probs]}
+        if self.overlap:  # written only when set: the files of the disjoint grammar are unchanged
+            out["overlap"] = True
+        return out
 
     def save(self, path) -> None:
         """Write the grammar as JSON (atomically)."""
@@ -215,7 +263,7 @@ class SoftGrammar:
         if missing:
             raise ValueError(f"soft grammar JSON lacks field(s) {missing}")
         g = cls(data["v"], data["s"], data["L"], data["beta"], seed=data["seed"], n_classes=data.get("n_classes"),
-                m=data.get("m"), noise=data.get("noise", 0.0))
+                m=data.get("m"), noise=data.get("noise", 0.0), overlap=data.get("overlap", False))
         for key, mine in (("rules", g.rules), ("probs", g.rule_probs)):
             if key in data:
                 try:
@@ -238,4 +286,4 @@ class SoftGrammar:
 @register_builder("soft")
 def _build(spec) -> SoftGrammar:
     return SoftGrammar(spec.v, spec.s, spec.L, spec.beta, seed=spec.seed, n_classes=spec.n_classes, m=spec.m,
-                       noise=spec.noise)
+                       noise=spec.noise, overlap=spec.rules == OVERLAP_RULES)

@@ -37,6 +37,9 @@ BASE_FIELDS = ("v", "m", "s", "L", "n_classes", "rules", "seed")
 #: ``rules`` of a grammar built from explicit rule tables (RHM.from_rules, a hand-written file): describable,
 #: not rebuildable
 CUSTOM_RULES = "custom"
+#: ``rules`` of the soft grammar's overlapping (ambiguous) variant: each symbol draws its m tuples independently
+#: of the others, so a tuple may have several parents (m up to v**s; beta must be set)
+OVERLAP_RULES = "overlap"
 
 
 def check_params(v, m, s, L, n_classes=None, rules="uniform") -> tuple[int, int, int, int, int, str]:
@@ -135,7 +138,8 @@ def register_builder(kind: str):
 class GrammarSpec:
     """A frozen, validated description of one grammar (keyword arguments only).
 
-    v, m, s, L, n_classes (None: v), rules ("uniform" | "balanced"), seed: the RHM (:class:`rhm.RHM`);
+    v, m, s, L, n_classes (None: v), rules ("uniform" | "balanced"; "overlap": the soft grammar's ambiguous
+    variant), seed: the RHM (:class:`rhm.RHM`);
     zipf, zipf_levels, noise: its variants (docs/variants.md); s0 >= 1: the sparse RHM (:class:`rhm.SparseRHM`);
     beta >= 0: the soft grammar (:class:`rhm.SoftGrammar`, inverse temperature of its rule probabilities);
     filter_level k >= 1: hierarchical filtering at level k (``build()`` returns ``g.filtered(k)``);
@@ -161,8 +165,16 @@ class GrammarSpec:
 
     def __post_init__(self):
         custom = self.rules == CUSTOM_RULES
-        v, m, s, L, n_c, rules = check_params(self.v, self.m, self.s, self.L, self.n_classes,
-                                              "uniform" if custom else self.rules)
+        if self.rules == OVERLAP_RULES:  # ambiguous rules: only the tuples' range bounds m
+            if self.beta is None:
+                raise ValueError("rules='overlap' (tuples under several parents) is the soft grammar's variant: "
+                                 "set beta")
+            v, _, s, L, n_c, _ = check_params(self.v, 1, self.s, self.L, self.n_classes)
+            m = check_int("m", self.m, 1, v**s)
+            rules = OVERLAP_RULES
+        else:
+            v, m, s, L, n_c, rules = check_params(self.v, self.m, self.s, self.L, self.n_classes,
+                                                  "uniform" if custom else self.rules)
         zipf, noise = check_variant(self.zipf, self.noise)
         levels = check_zipf_levels(list(self.zipf_levels) if isinstance(self.zipf_levels, (tuple, np.ndarray))
                                    else self.zipf_levels, zipf, L)

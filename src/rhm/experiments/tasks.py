@@ -145,7 +145,11 @@ def _scored(g, model, objective, xte, yte, te, fit_seconds, n_distinct) -> dict:
            "n_distinct_train": n_distinct, "info": dict(getattr(model, "info_", {}) or {})}
     if objective != "classify":
         out["lm"] = lm_tasks.evaluate(g, te, model.predict_proba(xte))
-    elif g.spec.noise > 0:
+    elif (g.spec.beta is not None or g.spec.filter_level) and hasattr(model, "predict_proba"):
+        # soft and filtered grammars: the class posterior is not one-hot, so the classifier's cross-entropy and its
+        # excess over exact belief propagation on the same test inputs are recorded too (FG1)
+        out["lm"] = lm_tasks.evaluate(g, lm_tasks.make(g, "classify", xte, yte), model.predict_proba(xte))
+    if objective == "classify" and g.spec.noise > 0:
         out.update(bayes_test_error(g, xte, yte))
     out.update(learned_grammar_metrics(g, model))
     return out
