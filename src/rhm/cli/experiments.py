@@ -128,7 +128,7 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: ma
               gpus_per_run: float = GPUS_OPT,
               section: List[str] = typer.Option([], "--section",
                                                 help="run only these experiments (R1..R9, V1, V2, LM1..LM3, "
-                                                     "DM1..DM3, SS1, FG1; repeat)"),
+                                                     "DM1..DM3, SS1, FG1..FG3; repeat)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
               dry_run: bool = typer.Option(False, "--dry-run", help="count the runs, estimate CPU-hours, run nothing"),
               time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one "
