@@ -117,23 +117,30 @@ def _shrunk(words: list[str], root: Path) -> list[str] | None:
         cls = learners.get(out[out.index("--learner") + 1])
         if "epochs" in cls.defaults():
             out += ["--hp", "epochs=2"]
-    return [sys.executable, "-m", "rhm", *out[1:]]
+    return out[1:]
 
 
-@pytest.mark.slow  # a fresh interpreter per line, and the README's first sweep (about a minute)
+@pytest.mark.slow  # the README's first sweep (about a minute)
 @pytest.mark.parametrize("page", sorted({p for p, w in SHELL_LINES if w[0] == "rhm"}))
-def test_rhm_lines_run(page, tmp_path):
-    """Each page's cheap `rhm` lines run in order in one directory (report reads what sweep wrote), exit 0."""
+def test_rhm_lines_run(page, tmp_path, monkeypatch, one_thread):
+    """Each page's cheap `rhm` lines run in order in one directory (report reads what sweep wrote), exit 0.
+    In-process through typer's CliRunner: the `rhm` script and `python -m rhm` call this same `app`, and a fresh
+    interpreter per line cost a torch import (5-10 s on a loaded 2-core machine) for each of its ~20 lines."""
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
     root = DOCS.parent
-    path = os.pathsep.join([str(Path(rhm.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": path}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    runner = CliRunner()
     ran = 0
     for p, words in SHELL_LINES:
-        if p != page or words[0] != "rhm" or (cmd := _shrunk(words, root)) is None:
+        if p != page or words[0] != "rhm" or (args := _shrunk(words, root)) is None:
             continue
-        if cmd[3] == "report" and not (tmp_path / cmd[cmd.index("--store") + 1]).exists():
+        if args[0] == "report" and not (tmp_path / args[args.index("--store") + 1]).exists():
             continue  # the docs' report of a store a cluster or a long sweep wrote
-        out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, f"{page}: {' '.join(words)}\n{out.stderr[-2000:]}"
+        out = runner.invoke(app, args)
+        assert out.exit_code == 0, f"{page}: {' '.join(words)}\n{out.exception!r}\n{out.output[-2000:]}"
         ran += 1
     assert ran >= 1
