@@ -23,12 +23,14 @@ demo: $(VENV)/.installed
 	print('parse recovers every label:', bool((g.parse(f['x']) == f['y']).all()))"
 	$(VENV)/bin/rhm reproduce --quick --out report
 
+# one pytest worker per core (pytest-xdist); --dist loadscope keeps each file's tests on one worker, so a module
+# fixture (a fit, the Ray cluster) is built once
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadscope
 
 # everything but the long statistical tests (@pytest.mark.slow): the inner loop, <= 2 minutes
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto --dist loadscope -m "not slow"
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check src tests benchmarks

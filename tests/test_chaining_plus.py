@@ -26,8 +26,19 @@ def split(g, P, seed, test=3000):
     return x[:P], y[:P], x[P:], y[P:]
 
 
+_FITS: dict = {}
+
+
 def fits(P, m=4, L=3, v=8, seeds=SEEDS, **kw):
-    """(fitted learner, test accuracy) per grammar seed (data and learner seed = grammar seed)."""
+    """(fitted learner, test accuracy) per grammar seed (data and learner seed = grammar seed). Memoised: fits(400)
+    and fits(54, m=2) serve two tests each (~30 s a set on a loaded 2-core machine); the tests only read them."""
+    key = (P, m, L, v, tuple(seeds), tuple(sorted(kw.items())))
+    if key not in _FITS:
+        _FITS[key] = _fits(P, m, L, v, seeds, **kw)
+    return _FITS[key]
+
+
+def _fits(P, m, L, v, seeds, **kw):
     out = []
     for gs in seeds:
         g = RHM(v, m, 2, L, seed=gs)

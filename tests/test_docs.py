@@ -1,8 +1,9 @@
-"""Every ```python block of every docs/*.md page runs: one fresh interpreter per page, blocks in order, sharing
+"""Every ```python block of every docs/*.md page runs: one fresh process per page, blocks in order, sharing
 one namespace (as a reader pasting them would)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -29,15 +30,58 @@ def test_every_area_has_a_page_with_examples():
         assert BLOCK.search((DOCS / f"{name}.md").read_text()), f"docs/{name}.md has no python example"
 
 
-@pytest.mark.slow  # one interpreter (and torch import) per page
-@pytest.mark.parametrize("page", [p for p in PAGES if BLOCK.search(p.read_text())], ids=lambda p: p.stem)
-def test_docs_examples_run(page, tmp_path):
-    code = "\n\n".join(BLOCK.findall(page.read_text()))
+EXAMPLE_PAGES = [p for p in PAGES if BLOCK.search(p.read_text())]
+
+# One interpreter imports what the pages import (numpy, scikit-learn, torch, rhm: ~4 s of CPU, 30 s on a loaded
+# 2-core machine), then runs each page in a fork of itself: a fresh process per page (a page's registrations and
+# globals die with it), its blocks in order in one namespace as under `python -c`, without paying the imports
+# again. Nothing has started a torch or BLAS thread before a fork.
+_FORK_SERVER = r"""
+import json, os, sys, traceback
+import numpy, sklearn.base, torch, rhm, rhm.learners
+for code, cwd, log in json.loads(sys.stdin.read()):
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.chdir(cwd)
+        try:
+            exec(compile(code, "<docs example>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def example_runs(tmp_path_factory):
+    """page name -> (exit status, its output): every page's examples, run once by the fork server."""
+    root = tmp_path_factory.mktemp("examples")
+    jobs = []
+    for page in EXAMPLE_PAGES:
+        (root / page.stem).mkdir()
+        code = "\n\n".join(BLOCK.findall(page.read_text()))
+        jobs.append((code, str(root / page.stem), str(root / f"{page.stem}.log")))
     path = os.pathsep.join([str(Path(rhm.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": path}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0, f"{page.name}:\n{out.stderr[-3000:]}"
+    out = subprocess.run([sys.executable, "-c", _FORK_SERVER], input=json.dumps(jobs), cwd=root, env=env,
+                         capture_output=True, text=True, timeout=600 * len(jobs))
+    codes = out.stdout.split()
+    assert out.returncode == 0 and len(codes) == len(jobs), out.stderr[-3000:]
+    return {page.name: (int(c), Path(log).read_text()) for page, c, (_, _, log) in zip(EXAMPLE_PAGES, codes, jobs)}
+
+
+@pytest.mark.slow  # every page's examples (one interpreter for all of them, a fork per page)
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=lambda p: p.stem)
+def test_docs_examples_run(page, example_runs):
+    status, output = example_runs[page.name]
+    assert status == 0, f"{page.name}:\n{output[-3000:]}"
 
 
 # --------------------------------------------------------------------------- shell lines of the README and docs
@@ -117,23 +161,30 @@ def _shrunk(words: list[str], root: Path) -> list[str] | None:
         cls = learners.get(out[out.index("--learner") + 1])
         if "epochs" in cls.defaults():
             out += ["--hp", "epochs=2"]
-    return [sys.executable, "-m", "rhm", *out[1:]]
+    return out[1:]
 
 
-@pytest.mark.slow  # a fresh interpreter per line, and the README's first sweep (about a minute)
+@pytest.mark.slow  # the README's first sweep (about a minute)
 @pytest.mark.parametrize("page", sorted({p for p, w in SHELL_LINES if w[0] == "rhm"}))
-def test_rhm_lines_run(page, tmp_path):
-    """Each page's cheap `rhm` lines run in order in one directory (report reads what sweep wrote), exit 0."""
+def test_rhm_lines_run(page, tmp_path, monkeypatch, one_thread):
+    """Each page's cheap `rhm` lines run in order in one directory (report reads what sweep wrote), exit 0.
+    In-process through typer's CliRunner: the `rhm` script and `python -m rhm` call this same `app`, and a fresh
+    interpreter per line cost a torch import (5-10 s on a loaded 2-core machine) for each of its ~20 lines."""
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+
     root = DOCS.parent
-    path = os.pathsep.join([str(Path(rhm.__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONPATH": path}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    runner = CliRunner()
     ran = 0
     for p, words in SHELL_LINES:
-        if p != page or words[0] != "rhm" or (cmd := _shrunk(words, root)) is None:
+        if p != page or words[0] != "rhm" or (args := _shrunk(words, root)) is None:
             continue
-        if cmd[3] == "report" and not (tmp_path / cmd[cmd.index("--store") + 1]).exists():
+        if args[0] == "report" and not (tmp_path / args[args.index("--store") + 1]).exists():
             continue  # the docs' report of a store a cluster or a long sweep wrote
-        out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, f"{page}: {' '.join(words)}\n{out.stderr[-2000:]}"
+        out = runner.invoke(app, args)
+        assert out.exit_code == 0, f"{page}: {' '.join(words)}\n{out.exception!r}\n{out.output[-2000:]}"
         ran += 1
     assert ran >= 1
