@@ -184,6 +184,14 @@ def onset_figure(curves: dict, path):
                 label=f"m2={m2}, m3={m3}, L={L}", lw=1.6)
     ax.axhline(0.5, color="0.5", ls=":", lw=1)
     ax.set_xscale("log")
+    # plain ratios at powers of two (the default log axis labels every minor tick in 10^x form, overlapping)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo, hi = ax.get_xlim()
+    ticks = [2.0**k for k in range(-6, 7) if lo <= 2.0**k <= hi]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("P / formula P*")
     ax.set_ylabel(f"fraction of grammars,\ntest error <= {EPSILON}")
