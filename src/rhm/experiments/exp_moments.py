@@ -173,31 +173,14 @@ def analyze_FG2(exp, store, mode, out_dir) -> Section:
 
 def onset_figure(curves: dict, path):
     """Fraction of grammars with test error <= epsilon vs P / formula (log), one line per shape."""
-    from .plots import _plt, _save
+    from .plots import fraction_figure
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    markers = "osD^v"
-    for k, (shape, (grid, frac)) in enumerate(curves.items()):
+    lines = {}
+    for shape, (grid, frac) in curves.items():
         m2, m3, L = SHAPES[shape]
-        ax.plot(np.asarray(grid) / formula(shape), frac, marker=markers[k % len(markers)], color=f"C{k}",
-                label=f"m2={m2}, m3={m3}, L={L}", lw=1.6)
-    ax.axhline(0.5, color="0.5", ls=":", lw=1)
-    ax.set_xscale("log")
-    # plain ratios at powers of two (the default log axis labels every minor tick in 10^x form, overlapping)
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
-    lo, hi = ax.get_xlim()
-    ticks = [2.0**k for k in range(-6, 7) if lo <= 2.0**k <= hi]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("P / formula P*")
-    ax.set_ylabel(f"fraction of grammars,\ntest error <= {EPSILON}")
-    ax.set_title("FG2: moment learner on the varying-tree RHM (held-out grammars)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    return _save(fig, path)
+        lines[f"m2={m2}, m3={m3}, L={L}"] = (np.asarray(grid) / formula(shape), frac)
+    return fraction_figure(lines, path, "P / formula P*", f"fraction of grammars,\ntest error <= {EPSILON}",
+                           "FG2: moment learner on the varying-tree RHM (held-out grammars)", ratio_ticks=True)
 
 
 FG2 = Experiment(

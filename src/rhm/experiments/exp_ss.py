@@ -272,22 +272,11 @@ def analyze_SS1(exp, store, mode, out_dir) -> Section:
 
 
 def recovery_figure(curves: dict, path):
-    """Fraction of grammars with every rule recovered vs P (log), one line per (L, m); legend right of the axes."""
-    from .plots import _plt, _save
+    """Fraction of grammars with every rule recovered vs P (log), one line per (L, m)."""
+    from .plots import fraction_figure
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    markers = "osD^v<>"
-    for k, (key, (grid, frac)) in enumerate(curves.items()):
-        ax.plot(grid, frac, marker=markers[k % len(markers)], color=f"C{k}", label=key, lw=1.6)
-    ax.axhline(LEVEL, color="0.5", ls=":", lw=1)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("unlabeled training strings P")
-    ax.set_ylabel("fraction of grammars,\nevery rule recovered")
-    ax.set_title("SS1: induce recovers the grammar (held-out grammars)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title="v=8, s=2")
-    return _save(fig, path)
+    return fraction_figure(curves, path, "unlabeled training strings P", "fraction of grammars,\nevery rule recovered",
+                           "SS1: induce recovers the grammar (held-out grammars)", legend_title="v=8, s=2")
 
 
 SS1 = Experiment(

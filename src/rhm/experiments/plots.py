@@ -353,3 +353,30 @@ def bars(labels, values, path, title: str, ylabel: str, log: bool = True, errs=N
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)
+
+
+def fraction_figure(curves: dict, path, xlabel: str, ylabel: str, title: str, legend_title=None,
+                    ratio_ticks: bool = False):
+    """Fraction of held-out grammars meeting a criterion vs P (log x), one line per key of `curves` ({label: (x,
+    fraction)}), a dotted line at 1/2 where P*_1/2 is read, legend right of the axes (SS1, FG2). `ratio_ticks`: x is
+    a ratio (P / a formula), labelled plainly at powers of two instead of 10^x at every minor tick."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    markers = "osD^v<>"
+    for k, (label, (x, frac)) in enumerate(curves.items()):
+        ax.plot(x, frac, marker=markers[k % len(markers)], color=f"C{k}", label=label, lw=1.6)
+    ax.axhline(0.5, color="0.5", ls=":", lw=1)
+    ax.set_xscale("log")
+    if ratio_ticks:
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+        lo, hi = ax.get_xlim()
+        ax.xaxis.set_major_locator(FixedLocator([2.0**k for k in range(-8, 9) if lo <= 2.0**k <= hi]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title=legend_title)
+    return _save(fig, path)
