@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .. import learners
 from .exp_ss import _fmt_p, bootstrap_crossing, bootstrap_ratio, grammar_pstar
 from .experiment import Experiment, check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
@@ -83,22 +84,12 @@ def runs_FG2(mode):
     out = [Sweep(name=_name(mode, shape), grammars=[_grammar(shape, seeds)], learners=[MOMENTS],
                  sizes=Sizes(unit="samples", values=GRID[mode][shape]), seeds=[0], test_size=TEST_SIZE[mode],
                  sampling="iid") for shape, seeds in HELD_OUT[mode].items()]
-    if mode == "full" and _registered("transformer"):  # torch is optional: the comparison is left out without it
+    if mode == "full" and learners.available("transformer"):  # torch is optional: the comparison is left out without it
         t = TRANSFORMER_GRID
         out.append(Sweep(name=_name(mode, "transformer"), grammars=[_grammar("A", t["seeds"])],
                          learners=[TRANSFORMER], sizes=Sizes(unit="samples", values=t["sizes"]), seeds=[0],
                          test_size=TEST_SIZE[mode], sampling="iid"))
     return out
-
-
-def _registered(name: str) -> bool:
-    from .. import learners
-
-    try:
-        learners.get(name)
-    except Exception:  # noqa: BLE001 -- not registered, or its module fails to import
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------------ analysis

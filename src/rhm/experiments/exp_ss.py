@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .. import learners
 from .experiment import Experiment, check_mode
 from .sweep import GrammarGrid, LearnerSpec, Sizes, Sweep
 from .verdicts import INCONCLUSIVE, Section, combine, interval_verdict
@@ -79,23 +80,13 @@ def runs_SS1(mode):
     out += [Sweep(name=_name(mode, f"m{m}"), grammars=[GrammarGrid(v=V, m=m, s=S, L=L_REF,
                                                                   seed=HELD_OUT[mode][L_REF])], **common)
             for m in p["ms"] if m != 4]
-    if mode == "full" and _registered("transformer"):  # torch is optional: the comparison is left out without it
+    if mode == "full" and learners.available("transformer"):  # torch is optional: the comparison is left out without it
         t = TRANSFORMER_GRID
         out.append(Sweep(name=_name(mode, "mlm"), grammars=[GrammarGrid(v=V, m=4, s=S, L=L, seed=sd)
                                                                for L, sd in t["seeds"].items()],
                          learners=[TRANSFORMER], sizes=Sizes(unit="samples", values=t["sizes"]), seeds=[0],
                          test_size=TEST_SIZE, sampling="iid", objective="masked", extras={"mask_rate": MASK_RATE}))
     return out
-
-
-def _registered(name: str) -> bool:
-    from .. import learners
-
-    try:
-        learners.get(name)
-    except Exception:  # noqa: BLE001 -- not registered, or its module fails to import
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------------ analysis

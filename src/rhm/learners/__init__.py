@@ -49,6 +49,16 @@ def get(name: str) -> type:
     return _REGISTRY[name]
 
 
+def available(name: str) -> bool:
+    """True when learner `name` is registered and its module imports (False e.g. for the torch learners without
+    torch): experiments leave optional comparisons out instead of failing."""
+    try:
+        get(name)
+    except Exception:  # noqa: BLE001 -- not registered, or its module fails to import
+        return False
+    return True
+
+
 def check_online(name: str) -> None:
     """ValueError unless learner `name` can train online on an rhm.data.RHMStream (has ``fit_stream``)."""
     if not hasattr(get(name), "fit_stream"):
