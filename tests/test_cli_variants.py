@@ -37,6 +37,9 @@ def test_info_on_soft_filtered_and_saved_grammars(tmp_path):
         assert out["grammar"]["beta"] == beta and out["rho"] is None
         h = np.array(list(out["rule_entropy"].values()))
         assert (h < out["ln_m"] - 0.05).all() if below else np.allclose(h, out["ln_m"])
+    res = runner.invoke(app, ["info", "--v", "4", "--L", "3", "--beta", "1", "--rules", "overlap", "--json"])
+    assert res.exit_code == 0, res.output  # the ambiguous grammar's default m: every tuple under every parent
+    assert json.loads(res.stdout)["grammar"]["m"] == rhm.SoftGrammar(4, 2, 3, beta=1.0, overlap=True).m == 16
     g = rhm.RHM(4, 2, 2, 3, seed=5).filtered(1)
     g.save(tmp_path / "f.json")
     res = runner.invoke(app, ["info", "--grammar", str(tmp_path / "f.json")])

@@ -212,8 +212,9 @@ def _grammar(v, m, s, L, n_classes, rules, seed, grammar_file=None, zipf=None, n
         if not Path(grammar_file).exists():
             raise CliError(f"--grammar {grammar_file} does not exist")
         return load_grammar(grammar_file)  # any kind rhm saves: RHM, SparseRHM, SoftGrammar, filtered
-    if beta is not None and m is None and v is not None:  # the paper's m: every tuple has one parent
-        m = v**s // max(v, n_classes or v)
+    if beta is not None and m is None and v is not None:  # SoftGrammar's defaults: with rules="overlap" every
+        # tuple under every parent (m = v**s), else the paper's m, every tuple has one parent
+        m = v**s if rules == "overlap" else v**s // max(v, n_classes or v)
     missing = [name for name, val in (("--v", v), ("--m", m), ("--L", L)) if val is None]
     if missing:
         raise CliError(f"{', '.join(missing)} required (or --grammar FILE)")
