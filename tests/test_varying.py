@@ -146,6 +146,17 @@ def _derivations(g):
     return [(a, s, p / g.n_classes) for a in range(g.n_classes) for s, p in expand(a, 0)]
 
 
+def test_spec_without_p2_is_the_built_grammars_spec_and_counts_derivations():
+    """p2 left out means 1/2 and is written, so one grammar has one store key; num_inputs counts derivations (an
+    upper bound on distinct strings), checked by brute force."""
+    spec = rhm.GrammarSpec(v=3, m=2, L=2, m3=3, seed=4)
+    g = spec.build()
+    assert spec.p2 == 0.5 and g.spec == spec and g.spec.key == spec.key
+    derivs = _derivations(g)
+    assert spec.num_inputs == len(derivs)
+    assert len({s for _, s, _ in derivs}) <= spec.num_inputs
+
+
 def _pad(g, strings):
     x = np.full((len(strings), g.d), g.pad_token, dtype=np.int64)
     for i, s in enumerate(strings):

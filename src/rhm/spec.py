@@ -192,8 +192,9 @@ class GrammarSpec:
         p2 = None if self.p2 is None else check_float("p2", self.p2, 0.0)
         if p2 is not None and not m3:
             raise ValueError(f"p2={p2} needs m3 >= 1 (p2 is the binary probability of the varying-tree RHM)")
-        if m3:
-            check_varying(v, m, m3, 0.5 if p2 is None else p2, L, n_c)
+        if m3:  # p2 always written for the varying grammar (default 1/2), so one grammar has one key
+            p2 = 0.5 if p2 is None else p2
+            check_varying(v, m, m3, p2, L, n_c)
             if s != 2 or zipf is not None or noise or s0 or beta is not None or filter_level or rules != "uniform":
                 raise ValueError(f"m3={m3} (the varying-tree RHM) takes v, m (= m2), m3, p2, L, n_classes, seed "
                                  "only: s must be 2 and zipf, noise, s0, beta, filter_level, rules left at their "
@@ -314,9 +315,16 @@ class GrammarSpec:
         """Exact number of distinct inputs (a Python int): n_c m^((s^L-1)/(s-1)), times (s0+1)^(s (s^L-1)/(s-1))
         for the sparse RHM (one drawn position per informative node below the root). A filtered model
         (filter_level >= 1) has more, since its level-k symbols are drawn independently: its count comes from
-        the built grammar's support (built once per spec)."""
+        the built grammar's support (built once per spec). The varying-tree RHM (m3 >= 1) and the ambiguous soft
+        grammar (rules="overlap") count derivations instead, an upper bound on distinct strings (two derivations
+        may give one string): for the varying one n_c D_0, D_L = 1, D_l = m2 D_{l+1}^2 + m3 D_{l+1}^3."""
         if self.filter_level:
             return _filtered_num_inputs(self)
+        if self.m3:
+            D = 1
+            for _ in range(self.L):
+                D = self.m * D**2 + self.m3 * D**3
+            return self.n_classes * D
         return self.n_classes * self.m**self.num_nodes * (self.s0 + 1) ** (self.s * self.num_nodes)
 
     @property

@@ -194,7 +194,8 @@ def _other_grammar_info(g, as_json: bool) -> tuple:
     lines = [f"{kind}: {sp.label}",
              f"d = {g.d}, vocabulary {g.vocab_size}, num_inputs = "
              + (f"{n_in}" if n_in < 10**15 else f"10^{math.log10(n_in):.6g}")
-             + (" (the support of the filtered model)" if sp.filter_level else ""),
+             + (" (the support of the filtered model)" if sp.filter_level else
+                " (derivations: an upper bound on distinct strings)" if sp.rules == "overlap" else ""),
              "mean rule entropy per symbol (nats, level 0 = root rules): "
              + ", ".join(f"l={a}: {b:.4g}" for a, b in ent.items()) + f"  (uniform: ln m = {math.log(g.m):.4g})",
              "rho^(l), kappa, Assumption 6 and Theorem 7: not computed (defined for the RHM's uniform rules)"]
