@@ -90,3 +90,16 @@ def test_bad_input():
     model = Moments().fit(x, y, grammar=g)
     with pytest.raises(ValueError, match="d=4"):
         model.predict(x[:, :4])
+
+
+def test_fixed_length_data_is_not_taken_for_padding():
+    """Binary-RHM strings (d = 2**L) whose largest token happens to sit only at the ends of rows are fixed-length
+    data, not padded ones: fit accepts them (it took that token for padding and failed on the lengths)."""
+    g = rhm.RHM(4, 2, 2, 2, seed=0)
+    x, y = g.sample(3000, seed=1)
+    top = x == x.max()
+    trailing = np.all(np.maximum.accumulate(top, axis=1) == top, axis=1)
+    xs, ys = x[trailing], y[trailing]
+    assert (xs == x.max()).any()
+    learner = rhm.learners.get("moments")().fit(xs, ys)
+    assert learner.predict(xs).shape == ys.shape

@@ -254,6 +254,9 @@ class Moments(Learner):
         g = self.grammar_
         if g is not None:  # a grammar without a pad token (a plain RHM) has fixed-length strings
             return None if getattr(g, "pad_token", None) is None else int(g.pad_token)
+        d = x.shape[1]
+        if 3 ** round(np.log(d) / np.log(3)) != d:  # padded varying strings are 3**L wide: fixed-length data
+            return None
         top = int(x.max())
         is_top = x == top
         # a trailing run: once the token appears, every later position holds it too
