@@ -11,20 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from generation import best_of  # noqa: E402  (benchmarks/, on the path when run as a script)
+
 from rhm import RHM, VaryingRHM  # noqa: E402
-
-
-def best_of(fn, repeat=3):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main():
