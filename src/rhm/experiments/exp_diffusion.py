@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from .experiment import Experiment, check_mode
+from .plots import _plt, _save
 from .sweep import GrammarGrid, Sweep
 from .verdicts import INCONCLUSIVE, Section, combine, exact_verdict, interval_verdict
 
@@ -304,15 +305,6 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
 
 
 # ------------------------------------------------------------------------------------------------ figures
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_dm1(per, Ls, proc, path, mode):
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
@@ -327,10 +319,7 @@ def _plot_dm1(per, Ls, proc, path, mode):
     b.set(xlabel="depth L (levels)", ylabel="width t(0.8) − t(0.2)", yscale="log", title="transition width")
     a.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
     b.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_dm2(per, Ls, proc, path, mode):
@@ -343,10 +332,7 @@ def _plot_dm2(per, Ls, proc, path, mode):
     ax.set(xlabel="noise level t", ylabel="chunk size Var(#changed)/(d p(1−p))",
            title=f"DM2 ({mode}): correlated token changes, {proc}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_dm3(mean_pv, sizes, levels, rnd, path, mode):
@@ -360,10 +346,7 @@ def _plot_dm3(mean_pv, sizes, levels, rnd, path, mode):
     ax.set(xscale="log", xlabel="training strings P", ylabel="fraction of level-l patches that are rules",
            ylim=(0, 1.02), title=f"DM3 ({mode}): validity of generated strings per level")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 # ------------------------------------------------------------------------------------------------ records

@@ -152,12 +152,9 @@ def analyze_FG3(exp, store, mode, out_dir) -> Section:
 
 
 def _plot(fs, dens, Ls, path, mode):
-    import matplotlib
+    from .plots import _plt, _save
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _plt().subplots(figsize=(7, 4))
     for L in Ls:
         ax.plot(fs, dens[L], marker="o", label=f"L = {L}")
     ax.axvline(F_C, color="grey", ls="--", label="f_c = 3/8")
@@ -165,10 +162,7 @@ def _plot(fs, dens, Ls, path, mode):
     ax.set(xlabel="rule fraction f (m2 = f v, m3 = f v²)", ylabel="E[log #parses] / E[length]", yscale="log",
            title=f"FG3 ({mode}): parse entropy density of the varying-tree RHM")
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 FG3 = Experiment(
