@@ -41,6 +41,19 @@ def save_json(obj: dict, path) -> None:
         tmp.write_text(text)
 
 
+def check_header(data, fmt: str, what: str, fields=()) -> None:
+    """ValueError unless `data` is a dict of format `fmt`, version 1, with every key of `fields` (`what` names the
+    file kind in the message: "soft grammar", "sparse RHM", ...)."""
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise ValueError(f"not a {what} file: format={data.get('format') if isinstance(data, dict) else None!r}, "
+                         f"expected {fmt!r}")
+    if data.get("version") != 1:
+        raise ValueError(f"unsupported {what} format version {data.get('version')!r}; this rhm reads 1")
+    missing = [k for k in fields if k not in data]
+    if missing:
+        raise ValueError(f"{what} JSON lacks field(s) {missing}")
+
+
 def load_json(path, from_dict, what: str):
     """``from_dict`` of the JSON in `path`; any failure is one ValueError naming the file."""
     data = read_json(path)

@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from ._io import load_json, save_json
+from ._io import check_header, load_json, save_json
 from .treepcfg import TreePCFG, tree_pcfg
 from .validation import check_int
 
@@ -398,13 +398,7 @@ class FilteredGrammar:
     @classmethod
     def from_dict(cls, data) -> "FilteredGrammar":
         """Rebuild from :meth:`to_dict` output (the base grammar by its own format: RHM, sparse RHM, soft)."""
-        if not isinstance(data, dict) or data.get("format") != FILTERED_FORMAT:
-            raise ValueError(f"not a filtered grammar file: format="
-                             f"{data.get('format') if isinstance(data, dict) else None!r}, "
-                             f"expected {FILTERED_FORMAT!r}")
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported filtered grammar format version {data.get('version')!r}; this rhm "
-                             "reads 1")
+        check_header(data, FILTERED_FORMAT, "filtered grammar")
         base = data.get("base")
         fmt = base.get("format") if isinstance(base, dict) else None
         if fmt not in _FORMATS or fmt == FILTERED_FORMAT:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._io import load_json, save_json
+from ._io import check_header, load_json, save_json
 from .filtering import register_format
 from .grammar import _filtered_sample, _uniform_rules, check_rules
 from .patches import codes, digits
@@ -254,14 +254,7 @@ class SoftGrammar:
     @classmethod
     def from_dict(cls, data) -> "SoftGrammar":
         """Rebuild from :meth:`to_dict` output: the parameters rebuild it, the stored tables must match them."""
-        if not isinstance(data, dict) or data.get("format") != SOFT_FORMAT:
-            raise ValueError(f"not a soft grammar file: format="
-                             f"{data.get('format') if isinstance(data, dict) else None!r}, expected {SOFT_FORMAT!r}")
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported soft grammar format version {data.get('version')!r}; this rhm reads 1")
-        missing = [k for k in ("v", "s", "L", "beta", "seed") if k not in data]
-        if missing:
-            raise ValueError(f"soft grammar JSON lacks field(s) {missing}")
+        check_header(data, SOFT_FORMAT, "soft grammar", ("v", "s", "L", "beta", "seed"))
         g = cls(data["v"], data["s"], data["L"], data["beta"], seed=data["seed"], n_classes=data.get("n_classes"),
                 m=data.get("m"), noise=data.get("noise", 0.0), overlap=data.get("overlap", False))
         for key, mine in (("rules", g.rules), ("probs", g.rule_probs)):

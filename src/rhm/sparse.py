@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import limits
-from ._io import load_json, save_json
+from ._io import check_header, load_json, save_json
 from .filtering import register_format
 from .grammar import RHM, _filtered_sample, check_variant
 from .spec import register_builder, spec_of
@@ -334,13 +334,7 @@ class SparseRHM:
 
     @classmethod
     def from_dict(cls, data) -> "SparseRHM":
-        if not isinstance(data, dict) or data.get("format") != SPARSE_FORMAT:
-            raise ValueError(f"not a sparse RHM file: format={data.get('format') if isinstance(data, dict) else None!r}"
-                             f", expected {SPARSE_FORMAT!r}")
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported sparse RHM format version {data.get('version')!r}; this rhm reads 1")
-        if "s0" not in data or "base" not in data:
-            raise ValueError("sparse RHM JSON lacks field(s) s0/base")
+        check_header(data, SPARSE_FORMAT, "sparse RHM", ("s0", "base"))
         return cls.from_base(RHM.from_dict(data["base"]), data["s0"], noise=data.get("noise", 0.0))
 
     @classmethod

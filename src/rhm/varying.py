@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._io import load_json, save_json
+from ._io import check_header, load_json, save_json
 from .filtering import register_format
 from .spec import GrammarSpec, check_varying, register_builder
 from .validation import check_float, check_int
@@ -295,14 +295,7 @@ class VaryingRHM:
     @classmethod
     def from_dict(cls, data) -> "VaryingRHM":
         """Rebuild from :meth:`to_dict` output: the parameters rebuild it, the stored tables must match them."""
-        if not isinstance(data, dict) or data.get("format") != VARYING_FORMAT:
-            raise ValueError(f"not a varying grammar file: format="
-                             f"{data.get('format') if isinstance(data, dict) else None!r}, expected {VARYING_FORMAT!r}")
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported varying grammar format version {data.get('version')!r}; this rhm reads 1")
-        missing = [k for k in ("v", "m2", "m3", "p2", "L", "seed") if k not in data]
-        if missing:
-            raise ValueError(f"varying grammar JSON lacks field(s) {missing}")
+        check_header(data, VARYING_FORMAT, "varying grammar", ("v", "m2", "m3", "p2", "L", "seed"))
         g = cls(data["v"], data["m2"], data["m3"], data["p2"], data["L"], n_classes=data.get("n_classes"),
                 seed=data["seed"])
         for key, mine in (("binary_rules", g.binary_rules), ("ternary_rules", g.ternary_rules)):
