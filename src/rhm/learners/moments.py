@@ -202,8 +202,8 @@ class Moments(Learner):
     min_count: tuples seen fewer times at either edge are not used as rules.
     n_init: k-means restarts (scikit-learn's default 10).
     pad_token: the padding token; None = the grammar's ``pad_token`` when fit with a grammar, else the largest
-        token id when every occurrence of it is in a trailing run (rhm.VaryingRHM pads with v, one past the
-        vocabulary), else no padding.
+        token id when the rows are 3**L wide and every occurrence of that token is in a trailing run
+        (rhm.VaryingRHM pads with v, one past the vocabulary), else no padding.
     seed: seeds k-means.
     """
 
