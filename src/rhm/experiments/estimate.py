@@ -139,13 +139,18 @@ def estimate(configs, budget_s: float = 60.0, imports=(), run=execute, clock=tim
     return Estimate([{k: v for k, v in g.items() if k not in ("_cfg", "work")} for g in groups.values()])
 
 
+def _fits_diffusion(c: RunConfig) -> bool:
+    """A diffusion-task run that trains the diffusion learner (a transformer denoiser), not an exact grid."""
+    return c.task == "diffusion" and (c.extras or {}).get("what") == "learn"
+
+
 def work(c: RunConfig) -> float:
     """What one run's cost grows with: its training size P, or, for a learner trained by gradient steps, the
     samples it processes (steps x batch; steps = min(epochs x ceil(P / batch), max_steps), P / batch online). The
     diffusion task's learner trains exactly ``max_steps`` steps whatever P."""
     P = max(c.train_size or 0, 0)
     hp = {**(c.resolved or {}), **(c.params or {})}
-    if c.task == "diffusion" and (c.extras or {}).get("what") == "learn" and hp.get("max_steps"):
+    if _fits_diffusion(c) and hp.get("max_steps"):
         return float(int(hp["max_steps"]) * int(hp.get("batch_size") or 32))
     if c.task == "train" and c.learner in TORCH_COST:
         batch = int(hp.get("batch_size") or 32)
@@ -236,8 +241,7 @@ def model_seconds(c: RunConfig) -> float:
     P, d = max(c.train_size or 0, 0), _input_length(c.grammar)
     hp = {**(c.resolved or {}), **(c.params or {})}  # every hyperparameter, defaults filled
     # the diffusion learner's denoiser is a transformer trained for exactly max_steps steps (see work())
-    net = "transformer" if c.task == "diffusion" and (c.extras or {}).get("what") == "learn" else \
-        c.learner if c.task == "train" else None
+    net = "transformer" if _fits_diffusion(c) else c.learner if c.task == "train" else None
     if net in TORCH_COST:
         return 1.0 + TORCH_COST[net] * work(c) * d * int(hp.get("width") or 128)
     a, b = COST_MODEL.get(c.learner if c.task == "train" else c.task, DEFAULT_COST)
