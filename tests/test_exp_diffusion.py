@@ -66,6 +66,9 @@ def test_learn_rows():
     m = execute(cfg.to_dict())["metrics"]
     assert set(m["validity"]) == {"1", "2"} and set(m["patch_validity"]) == {"1", "2"}
     assert 0 <= m["memorised"] <= 1 and m["n_gen"] == 100
+    assert m["n_novel"] == round((1 - m["memorised"]) * 100)
+    if m["n_novel"]:  # the validity of the samples that are not training strings, per level
+        assert set(m["novel_patch_validity"]) == {"1", "2"} and set(m["novel_validity"]) == {"1", "2"}
     assert m["excess_nll"] > -0.2  # an ELBO bound is above the exact NLL up to its Monte Carlo noise
 
 
@@ -89,6 +92,38 @@ def test_records_registered_with_held_out_seeds():
     jobs = E.runs_DM3("quick")[0]
     assert {j.train_size for j in jobs} == set(E.DM3_GRID["quick"]["sizes"])
     assert registry.get("DM2").sweep_names("full") == ["full-DM-fb-mask", "full-DM-fb-uniform"]
+
+
+class _Rows:
+    """A stand-in store: analyze_DM3 only reads rows(sweep=...)."""
+
+    def __init__(self, rows):
+        self._rows = rows
+
+    def rows(self, sweep=None, **_):
+        return self._rows
+
+
+def _dm3_row(P, all_pv, novel_pv):
+    lv = lambda vals: {str(k + 1): v for k, v in enumerate(vals)}  # noqa: E731
+    m = {"validity": lv([0.5] * 3), "patch_validity": lv(all_pv), "random_patch_validity": lv([0.2] * 3),
+         "excess_nll": 0.1, "memorised": 0.5}
+    if novel_pv is not None:
+        m["novel_patch_validity"] = lv(novel_pv)
+    return {"train_size": P, "metrics": m}
+
+
+def test_dm3_verdict_reads_the_novel_samples_not_the_recalled_ones(tmp_path):
+    # every sample valid at every P (a model that recalls its training strings), while the novel samples learn
+    # level 3 (the tokens' patches) at P = 64, level 2 at 256, level 1 at 1024: bottom level first
+    novel = {64: [0.3, 0.5, 0.95], 256: [0.4, 0.95, 0.97], 1024: [0.95, 0.96, 0.98]}
+    rows = [_dm3_row(P, [0.99] * 3, pv) for P, pv in novel.items()]
+    sec = E.analyze_DM3(registry.get("DM3"), _Rows(rows), "full", tmp_path)
+    assert sec.verdict == "held", sec.numbers
+    assert "novel" in sec.numbers and "l=1: 1024" in sec.numbers
+    # rows without the novel field (older stores) fall back to all samples, where the levels cannot be ordered
+    old = [_dm3_row(P, [0.99] * 3, None) for P in novel]
+    assert E.analyze_DM3(registry.get("DM3"), _Rows(old), "full", tmp_path).verdict == "inconclusive"
 
 
 @pytest.mark.slow

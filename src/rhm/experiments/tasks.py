@@ -354,7 +354,9 @@ def _execute_diffusion(cfg: RunConfig) -> dict:
     "learn": fit the learner (cfg.learner, cfg.params) on cfg.train_size i.i.d. strings, draw extras["n_gen"]
     strings; metrics["validity"][l] (rhm.oracle.validity, l = 1..L) for them and for as many uniform random
     strings ("random_validity"), the same per level-l patch ("patch_validity", "random_patch_validity"),
-    "memorised" (generated strings found in the training set), "excess_nll": the
+    "memorised" (generated strings found in the training set), "novel_validity" / "novel_patch_validity" (the
+    same on the generated strings that are not training strings: what the model generalises rather than recalls;
+    None where every generated string is memorised; "n_novel" of them), "excess_nll": the
     model's ELBO bound on -log p(x)/d on fresh strings minus the grammar's exact -log p(x)/d on them (nats/token).
     """
     from .. import diffusion, learners, oracle
@@ -397,11 +399,15 @@ def _execute_diffusion(cfg: RunConfig) -> dict:
     xt, _ = g.sample(min(n_gen, 1000), seed=s_test)
     excess = float(model.nll_bound(xt, n_draws=4, seed=cfg.seed).mean() + log_likelihood(g, xt).mean() / g.d)
     val, val_rnd = oracle.validity(g, gen), oracle.validity(g, rnd)
+    memorised = np.isin(_row_ids(gen), _row_ids(x))
+    novel = oracle.validity(g, gen[~memorised]) if (~memorised).any() else None
     metrics = {"validity": {str(k): float(v) for k, v in val.strings.items()},
                "random_validity": {str(k): float(v) for k, v in val_rnd.strings.items()},
                "patch_validity": {str(k): float(v) for k, v in val.patches.items()},
                "random_patch_validity": {str(k): float(v) for k, v in val_rnd.patches.items()},
-               "memorised": float(np.isin(_row_ids(gen), _row_ids(x)).mean()), "excess_nll": excess,
+               "novel_validity": None if novel is None else {str(k): float(v) for k, v in novel.strings.items()},
+               "novel_patch_validity": None if novel is None else {str(k): float(v) for k, v in novel.patches.items()},
+               "memorised": float(memorised.mean()), "n_novel": int((~memorised).sum()), "excess_nll": excess,
                "n_gen": n_gen}
     return {"test_accuracy": None, "test_error": None, "fit_seconds": fit_seconds, "metrics": metrics,
             "info": dict(getattr(model, "info_", {}) or {})}
