@@ -113,17 +113,23 @@ def _dm3_row(P, all_pv, novel_pv):
     return {"train_size": P, "metrics": m}
 
 
-def test_dm3_verdict_reads_the_novel_samples_not_the_recalled_ones(tmp_path):
+def test_dm3_verdict_reads_the_novel_samples_where_the_language_is_large(tmp_path, monkeypatch):
     # every sample valid at every P (a model that recalls its training strings), while the novel samples learn
     # level 3 (the tokens' patches) at P = 64, level 2 at 256, level 1 at 1024: bottom level first
     novel = {64: [0.3, 0.5, 0.95], 256: [0.4, 0.95, 0.97], 1024: [0.95, 0.96, 0.98]}
     rows = [_dm3_row(P, [0.99] * 3, pv) for P, pv in novel.items()]
+    old = [_dm3_row(P, [0.99] * 3, None) for P in novel]  # rows stored before the novel samples were recorded
+    big = dict(E.DM3_GRID["full"], v=16, m=4)  # 16 * 4**7 = 262,144 strings >= 10 x 1,024
+    monkeypatch.setitem(E.DM3_GRID, "full", big)
     sec = E.analyze_DM3(registry.get("DM3"), _Rows(rows), "full", tmp_path)
     assert sec.verdict == "held", sec.numbers
     assert "novel" in sec.numbers and "l=1: 1024" in sec.numbers
-    # rows without the novel field (older stores) fall back to all samples, where the levels cannot be ordered
-    old = [_dm3_row(P, [0.99] * 3, None) for P in novel]
+    # older rows fall back to all samples, where these levels cannot be ordered
     assert E.analyze_DM3(registry.get("DM3"), _Rows(old), "full", tmp_path).verdict == "inconclusive"
+    # a language of 8 * 2**7 = 1,024 strings, as large as P: the novel samples are biased, all samples are read
+    monkeypatch.setitem(E.DM3_GRID, "full", dict(big, v=8, m=2))
+    sec = E.analyze_DM3(registry.get("DM3"), _Rows(rows), "full", tmp_path)
+    assert sec.verdict == "inconclusive" and "all samples" in sec.numbers
 
 
 @pytest.mark.slow

@@ -21,14 +21,16 @@ DM3 — Favero, Sclocchi, Cagnetta, Frossard, Wyart (ICML 2025, arXiv 2502.12089
 grammar level by level, low levels (short contexts) with fewer samples than high ones. Measured: the diffusion
 learner (rhm.learners.diffusion) trained on P strings; the validity of its samples per level (rhm.oracle.validity:
 the fraction of level-l patches that are rules), the excess NLL (its ELBO bound minus the exact -log p / d), the
-fraction of memorised samples. Checked, on the generated strings that are not training strings (a model that recalls
-its training set is not credited with the grammar): the size P_l at which the patch validity of level l first
-reaches DM3_LEARNT is ordered P_L <= ... <= P_1 (bottom level first). If some level never reaches it on the grid, or
-a level is already learnt at the smallest P, the ordering cannot be decided: inconclusive. On development grammars 0
-and 1000 level 1 stayed below 0.9 at every P up to 4096 and every budget tried up to 10,000 steps
-(docs/diffusion.md): quick, and --full at its 3000 steps, are expected to be inconclusive. Validity over all samples
-rewards recalling this grammar's 1024-string language (42% of the samples were training strings at P = 128 after
-10,000 steps), hence the verdict's novel samples (both are tabled).
+fraction of memorised samples. Checked, on the generated strings that are not training strings where the language
+has at least NOVEL_RATIO times the largest P strings (a model that recalls its training set is not credited with the
+grammar), else on all samples (novel ones are then biased towards invalid strings): the size P_l at which the patch
+validity of level l first reaches DM3_LEARNT is ordered P_L <= ... <= P_1 (bottom level first). If some level never
+reaches it on the grid, or a level is already learnt at the smallest P, the ordering cannot be decided:
+inconclusive. On development grammars 0 and 1000 level 1 stayed below 0.9 at every P up to 4096 and every budget
+tried up to 10,000 steps (docs/diffusion.md): quick, and --full at its 3000 steps, are expected to be inconclusive.
+Validity over all samples rewards recalling this grammar's 1024-string language (42% of the samples were training
+strings at P = 128 after 10,000 steps); both are tabled. A deciding grid needs a language much larger than P
+(e.g. v = 16, m = 4).
 
 Grammar seeds: development 0 and 1000 (used while building these records, never reported); held-out 2500..2509
 (quick DM1/DM2), 2600..2619 (full DM1/DM2), 2700..2702 (quick DM3: 3 grammars only, stated in the section),
@@ -63,6 +65,7 @@ DM3_GRID = {
 # strings from 0.22 to 0.30 to 0.34 (fewer tokens unmasked together, each drawn independently of the others)
 DM2_TOL = 0.1
 DM3_LEARNT = 0.9
+NOVEL_RATIO = 10  # DM3 reads its novel samples only where the language has >= this many times the largest P strings
 N_BOOT = 2000
 
 
@@ -249,6 +252,13 @@ def _f(v) -> float:
     return math.nan if v is None else float(v)
 
 
+def _nanmean(values) -> float:
+    """Mean of the finite values; nan (no warning) when there is none."""
+    a = np.asarray(values, float)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else math.nan
+
+
 def analyze_DM3(exp, store, mode, out_dir) -> Section:
     s = exp.section()
     p = DM3_GRID[mode]
@@ -261,21 +271,29 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
     cell = {}
     for r in rows:
         cell.setdefault(int(r["train_size"]), []).append(r["metrics"])
-    # the verdict reads the validity of the generated strings that are not training strings (rows since issue 25's
-    # follow-up record it): a model that recalls its training set would otherwise look valid at small P
-    novel = all(m.get("novel_patch_validity", "absent") != "absent" for ms in cell.values() for m in ms)
+    # Which samples the verdict reads. Recalled training strings are valid whatever the model learnt, so where the
+    # language is much larger than the training set the verdict reads the novel samples (not training strings).
+    # Where P covers much of the language, the novel samples are biased towards invalid strings (a valid sample is
+    # then likely a training string even for a model that generalises: on development grammar 1000, P = 1,024 of
+    # its 1,024 strings, novel level-1 validity 0.21-0.24 against 0.45-0.47 over all samples), so it reads all.
+    from ..spec import GrammarSpec
+
+    language = GrammarSpec(v=p["v"], m=p["m"], s=2, L=p["L"]).num_inputs
+    recorded = all(m.get("novel_patch_validity", "absent") != "absent" for ms in cell.values() for m in ms)
+    novel = recorded and language >= NOVEL_RATIO * sizes[-1]
     key = "novel_patch_validity" if novel else "patch_validity"
+    other = "patch_validity" if novel else "novel_patch_validity"
     table, mean_pv = [], {}
-    with np.errstate(all="ignore"):
-        for P in sizes:
-            ms = cell[P]
-            pv = {lv: float(np.nanmean([_f((m[key] or {}).get(str(lv))) for m in ms])) for lv in levels}
-            mean_pv[P] = pv
-            table.append([P, *(f"{pv[lv]:.3f}" for lv in levels),
-                          *(f"{np.nanmean([_f(m['patch_validity'][str(lv)]) for m in ms]):.3f}" for lv in levels),
-                          *(f"{np.mean([_f(m['validity'][str(lv)]) for m in ms]):.3f}" for lv in levels),
-                          f"{np.mean([m['excess_nll'] for m in ms]):.3f}",
-                          f"{np.mean([m['memorised'] for m in ms]):.2f}", len(ms)])
+    for P in sizes:
+        ms = cell[P]
+        pv = {lv: _nanmean([_f((m[key] or {}).get(str(lv))) for m in ms]) for lv in levels}
+        mean_pv[P] = pv
+        table.append([P, *(f"{pv[lv]:.3f}" for lv in levels),
+                      *(f"{_nanmean([_f((m.get(other) or {}).get(str(lv))) for m in ms]):.3f}"
+                        for lv in levels),
+                      *(f"{np.mean([_f(m['validity'][str(lv)]) for m in ms]):.3f}" for lv in levels),
+                      f"{np.mean([m['excess_nll'] for m in ms]):.3f}",
+                      f"{np.mean([m['memorised'] for m in ms]):.2f}", len(ms)])
     # a uniform random string rarely defines a level-1 patch: its patch validity there is nan (no patch to judge)
     with np.errstate(all="ignore"):
         rnd = {lv: float(np.nanmean([_f(r["metrics"]["random_patch_validity"][str(lv)]) for r in rows]))
@@ -287,9 +305,16 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
                           + f"); diffusion learner {p['params']}; {p['n_gen']} generated strings per run. Patch "
                           "validity of uniform random strings: " + ", ".join(f"l={lv}: {rnd[lv]:.3f}" for lv in levels)
                           + "."))
-    which = "novel samples' patch validity" if novel else "patch validity (older rows: all samples)"
+    read = "the novel samples (generated strings that are not training strings)" if novel else "all samples"
+    s.blocks.append(("p", f"The verdict reads {read}: the language has {language:,} strings"
+                     + (f", at least {NOVEL_RATIO}x the largest P." if novel else
+                        f", less than {NOVEL_RATIO}x the largest P ({sizes[-1]:,}), where novel samples are biased "
+                        "towards invalid ones" + ("" if recorded else "; these rows predate the novel samples' record")
+                        + ". Read the memorised fraction beside it.")))
+    which = "novel samples' patch validity" if novel else "patch validity"
     s.blocks.append(("table", ["P", *(f"{which} l={lv}" for lv in levels),
-                               *(f"patch validity, all samples l={lv}" for lv in levels),
+                               *(f"{'patch validity, all samples' if novel else 'novel samples patch validity'} "
+                                 f"l={lv}" for lv in levels),
                                *(f"string validity l={lv}" for lv in levels), "excess NLL (nats/token)",
                                "memorised", "grammars"], table))
     # P_l: the first size at which level l's mean patch validity reaches DM3_LEARNT

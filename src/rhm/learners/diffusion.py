@@ -45,6 +45,10 @@ class Diffusion(Learner):
     lr, weight_decay, warmup: AdamW's peak learning rate, decoupled weight decay, linear warmup fraction.
     batch_size, max_steps: minibatch size and number of optimiser steps (cosine decay over them).
     sample_steps: unmasking steps of ``sample`` (None = d, one expected token per step).
+    patch: None (full attention) or an int >= 2: block i of the denoiser attends within aligned windows of
+        patch**(i+1) positions (the RHM's level subtrees when patch = s; :class:`TransformerNet`), so that the
+        receptive field grows level by level as in the U-Net of Favero et al. (ICML 2025); patch**depth must
+        reach d, or no block would see the whole string.
     dtype, device, seed: float32 | float64; "auto" | "cpu" | "cuda[:k]"; integer seed of init, batches, masks.
     """
 
@@ -52,7 +56,8 @@ class Diffusion(Learner):
     tasks = ("masked",)
 
     def __init__(self, width=64, depth=2, heads=4, dropout=0.0, lr=1e-3, weight_decay=0.0, warmup=0.05,
-                 batch_size=64, max_steps=2000, sample_steps=None, dtype="float32", device="auto", seed=0):
+                 batch_size=64, max_steps=2000, sample_steps=None, patch=None, dtype="float32", device="auto",
+                 seed=0):
         self.width = width
         self.depth = depth
         self.heads = heads
@@ -63,6 +68,7 @@ class Diffusion(Learner):
         self.batch_size = batch_size
         self.max_steps = max_steps
         self.sample_steps = sample_steps
+        self.patch = patch
         self.dtype = dtype
         self.device = device
         self.seed = seed
@@ -80,6 +86,7 @@ class Diffusion(Learner):
         check_int("batch_size", self.batch_size, 1)
         check_int("max_steps", self.max_steps, 1)
         check_int("sample_steps", self.sample_steps, 1, none_ok=True)
+        check_int("patch", self.patch, 2, none_ok=True)
         check_seed(self.seed)
         self.dtype_ = resolve_dtype(self.dtype)
         self.device_ = resolve_device(self.device)
@@ -157,8 +164,12 @@ class Diffusion(Learner):
 
     def _train(self, batches, steps, gen, log_every=100):
         t0 = time.perf_counter()
+        if self.patch is not None and self.patch ** self.depth < self.d_:
+            raise ValueError(f"patch={self.patch} with depth={self.depth}: the last block attends within windows of "
+                             f"patch**depth = {self.patch ** self.depth} < d = {self.d_} positions, so no block sees "
+                             f"the whole string; use depth >= {math.ceil(math.log(self.d_, self.patch) - 1e-9)}")
         self.net_ = TransformerNet(self.v_, self.v_, self.d_, self.width, self.depth, self.heads, self.dropout,
-                                   "masked", gen).to(self.dtype_).to(self.device_)
+                                   "masked", gen, patch=self.patch).to(self.dtype_).to(self.device_)
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         warm = int(self.warmup * steps)
         hist, window = [], torch.zeros((), dtype=torch.float64, device=self.device_)
