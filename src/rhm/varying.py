@@ -41,6 +41,7 @@ import numpy as np
 
 from ._io import check_header, load_json, save_json
 from .filtering import register_format
+from .sampling import _raw_bytes
 from .spec import GrammarSpec, check_varying, register_builder
 from .validation import check_float, check_int
 
@@ -241,25 +242,55 @@ class VaryingRHM:
 
     def _draw_children(self, rng, level, sym, cats, flat):
         """The right-hand sides of one rule draw per node: (nodes, 4) bytes [b, c, d or pad, pad] when tokens fit
-        a byte (the categorical's cell key maps straight to the packed right-hand side: one lookup per node, the
-        straddling cells resolved exactly), else (nodes, 3) through the drawn rule's flat index."""
-        cat = cats[level]
+        a byte (the cell key ``symbol << bits | random bits`` maps straight to the packed right-hand side: one
+        lookup per node), else (nodes, 3) through the drawn rule's flat index."""
         if self.token_dtype != np.uint8:
-            return np.take(flat[level], cat.draw_flat(rng, sym), axis=0)  # faster than fancy indexing
-        by_key = self.__dict__.setdefault("_by_key", {})
-        if level not in by_key:
-            packed = (flat[level].astype(np.uint32) * np.array([1, 1 << 8, 1 << 16], dtype=np.uint32)).sum(
-                1, dtype=np.uint32) | np.uint32(self.pad_token << 24)
-            # a straddling cell maps to 0xFFFFFFFF, which no right-hand side packs to (b, c < v = pad)
-            by_key[level] = (packed, np.where(cat.table >= 0, packed[np.maximum(cat.table, 0)],
-                                              np.uint32(0xFFFFFFFF)).astype(np.uint32))
-        packed, table = by_key[level]
-        key = cat.keys(rng, sym)
+            return np.take(flat[level], cats[level].draw_flat(rng, sym), axis=0)  # faster than fancy indexing
+        packed, table, bits, kd, cat = self._byte_tables()[level]
+        key = sym.astype(kd)
+        key <<= kd.type(bits)
+        if bits <= 8:
+            key |= _raw_bytes(rng, key.size) >> np.uint8(8 - bits)
+        else:
+            key |= _raw_bytes(rng, 2 * key.size).view("<u2") >> np.uint16(16 - bits)
         out = np.take(table, key)
-        bad = np.flatnonzero(out == np.uint32(0xFFFFFFFF))
-        if bad.size:
-            out[bad] = packed[cat.resolve(rng, key.reshape(-1)[bad])]
+        if cat is not None:  # cells that straddle two rules map to 0xFFFFFFFF: resolved exactly
+            bad = np.flatnonzero(out == np.uint32(0xFFFFFFFF))
+            if bad.size:
+                out[bad] = packed[cat.resolve(rng, key[bad])]
         return out.view(np.uint8).reshape(-1, 4)
+
+    def _byte_tables(self):
+        """Per level (packed, table, bits, key dtype, categorical or None) of the byte-token sampler (cached).
+
+        packed (n_par * (m2 + m3),) uint32: each rule's right-hand side [b, c, d or pad, pad] in one word. Every
+        parent has the same rule probabilities w (p2/m2 each binary rule, (1 - p2)/m3 each ternary one). When
+        every w * 2**bits is an integer for some bits <= 16 (p2 = 1/2 with m2, m3 powers of two, say), the 2**bits
+        equal cells of [0, 1) each lie inside one rule: table[a << bits | cell] is the packed right-hand side and
+        no draw needs refining, from a table small enough for the L1 cache and 1 random byte per node when bits
+        <= 8. Otherwise the cells of :class:`rhm.filtering.Categorical` are used, straddling ones marked."""
+        cache = self.__dict__.get("_byte_cache")
+        if cache is None:
+            cats, flat = self._samplers()
+            M = self.m2 + self.m3
+            w = np.concatenate([np.full(self.m2, self.p2 / self.m2), np.full(self.m3, (1 - self.p2) / self.m3)])
+            aligned = next((b for b in range(1, 17) if np.array_equal(w * 2**b, np.round(w * 2**b))
+                            and round(w.sum() * 2**b) == 2**b), None)
+            cache = []
+            for cat, f in zip(cats, flat):
+                packed = (f.astype(np.uint32) * np.array([1, 1 << 8, 1 << 16], dtype=np.uint32)).sum(
+                    1, dtype=np.uint32) | np.uint32(self.pad_token << 24)
+                if aligned is not None:
+                    column = np.repeat(np.arange(M), np.round(w * 2**aligned).astype(np.int64))  # cell -> rule
+                    table, bits, straddle = packed.reshape(-1, M)[:, column].reshape(-1), aligned, None
+                else:
+                    # a straddling cell maps to 0xFFFFFFFF, which no right-hand side packs to (b, c < v = pad)
+                    table = np.where(cat.table >= 0, packed[np.maximum(cat.table, 0)], np.uint32(0xFFFFFFFF))
+                    table, bits, straddle = table.astype(np.uint32), cat.bits, cat
+                kd = np.dtype(np.uint16 if table.size <= 1 << 16 else np.uint32)
+                cache.append((packed, table, bits, kd, straddle))
+            self.__dict__["_byte_cache"] = cache
+        return cache
 
     def _samplers(self):
         """Per level the categorical rule sampler (rows: parents) and the table (n_par * (m2 + m3), 3) of
