@@ -83,6 +83,20 @@ def _fill(out, values, counts):
     out[np.arange(out.shape[1])[None, :] < counts[:, None]] = values
 
 
+# the widest rows written from windows (_pad_rows): its (width + 1, width) table stays small
+_WINDOW_MAX_WIDTH = 3**5
+
+
+def _pad_rows(out, ext, counts, floor):
+    """Write a flat row-after-row byte array (counts[i] values for row i, then at least a row's width of padding:
+    ext) left-aligned into out (n, width), padded: row i is the window ext[start_i: start_i + width] (one row
+    gather of a strided view), and floor[counts[i]] (0 on the row's values, the padding after them) raises the
+    cells past the row's end to the padding, which is above every token."""
+    width = out.shape[1]
+    win = np.lib.stride_tricks.as_strided(ext, shape=(len(ext) - width + 1, width), strides=(1, 1), writeable=False)
+    np.maximum(win[np.cumsum(counts) - counts], floor[counts], out=out)
+
+
 @register_format(VARYING_FORMAT)
 class VaryingRHM:
     """The varying-tree RHM (Parley, Cagnetta, Wyart 2026): binary and ternary rules, variable length.
@@ -216,10 +230,13 @@ class VaryingRHM:
                            n * self.d * (2 + (8 if return_tree else 0)) + n * 16)
         rng = sampling._rng(seed)
         pad, dt = self.pad_token, self.token_dtype
+        # byte tokens: rows are written whole from windows of the flat level (_pad_rows), no padding beforehand
+        windows = dt == np.uint8 and self.d <= _WINDOW_MAX_WIDTH
+        alloc = np.empty if windows else lambda shape, dtype: np.full(shape, pad, dtype=dtype)
         y = rng.integers(0, self.n_classes, size=n).astype(dt)
-        x = np.full((n, self.d), pad, dtype=dt)
+        x = alloc((n, self.d), dtype=dt)
         lengths = np.empty(n, dtype=np.int64)
-        tree = [y] + [np.full((n, 3**lv), pad, dtype=dt) for lv in range(1, self.L)] + [x] if return_tree else None
+        tree = [y] + [alloc((n, 3**lv), dtype=dt) for lv in range(1, self.L)] + [x] if return_tree else None
         arities = [np.zeros((n, 3**lv), dtype=np.uint8) for lv in range(self.L)] if return_tree else None
         cats, flat = self._samplers()
         step = max(1, _CHUNK_NODES // 3**self.L)
@@ -233,12 +250,28 @@ class VaryingRHM:
                 if return_tree:
                     _fill(arities[level][a: a + step], ar, counts)
                 counts = np.add.reduceat(ar, np.cumsum(counts) - counts)
-                sym = np.compress(keep.reshape(-1), children.reshape(-1))  # ~6x faster than children[keep]
-                if return_tree and level < self.L - 1:
-                    _fill(tree[level + 1][a: a + step], sym, counts)
-            _fill(x[a: a + step], sym, counts)
+                out = x if level == self.L - 1 else tree[level + 1] if return_tree else None
+                if out is None or not windows:
+                    sym = np.compress(keep.reshape(-1), children.reshape(-1))  # ~6x faster than children[keep]
+                    if out is not None:
+                        _fill(out[a: a + step], sym, counts)
+                    continue
+                width = out.shape[1]
+                total = len(children) * 4 - int(np.count_nonzero(~keep))
+                ext = np.empty(total + width, dtype=np.uint8)  # the flat level and a row of padding after it
+                ext[total:] = pad
+                sym = np.compress(keep.reshape(-1), children.reshape(-1), out=ext[:total])
+                _pad_rows(out[a: a + step], ext, counts, self._floor(width))
             lengths[a: a + step] = counts
         return VaryingSample(x, y, lengths, tree, arities)
+
+    def _floor(self, width):
+        """(width + 1, width) uint8: row k is k zeros then pad_token (the mask of _pad_rows), cached."""
+        floors = self.__dict__.setdefault("_floors", {})
+        if width not in floors:
+            floors[width] = np.where(np.arange(width)[None, :] < np.arange(width + 1)[:, None], 0,
+                                     self.pad_token).astype(np.uint8)
+        return floors[width]
 
     def _draw_children(self, rng, level, sym, cats, flat):
         """The right-hand sides of one rule draw per node: (nodes, 4) bytes [b, c, d or pad, pad] when tokens fit
