@@ -87,14 +87,15 @@ def _fill(out, values, counts):
 _WINDOW_MAX_WIDTH = 3**5
 
 
-def _pad_rows(out, ext, counts, floor):
-    """Write a flat row-after-row byte array (counts[i] values for row i, then at least a row's width of padding:
-    ext) left-aligned into out (n, width), padded: row i is the window ext[start_i: start_i + width] (one row
-    gather of a strided view), and floor[counts[i]] (0 on the row's values, the padding after them) raises the
-    cells past the row's end to the padding, which is above every token."""
+def _pad_rows(out, ext, ends, floor):
+    """Write a flat row-after-row byte array (row i: ext[ends[i-1]: ends[i]], then at least a row's width of
+    padding) left-aligned into out (n, width), padded: row i is the window ext[start_i: start_i + width] (one row
+    gather of a strided view), and floor[count_i] (0 on the row's values, the padding after them) raises the cells
+    past the row's end to the padding, which is above every token."""
     width = out.shape[1]
+    counts = np.diff(ends, prepend=0)
     win = np.lib.stride_tricks.as_strided(ext, shape=(len(ext) - width + 1, width), strides=(1, 1), writeable=False)
-    np.maximum(win[np.cumsum(counts) - counts], floor[counts], out=out)
+    np.maximum(win[ends - counts], floor[counts], out=out)
 
 
 @register_format(VARYING_FORMAT)
@@ -240,29 +241,32 @@ class VaryingRHM:
         arities = [np.zeros((n, 3**lv), dtype=np.uint8) for lv in range(self.L)] if return_tree else None
         cats, flat = self._samplers()
         step = max(1, _CHUNK_NODES // 3**self.L)
+        idt = np.int32 if step * 3**self.L < 2**31 else np.int64
         for a in range(0, n, step):
             sym = y[a: a + step]  # every node of the current level of this chunk, row after row
-            counts = np.ones(len(sym), dtype=np.int64)  # nodes per row
+            ends = np.arange(1, len(sym) + 1, dtype=idt)  # per row: the nodes of the level up to its end
             for level in range(self.L):
                 children = self._draw_children(rng, level, sym, cats, flat)  # (nodes, 3 or 4) tokens
-                # the third slot of a binary rule (and a packed 4th byte) is padding; small dtypes: fewer page faults
-                ar = (children[:, 2] != pad).view(np.uint8) + np.uint8(2)
+                # the third slot of a binary rule (and a packed 4th byte) is padding
+                ternary = children[:, 2] != pad
                 if return_tree:
-                    _fill(arities[level][a: a + step], ar, counts)
-                counts = np.add.reduceat(ar, np.cumsum(counts) - counts, dtype=np.int64)
+                    _fill(arities[level][a: a + step], ternary.view(np.uint8) + np.uint8(2), np.diff(ends, prepend=0))
+                # each node has 2 children, 1 more if ternary: the next level's row ends from one cumulative sum
+                # (~3x faster than summing each row's arities with np.add.reduceat)
+                ends = 2 * ends + np.cumsum(ternary, dtype=idt)[ends - 1]
                 out = x if level == self.L - 1 else tree[level + 1] if return_tree else None
                 keep = children != pad
                 if out is None or not windows:
                     sym = np.compress(keep.reshape(-1), children.reshape(-1))  # ~6x faster than children[keep]
                     if out is not None:
-                        _fill(out[a: a + step], sym, counts)
+                        _fill(out[a: a + step], sym, np.diff(ends, prepend=0))
                     continue
-                width, total = out.shape[1], int(counts.sum())
+                width, total = out.shape[1], int(ends[-1])
                 ext = np.empty(total + width, dtype=np.uint8)  # the flat level and a row of padding after it
                 ext[total:] = pad
                 sym = np.compress(keep.reshape(-1), children.reshape(-1), out=ext[:total])
-                _pad_rows(out[a: a + step], ext, counts, self._floor(width))
-            lengths[a: a + step] = counts
+                _pad_rows(out[a: a + step], ext, ends, self._floor(width))
+            lengths[a: a + step] = np.diff(ends, prepend=0)
         return VaryingSample(x, y, lengths, tree, arities)
 
     def _floor(self, width):
