@@ -89,13 +89,17 @@ _WINDOW_MAX_WIDTH = 3**5
 
 def _pad_rows(out, ext, ends, floor):
     """Write a flat row-after-row byte array (row i: ext[ends[i-1]: ends[i]], then at least a row's width of
-    padding) left-aligned into out (n, width), padded: row i is the window ext[start_i: start_i + width] (one row
-    gather of a strided view), and floor[count_i] (0 on the row's values, the padding after them) raises the cells
-    past the row's end to the padding, which is above every token."""
+    padding) left-aligned into out (n, width), padded: row i is the window ext[start_i: start_i + width], and
+    floor[count_i] (0 on the row's values, the padding after them) raises the cells past the row's end to the
+    padding, which is above every token. The windows are the elements of a 1-D view of ext with a `width`-byte
+    void dtype and a stride of 1 byte, so each row is one element copy (~2.5x faster than gathering the rows of a
+    2-D strided view)."""
     width = out.shape[1]
+    row = np.dtype((np.void, width))
     counts = np.diff(ends, prepend=0)
-    win = np.lib.stride_tricks.as_strided(ext, shape=(len(ext) - width + 1, width), strides=(1, 1), writeable=False)
-    np.maximum(win[ends - counts], floor[counts], out=out)
+    win = np.ndarray(shape=(len(ext) - width + 1,), dtype=row, buffer=ext, strides=(1,))
+    np.maximum(win[ends - counts].view(np.uint8).reshape(-1, width),
+               floor.view(row).reshape(-1)[counts].view(np.uint8).reshape(-1, width), out=out)
 
 
 @register_format(VARYING_FORMAT)
