@@ -251,15 +251,14 @@ class VaryingRHM:
             ends = np.arange(1, len(sym) + 1, dtype=idt)  # per row: the nodes of the level up to its end
             for level in range(self.L):
                 children = self._draw_children(rng, level, sym, cats, flat)  # (nodes, 3 or 4) tokens
-                # the third slot of a binary rule (and a packed 4th byte) is padding
-                ternary = children[:, 2] != pad
+                keep = children != pad  # the third slot of a binary rule (and a packed 4th byte) is padding
+                ternary = keep[:, 2]
                 if return_tree:
                     _fill(arities[level][a: a + step], ternary.view(np.uint8) + np.uint8(2), np.diff(ends, prepend=0))
                 # each node has 2 children, 1 more if ternary: the next level's row ends from one cumulative sum
                 # (~3x faster than summing each row's arities with np.add.reduceat)
                 ends = 2 * ends + np.cumsum(ternary, dtype=idt)[ends - 1]
                 out = x if level == self.L - 1 else tree[level + 1] if return_tree else None
-                keep = children != pad
                 if out is None or not windows:
                     sym = np.compress(keep.reshape(-1), children.reshape(-1))  # ~6x faster than children[keep]
                     if out is not None:
