@@ -238,7 +238,7 @@ class VaryingRHM:
         # byte tokens: rows are written whole from windows of the flat level (_pad_rows), no padding beforehand
         windows = dt == np.uint8 and self.d <= _WINDOW_MAX_WIDTH
         alloc = np.empty if windows else lambda shape, dtype: np.full(shape, pad, dtype=dtype)
-        y = rng.integers(0, self.n_classes, size=n).astype(dt)
+        y = rng.integers(0, self.n_classes, size=n, dtype=dt)
         x = alloc((n, self.d), dtype=dt)
         lengths = np.empty(n, dtype=np.int64)
         tree = [y] + [alloc((n, 3**lv), dtype=dt) for lv in range(1, self.L)] + [x] if return_tree else None
