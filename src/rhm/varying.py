@@ -222,9 +222,11 @@ class VaryingRHM:
         """n i.i.d. strings: ``(x, y)`` padded (n, 3**L), with ``.lengths``; see the module docstring.
 
         Vectorised, in cache-sized chunks of strings: each level is one flat array of the chunk's nodes, row after
-        row; one categorical draw per node (:class:`rhm.filtering.Categorical`: arity and rule at once, P = p2/m2
-        for each binary rule, (1 - p2)/m3 for each ternary one) indexes one table of right-hand sides, and the
-        binary rules' padding slot is dropped with a mask (no loop over samples or nodes)."""
+        row; one categorical draw per node (arity and rule at once, P = p2/m2 for each binary rule, (1 - p2)/m3
+        for each ternary one; see :meth:`_byte_tables`) indexes one table of right-hand sides, and the binary
+        rules' padding slot is dropped with a mask (no loop over samples or nodes). The rows' ends follow from a
+        cumulative sum of the ternary flags; byte rows are written padded from windows of the flat last level
+        (:func:`_pad_rows`). x, y do not depend on return_tree."""
         from . import limits, sampling
 
         n = sampling._check_n(n)
