@@ -316,8 +316,9 @@ class VaryingRHM:
             cats, flat = self._samplers()
             M = self.m2 + self.m3
             w = np.concatenate([np.full(self.m2, self.p2 / self.m2), np.full(self.m3, (1 - self.p2) / self.m3)])
+            # w * 2**b exact integers (float64 holds them exactly) that add up to 2**b: cell counts of the rules
             aligned = next((b for b in range(1, 17) if np.array_equal(w * 2**b, np.round(w * 2**b))
-                            and round(w.sum() * 2**b) == 2**b), None)
+                            and np.round(w * 2**b).sum() == 2**b), None)
             cache = []
             for cat, f in zip(cats, flat):
                 packed = (f.astype(np.uint32) * np.array([1, 1 << 8, 1 << 16], dtype=np.uint32)).sum(
