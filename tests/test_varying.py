@@ -43,25 +43,37 @@ def test_sample_format():
     assert len(batches) == 2 and batches[0].x.shape == (7, 27)
 
 
-def test_trees_follow_the_rules():
-    g = VaryingRHM(6, 2, 12, 0.5, 3, seed=7)
+# the sampler's code paths: rule cells from the Categorical (1/24 is not dyadic), aligned 2**bits cells (p2 = 1/2,
+# m2 = 4, m3 = 32), tokens wider than a byte (300 classes), rows wider than the window table (d = 729)
+SAMPLER_PATHS = [((6, 2, 12, 0.5, 3), {}), ((8, 4, 32, 0.5, 3), {}), ((20, 1, 4, 0.5, 2), dict(n_classes=300)),
+                 ((3, 1, 2, 0.5, 6), {})]
+
+
+@pytest.mark.parametrize("args, kwargs", SAMPLER_PATHS)
+def test_trees_follow_the_rules(args, kwargs):
+    g = VaryingRHM(*args, **kwargs, seed=7)
     n = 300
     x, y, tree = s = g.sample(n, seed=3, return_tree=True)
     assert np.array_equal(tree[0], y) and np.array_equal(tree[-1][:, : x.shape[1]], x)
+    plain = g.sample(n, seed=3)  # the tree costs nothing in the draws: the same strings without it
+    assert np.array_equal(plain.x, x) and np.array_equal(plain.y, y) and np.array_equal(plain.lengths, s.lengths)
+    cols = np.arange(g.d)[None, :]
+    assert ((x != g.pad_token) == (cols < s.lengths[:, None])).all() and x.dtype == g.token_dtype
     pad = g.pad_token
     for level in range(g.L):
         bset = {(a, *r) for a in range(g.symbols(level)) for r in map(tuple, g.binary_rules[level][a])}
         tset = {(a, *r) for a in range(g.symbols(level)) for r in map(tuple, g.ternary_rules[level][a])}
         parents = tree[level].reshape(n, -1)
         ar = s.arities[level]
-        assert ((ar > 0) == (parents != pad)).all()
+        real = parents != pad if level else np.ones(parents.shape, bool)  # a root class may equal v (n_classes > v)
+        assert ((ar > 0) == real).all()
         for i in range(0, n, 37):  # spot-check rows: each node's children are one of its rules
             pos = 0
             kids = tree[level + 1][i]
-            for a, k in zip(parents[i], ar[i]):
-                if k == 0:
+            for a, k in zip(parents[i].tolist(), ar[i].tolist()):  # Python ints: pos + k must not wrap at 256
+                if k == 0:  # padding
                     continue
-                assert (int(a), *map(int, kids[pos: pos + k])) in (bset if k == 2 else tset)
+                assert (a, *map(int, kids[pos: pos + k])) in (bset if k == 2 else tset)
                 pos += k
             assert (kids[pos:] == pad).all()
 
@@ -193,9 +205,11 @@ def test_inference_matches_enumeration(args):
         assert (cky.num_parses(g, xo) == 0).all()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sampler_frequencies_match_exact_likelihood(seed):
-    g = VaryingRHM(3, 2, 3, 0.4, 2, n_classes=2, seed=seed)
+@pytest.mark.parametrize("seed, m3, p2", [(0, 3, 0.4), (1, 3, 0.4), (2, 3, 0.4), (3, 4, 0.5), (4, 4, 0.5)])
+def test_sampler_frequencies_match_exact_likelihood(seed, m3, p2):
+    """p2 = 0.4: rule cells from the Categorical (straddling cells refined); p2 = 1/2 with m2 = 2, m3 = 4: the rule
+    probabilities 1/4, 1/8 are dyadic and drawn from aligned cells."""
+    g = VaryingRHM(3, 2, m3, p2, 2, n_classes=2, seed=seed)
     x, y = g.sample(60000, seed=100 + seed)
     strings, counts = np.unique(x, axis=0, return_counts=True)
     p = np.exp(I.log_likelihood(g, strings))

@@ -41,6 +41,7 @@ import numpy as np
 
 from ._io import check_header, load_json, save_json
 from .filtering import register_format
+from .sampling import _raw_bytes
 from .spec import GrammarSpec, check_varying, register_builder
 from .validation import check_float, check_int
 
@@ -80,6 +81,25 @@ def _fill(out, values, counts):
     """Write the rows of a flat row-after-row array (counts[i] values for row i) left-aligned into out (n, width),
     whose other cells already hold the padding: one boolean mask in row-major order does it."""
     out[np.arange(out.shape[1])[None, :] < counts[:, None]] = values
+
+
+# the widest rows written from windows (_pad_rows): its (width + 1, width) table stays small
+_WINDOW_MAX_WIDTH = 3**5
+
+
+def _pad_rows(out, ext, ends, floor):
+    """Write a flat row-after-row byte array (row i: ext[ends[i-1]: ends[i]], then at least a row's width of
+    padding) left-aligned into out (n, width), padded: row i is the window ext[start_i: start_i + width], and
+    floor[count_i] (0 on the row's values, the padding after them) raises the cells past the row's end to the
+    padding, which is above every token. The windows are the elements of a 1-D view of ext with a `width`-byte
+    void dtype and a stride of 1 byte, so each row is one element copy (~2.5x faster than gathering the rows of a
+    2-D strided view)."""
+    width = out.shape[1]
+    row = np.dtype((np.void, width))
+    counts = np.diff(ends, prepend=0)
+    win = np.ndarray(shape=(len(ext) - width + 1,), dtype=row, buffer=ext, strides=(1,))
+    np.maximum(win[ends - counts].view(np.uint8).reshape(-1, width),
+               floor.view(row).reshape(-1)[counts].view(np.uint8).reshape(-1, width), out=out)
 
 
 @register_format(VARYING_FORMAT)
@@ -202,9 +222,11 @@ class VaryingRHM:
         """n i.i.d. strings: ``(x, y)`` padded (n, 3**L), with ``.lengths``; see the module docstring.
 
         Vectorised, in cache-sized chunks of strings: each level is one flat array of the chunk's nodes, row after
-        row; one categorical draw per node (:class:`rhm.filtering.Categorical`: arity and rule at once, P = p2/m2
-        for each binary rule, (1 - p2)/m3 for each ternary one) indexes one table of right-hand sides, and the
-        binary rules' padding slot is dropped with a mask (no loop over samples or nodes)."""
+        row; one categorical draw per node (arity and rule at once, P = p2/m2 for each binary rule, (1 - p2)/m3
+        for each ternary one; see :meth:`_byte_tables`) indexes one table of right-hand sides, and the binary
+        rules' padding slot is dropped with a mask (no loop over samples or nodes). The rows' ends follow from a
+        cumulative sum of the ternary flags; byte rows are written padded from windows of the flat last level
+        (:func:`_pad_rows`). x, y do not depend on return_tree."""
         from . import limits, sampling
 
         n = sampling._check_n(n)
@@ -215,51 +237,103 @@ class VaryingRHM:
                            n * self.d * (2 + (8 if return_tree else 0)) + n * 16)
         rng = sampling._rng(seed)
         pad, dt = self.pad_token, self.token_dtype
-        y = rng.integers(0, self.n_classes, size=n).astype(dt)
-        x = np.full((n, self.d), pad, dtype=dt)
+        # byte tokens: rows are written whole from windows of the flat level (_pad_rows), no padding beforehand
+        windows = dt == np.uint8 and self.d <= _WINDOW_MAX_WIDTH
+        alloc = np.empty if windows else lambda shape, dtype: np.full(shape, pad, dtype=dtype)
+        y = rng.integers(0, self.n_classes, size=n, dtype=dt)
+        x = alloc((n, self.d), dtype=dt)
         lengths = np.empty(n, dtype=np.int64)
-        tree = [y] + [np.full((n, 3**lv), pad, dtype=dt) for lv in range(1, self.L)] + [x] if return_tree else None
+        tree = [y] + [alloc((n, 3**lv), dtype=dt) for lv in range(1, self.L)] + [x] if return_tree else None
         arities = [np.zeros((n, 3**lv), dtype=np.uint8) for lv in range(self.L)] if return_tree else None
         cats, flat = self._samplers()
         step = max(1, _CHUNK_NODES // 3**self.L)
+        idt = np.int32 if step * 3**self.L < 2**31 else np.int64
         for a in range(0, n, step):
             sym = y[a: a + step]  # every node of the current level of this chunk, row after row
-            counts = np.ones(len(sym), dtype=np.int64)  # nodes per row
+            ends = np.arange(1, len(sym) + 1, dtype=idt)  # per row: the nodes of the level up to its end
             for level in range(self.L):
                 children = self._draw_children(rng, level, sym, cats, flat)  # (nodes, 3 or 4) tokens
                 keep = children != pad  # the third slot of a binary rule (and a packed 4th byte) is padding
-                ar = 2 + keep[:, 2]
+                ternary = keep[:, 2]
                 if return_tree:
-                    _fill(arities[level][a: a + step], ar, counts)
-                counts = np.add.reduceat(ar, np.cumsum(counts) - counts)
-                sym = np.compress(keep.reshape(-1), children.reshape(-1))  # ~6x faster than children[keep]
-                if return_tree and level < self.L - 1:
-                    _fill(tree[level + 1][a: a + step], sym, counts)
-            _fill(x[a: a + step], sym, counts)
-            lengths[a: a + step] = counts
+                    _fill(arities[level][a: a + step], ternary.view(np.uint8) + np.uint8(2), np.diff(ends, prepend=0))
+                # each node has 2 children, 1 more if ternary: the next level's row ends from one cumulative sum
+                # (~3x faster than summing each row's arities with np.add.reduceat)
+                ends = 2 * ends + np.cumsum(ternary, dtype=idt)[ends - 1]
+                out = x if level == self.L - 1 else tree[level + 1] if return_tree else None
+                if out is None or not windows:
+                    sym = np.compress(keep.reshape(-1), children.reshape(-1))  # ~6x faster than children[keep]
+                    if out is not None:
+                        _fill(out[a: a + step], sym, np.diff(ends, prepend=0))
+                    continue
+                width, total = out.shape[1], int(ends[-1])
+                ext = np.empty(total + width, dtype=np.uint8)  # the flat level and a row of padding after it
+                ext[total:] = pad
+                sym = np.compress(keep.reshape(-1), children.reshape(-1), out=ext[:total])
+                _pad_rows(out[a: a + step], ext, ends, self._floor(width))
+            lengths[a: a + step] = np.diff(ends, prepend=0)
         return VaryingSample(x, y, lengths, tree, arities)
+
+    def _floor(self, width):
+        """(width + 1, width) uint8: row k is k zeros then pad_token (the mask of _pad_rows), cached."""
+        floors = self.__dict__.setdefault("_floors", {})
+        if width not in floors:
+            floors[width] = np.where(np.arange(width)[None, :] < np.arange(width + 1)[:, None], 0,
+                                     self.pad_token).astype(np.uint8)
+        return floors[width]
 
     def _draw_children(self, rng, level, sym, cats, flat):
         """The right-hand sides of one rule draw per node: (nodes, 4) bytes [b, c, d or pad, pad] when tokens fit
-        a byte (the categorical's cell key maps straight to the packed right-hand side: one lookup per node, the
-        straddling cells resolved exactly), else (nodes, 3) through the drawn rule's flat index."""
-        cat = cats[level]
+        a byte (the cell key ``symbol << bits | random bits`` maps straight to the packed right-hand side: one
+        lookup per node), else (nodes, 3) through the drawn rule's flat index."""
         if self.token_dtype != np.uint8:
-            return np.take(flat[level], cat.draw_flat(rng, sym), axis=0)  # faster than fancy indexing
-        by_key = self.__dict__.setdefault("_by_key", {})
-        if level not in by_key:
-            packed = (flat[level].astype(np.uint32) * np.array([1, 1 << 8, 1 << 16], dtype=np.uint32)).sum(
-                1, dtype=np.uint32) | np.uint32(self.pad_token << 24)
-            # a straddling cell maps to 0xFFFFFFFF, which no right-hand side packs to (b, c < v = pad)
-            by_key[level] = (packed, np.where(cat.table >= 0, packed[np.maximum(cat.table, 0)],
-                                              np.uint32(0xFFFFFFFF)).astype(np.uint32))
-        packed, table = by_key[level]
-        key = cat.keys(rng, sym)
+            return np.take(flat[level], cats[level].draw_flat(rng, sym), axis=0)  # faster than fancy indexing
+        packed, table, bits, kd, cat = self._byte_tables()[level]
+        key = sym.astype(kd)
+        key <<= kd.type(bits)
+        if bits <= 8:
+            key |= _raw_bytes(rng, key.size) >> np.uint8(8 - bits)
+        else:
+            key |= _raw_bytes(rng, 2 * key.size).view("<u2") >> np.uint16(16 - bits)
         out = np.take(table, key)
-        bad = np.flatnonzero(out == np.uint32(0xFFFFFFFF))
-        if bad.size:
-            out[bad] = packed[cat.resolve(rng, key.reshape(-1)[bad])]
+        if cat is not None:  # cells that straddle two rules map to 0xFFFFFFFF: resolved exactly
+            bad = np.flatnonzero(out == np.uint32(0xFFFFFFFF))
+            if bad.size:
+                out[bad] = packed[cat.resolve(rng, key[bad])]
         return out.view(np.uint8).reshape(-1, 4)
+
+    def _byte_tables(self):
+        """Per level (packed, table, bits, key dtype, categorical or None) of the byte-token sampler (cached).
+
+        packed (n_par * (m2 + m3),) uint32: each rule's right-hand side [b, c, d or pad, pad] in one word. Every
+        parent has the same rule probabilities w (p2/m2 each binary rule, (1 - p2)/m3 each ternary one). When
+        every w * 2**bits is an integer for some bits <= 16 (p2 = 1/2 with m2, m3 powers of two, say), the 2**bits
+        equal cells of [0, 1) each lie inside one rule: table[a << bits | cell] is the packed right-hand side and
+        no draw needs refining, from a table small enough for the L1 cache and 1 random byte per node when bits
+        <= 8. Otherwise the cells of :class:`rhm.filtering.Categorical` are used, straddling ones marked."""
+        cache = self.__dict__.get("_byte_cache")
+        if cache is None:
+            cats, flat = self._samplers()
+            M = self.m2 + self.m3
+            w = np.concatenate([np.full(self.m2, self.p2 / self.m2), np.full(self.m3, (1 - self.p2) / self.m3)])
+            # w * 2**b exact integers (float64 holds them exactly) that add up to 2**b: cell counts of the rules
+            aligned = next((b for b in range(1, 17) if np.array_equal(w * 2**b, np.round(w * 2**b))
+                            and np.round(w * 2**b).sum() == 2**b), None)
+            cache = []
+            for cat, f in zip(cats, flat):
+                packed = (f.astype(np.uint32) * np.array([1, 1 << 8, 1 << 16], dtype=np.uint32)).sum(
+                    1, dtype=np.uint32) | np.uint32(self.pad_token << 24)
+                if aligned is not None:
+                    column = np.repeat(np.arange(M), np.round(w * 2**aligned).astype(np.int64))  # cell -> rule
+                    table, bits, straddle = packed.reshape(-1, M)[:, column].reshape(-1), aligned, None
+                else:
+                    # a straddling cell maps to 0xFFFFFFFF, which no right-hand side packs to (b, c < v = pad)
+                    table = np.where(cat.table >= 0, packed[np.maximum(cat.table, 0)], np.uint32(0xFFFFFFFF))
+                    table, bits, straddle = table.astype(np.uint32), cat.bits, cat
+                kd = np.dtype(np.uint16 if table.size <= 1 << 16 else np.uint32)
+                cache.append((packed, table, bits, kd, straddle))
+            self.__dict__["_byte_cache"] = cache
+        return cache
 
     def _samplers(self):
         """Per level the categorical rule sampler (rows: parents) and the table (n_par * (m2 + m3), 3) of
