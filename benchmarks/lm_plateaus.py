@@ -5,7 +5,10 @@ on v = 8, m = 4, L = 3 shows the first two plateaus within 0.05 nats).
     python benchmarks/lm_plateaus.py --store S
 
 For every grammar of the sweep it prints the exact plateaus (rhm.inference.plateaus, task "next-token") and, per
-training size P, the measured test cross-entropy, the nearest plateau and the distance to it.
+training size P, the measured test cross-entropy, the nearest plateau and the distance to it; then, for every
+intermediate plateau l = 1..L-1, the curve's closest approach to it (the target: <= 0.05 nats for l = 1 and 2) and
+the curve's slope there (nats per doubling of P, from the neighbouring sizes): a curve that rests on a plateau is
+flatter there than between plateaus, one that only passes through it is not.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ def main(argv=None):
             j = int(np.argmin(np.abs(pl - ce)))
             print(f"  P = {r['train_size']:>6}  test CE {ce:.3f}  nearest plateau l = {j} ({pl[j]:.3f}), "
                   f"|diff| {abs(ce - pl[j]):.3f}")
+        # one run per size is assumed (the sweeps here use one seed); with several, their mean is used
+        sizes = np.array(sorted({r["train_size"] for r in rs}), dtype=float)
+        curve = np.array([np.mean([r["metrics"]["cross_entropy"] for r in rs if r["train_size"] == p]) for p in sizes])
+        for lev in range(1, len(pl) - 1):
+            k = int(np.argmin(np.abs(curve - pl[lev])))
+            lo, hi = max(k - 1, 0), min(k + 1, len(sizes) - 1)
+            slope = (curve[hi] - curve[lo]) / np.log2(sizes[hi] / sizes[lo]) if hi > lo else float("nan")
+            print(f"  closest to plateau {lev} ({pl[lev]:.3f}): |diff| {abs(curve[k] - pl[lev]):.3f} at "
+                  f"P = {int(sizes[k])}, slope there {slope:+.3f} nats per doubling of P")
 
 
 if __name__ == "__main__":
