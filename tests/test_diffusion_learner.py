@@ -52,11 +52,13 @@ def test_sample_reproducible_and_shaped(tiny):
 def test_patch_attention_learns_the_tiny_grammar(tiny, seed):
     # the level-aligned denoiser (patch = s, depth = L), same data and budget as the test above. Measured over
     # these seeds: valid strings 0.25-0.35 (full attention, depth 2: 0.17-0.18), bottom patches all rules
-    # 0.66-0.68 (full attention 0.34-0.43); margins 0.15 (20x random) and 0.5
+    # 0.66-0.68 (full attention 0.34-0.43); margins 0.2 and 0.5, both above what full attention reaches
     x, _ = tiny.sample(300, seed=10 + seed)
     model = Diffusion(width=32, depth=3, patch=2, max_steps=400, device="cpu", seed=seed).fit(x, grammar=tiny)
+    masks = model.net_.masks  # block i attends within aligned windows of 2**(i+1) positions
+    assert masks.shape == (3, 8, 8) and masks[0].sum() == 8 * 2 and masks[1].sum() == 8 * 4 and masks[2].all()
     gen = validity(tiny, model.sample(400, seed=seed)).strings
-    assert gen[1] >= 0.15 and gen[3] >= 0.5, gen
+    assert gen[1] >= 0.2 and gen[3] >= 0.5, gen
 
 
 def test_fit_stream(tiny):

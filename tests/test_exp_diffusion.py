@@ -69,6 +69,8 @@ def test_learn_rows():
     assert m["n_novel"] == round((1 - m["memorised"]) * 100)
     if m["n_novel"]:  # the validity of the samples that are not training strings, per level
         assert set(m["novel_patch_validity"]) == {"1", "2"} and set(m["novel_validity"]) == {"1", "2"}
+    else:
+        assert m["novel_patch_validity"] is None and m["novel_validity"] is None
     assert m["excess_nll"] > -0.2  # an ELBO bound is above the exact NLL up to its Monte Carlo noise
 
 

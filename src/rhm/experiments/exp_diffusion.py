@@ -276,11 +276,15 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
     # Where P covers much of the language, the novel samples are biased towards invalid strings (a valid sample is
     # then likely a training string even for a model that generalises: on development grammar 1000, P = 1,024 of
     # its 1,024 strings, novel level-1 validity 0.21-0.24 against 0.45-0.47 over all samples), so it reads all.
+    # The rule is fixed by the grid, not by the rows finished so far: the grid's largest P, and the smallest
+    # language among the grammars the rows record (the grid's where a row carries no config).
     from ..spec import GrammarSpec
 
-    language = GrammarSpec(v=p["v"], m=p["m"], s=2, L=p["L"]).num_inputs
+    specs = [r["config"]["grammar"] for r in rows if (r.get("config") or {}).get("grammar")]
+    language = min(GrammarSpec.from_dict(g).num_inputs for g in specs) if specs else \
+        GrammarSpec(v=p["v"], m=p["m"], s=2, L=p["L"]).num_inputs
     recorded = all(m.get("novel_patch_validity", "absent") != "absent" for ms in cell.values() for m in ms)
-    novel = recorded and language >= NOVEL_RATIO * sizes[-1]
+    novel = recorded and language >= NOVEL_RATIO * max(max(p["sizes"]), sizes[-1])
     key = "novel_patch_validity" if novel else "patch_validity"
     other = "patch_validity" if novel else "novel_patch_validity"
     table, mean_pv = [], {}
@@ -308,13 +312,14 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
     read = "the novel samples (generated strings that are not training strings)" if novel else "all samples"
     s.blocks.append(("p", f"The verdict reads {read}: the language has {language:,} strings"
                      + (f", at least {NOVEL_RATIO}x the largest P." if novel else
-                        f", less than {NOVEL_RATIO}x the largest P ({sizes[-1]:,}), where novel samples are biased "
+                        f", less than {NOVEL_RATIO}x the largest P ({max(max(p['sizes']), sizes[-1]):,}), where "
+                        "novel samples are biased "
                         "towards invalid ones" + ("" if recorded else "; these rows predate the novel samples' record")
                         + ". Read the memorised fraction beside it.")))
     which = "novel samples' patch validity" if novel else "patch validity"
+    other_name = "patch validity, all samples" if novel else "novel samples' patch validity"
     s.blocks.append(("table", ["P", *(f"{which} l={lv}" for lv in levels),
-                               *(f"{'patch validity, all samples' if novel else 'novel samples patch validity'} "
-                                 f"l={lv}" for lv in levels),
+                               *(f"{other_name} l={lv}" for lv in levels),
                                *(f"string validity l={lv}" for lv in levels), "excess NLL (nats/token)",
                                "memorised", "grammars"], table))
     # P_l: the first size at which level l's mean patch validity reaches DM3_LEARNT
@@ -334,7 +339,8 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
         + ("" if decidable else f" — the grid {sizes} cannot order the levels; --full runs P = "
            f"{DM3_GRID['full']['sizes']} on {len(DM3_GRID['full']['seeds'])} grammars"))
     fig = _plot_dm3(mean_pv, sizes, levels, rnd, out_dir / "DM3-validity.png", mode)
-    s.blocks.append(("fig", fig.name, "Patch validity of the diffusion learner's samples per level (l = L the "
+    s.blocks.append(("fig", fig.name, f"Patch validity of the diffusion learner's {'novel ' if novel else ''}"
+                     "samples per level (l = L the "
                      "tokens' patches, l = 1 the root's) against the number of training strings P (mean over held-out "
                      "grammars); dotted: uniform random strings; dashed grey: the learnt threshold."))
     return s

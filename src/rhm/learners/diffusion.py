@@ -20,6 +20,7 @@ task is ignored: the batches' strings are re-drawn from the same generator as ``
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 
@@ -165,9 +166,10 @@ class Diffusion(Learner):
     def _train(self, batches, steps, gen, log_every=100):
         t0 = time.perf_counter()
         if self.patch is not None and self.patch ** self.depth < self.d_:
+            need = next(k for k in itertools.count(1) if self.patch ** k >= self.d_)  # exact, in integers
             raise ValueError(f"patch={self.patch} with depth={self.depth}: the last block attends within windows of "
                              f"patch**depth = {self.patch ** self.depth} < d = {self.d_} positions, so no block sees "
-                             f"the whole string; use depth >= {math.ceil(math.log(self.d_, self.patch) - 1e-9)}")
+                             f"the whole string; use depth >= {need}")
         self.net_ = TransformerNet(self.v_, self.v_, self.d_, self.width, self.depth, self.heads, self.dropout,
                                    "masked", gen, patch=self.patch).to(self.dtype_).to(self.device_)
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
