@@ -67,7 +67,8 @@ class TransformerNet(torch.nn.Module):
         self.pos = torch.nn.Embedding(d, width)
         self.blocks = torch.nn.ModuleList(Block(width, heads, dropout, self.causal) for _ in range(depth))
         # patch-aligned attention (classify / masked only): block i attends within aligned windows of patch**(i+1)
-        # positions (the RHM's level-i subtrees when patch = s), the last blocks over all positions
+        # positions (the RHM's level-i subtrees when patch = s), all positions once patch**(i+1) >= d (with fewer
+        # blocks than that, no position sees the whole string: only a flatten readout joins the windows)
         masks = []
         if patch is not None and not self.causal:
             pos = torch.arange(d)
