@@ -30,7 +30,9 @@ crossing and fresh seeds taken. 3200..3219 were never run.
 
 Results (commit of this text, a shared 2-core machine under load ~7): full f_x = 0.277 [0.262, 0.294], held (13.5
 min); 3/8 itself is outside that CI: under this reading the transition sits near 0.28 at v = 8, L <= 4. Quick
-f_x = 0.384 [0.295, 0.400], held; 60 s wall, 22 s CPU (the 20 s target is not met on that machine).
+f_x = 0.384 [0.295, 0.400], held; 60 s wall, 22 s CPU (the 20 s target is not met on that machine). With the faster
+varying sampler (third session: same law, other seeded draws) quick gives 0.376 [-inf, 0.388], inconclusive: at
+f = 3/8 s_3 and s_4 are equal within the noise of 30 strings (docs/variants.md).
 """
 
 from __future__ import annotations
