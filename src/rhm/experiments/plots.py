@@ -142,6 +142,9 @@ def _bayes_curve(gdf):
 def _save(fig, path) -> Path:
     path = Path(path)
     fig.tight_layout()
+    title = getattr(fig, "_suptitle", None)  # tight_layout leaves no room for it: put it above the axes
+    if title is not None:
+        title.set(y=1.0, va="bottom")
     fig.savefig(path, dpi=110, bbox_inches="tight")  # keeps a legend placed right of the axes
     _plt().close(fig)
     return path
