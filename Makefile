@@ -25,8 +25,9 @@ demo: $(VENV)/.installed
 
 # one pytest worker per core (pytest-xdist); --dist loadscope keeps each file's tests on one worker, so a module
 # fixture (a fit) is built once; --no-loadscope-reorder hands the files out in tests/conftest.py's order, the
-# longest first (xdist's default, most tests first, started the 13-test test_defaults last). The Ray cluster tests run after, alone: their worker nodes need a free core (on
-# 2 cores beside a busy xdist worker, a node-loss test timed out waiting for its node; alone it takes 18 s)
+# longest first (xdist's default, most tests first, started the 13-test test_defaults last). The Ray cluster
+# tests run after, alone: their worker nodes need a free core (on 2 cores beside a busy xdist worker, a node-loss
+# test timed out waiting for its node; alone it takes 18 s)
 test: $(VENV)/.installed
 	$(PY) -m pytest -n auto --dist loadscope --no-loadscope-reorder --ignore=tests/test_ray_cluster.py
 	$(PY) -m pytest tests/test_ray_cluster.py
