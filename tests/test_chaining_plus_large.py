@@ -27,8 +27,10 @@ def test_remeasure_never_lowers_the_score_and_runs_only_when_the_best_was_not_co
 @pytest.mark.slow
 def test_deep_and_wide_grammars():
     for gs in SEEDS:
-        g = RHM(8, 4, 2, 6, seed=gs)  # d = 64, ~1e39 inputs
-        x, y, xt, yt = split(g, 3000, gs, test=2000)
+        # d = 64, ~1e39 inputs. Test error 0.000 on seeds 10-14 at P = 3000, 1500 and 1000 alike (threshold 0.1):
+        # P = 1500 keeps a wide margin at about half the fitting time of 3000
+        g = RHM(8, 4, 2, 6, seed=gs)
+        x, y, xt, yt = split(g, 1500, gs, test=2000)
         assert ChainingPlus(seed=gs, restarts=1, refine_sweeps=2).fit(x, y, grammar=g).score(xt, yt) >= 0.9
         g = RHM(4, 4, 4, 3, seed=gs)  # s = 4
         x, y, xt, yt = split(g, 300, gs, test=2000)
