@@ -22,16 +22,16 @@ def one_thread():
 # December 2026); the other files keep their order after these.
 LONG_FILES_FIRST = (
     "test_defaults.py",  # ~480: three learners' defaults at their P* threshold
-    "test_chaining_plus_large.py",  # ~410
-    "test_chaining_plus_class_structure.py",  # ~370
-    "test_baselines.py",  # ~300
     "test_chaining_plus.py",  # ~300
+    "test_baselines.py",  # ~300
+    "test_chaining_plus_large.py",  # ~280
     "test_docs_shell.py",  # ~280: the README's first sweep
+    "test_chaining_plus_class_structure.py",  # 110-370 (one test, ten dense fits; the spread is the load's)
     "test_docs.py",  # ~180: every page's python examples
     "test_lm_tasks.py",  # ~140
-    "test_learner_variants.py",  # ~120
     "test_experiments.py",  # ~110
     "test_bad_input.py",  # ~90
+    "test_learner_variants.py",  # ~80
 )
 
 
