@@ -24,15 +24,17 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/rhm reproduce --quick --out report
 
 # one pytest worker per core (pytest-xdist); --dist loadscope keeps each file's tests on one worker, so a module
-# fixture (a fit) is built once. The Ray cluster tests run after, alone: their worker nodes need a free core (on
-# 2 cores beside a busy xdist worker, a node-loss test timed out waiting for its node; alone it takes 18 s)
+# fixture (a fit) is built once; --no-loadscope-reorder hands the files out in tests/conftest.py's order, the
+# longest first (xdist's default, most tests first, started the 13-test test_defaults last). The Ray cluster
+# tests run after, alone: their worker nodes need a free core (on 2 cores beside a busy xdist worker, a node-loss
+# test timed out waiting for its node; alone it takes 18 s)
 test: $(VENV)/.installed
-	$(PY) -m pytest -n auto --dist loadscope --ignore=tests/test_ray_cluster.py
+	$(PY) -m pytest -n auto --dist loadscope --no-loadscope-reorder --ignore=tests/test_ray_cluster.py
 	$(PY) -m pytest tests/test_ray_cluster.py
 
 # everything but the long statistical tests (@pytest.mark.slow): the inner loop, <= 2 minutes
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -n auto --dist loadscope -m "not slow"
+	$(PY) -m pytest -n auto --dist loadscope --no-loadscope-reorder -m "not slow"
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check src tests benchmarks

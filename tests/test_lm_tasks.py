@@ -14,7 +14,9 @@ from rhm.experiments.sweep import SweepError
 from rhm.learners import get
 
 SEEDS = (0, 1, 2)
-FAST = {"transformer": dict(width=32, heads=2, depth=2, epochs=40, max_steps=600, batch_size=32, lr=3e-3),
+# the transformer at 300 steps learns the tiny grammar as well as at 600, in half the time: seeds 0-4, test accuracy
+# classify 1.0 on each at both, next-token mean 0.643 (seeds 0-2; 0.640 at 600) against the test's bar of 0.45
+FAST = {"transformer": dict(width=32, heads=2, depth=2, epochs=40, max_steps=300, batch_size=32, lr=3e-3),
         "lcn": dict(width=64, epochs=40, max_steps=600),
         "cnn": dict(width=64, epochs=40, max_steps=600)}
 
