@@ -284,7 +284,8 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
     language = min(GrammarSpec.from_dict(g).num_inputs for g in specs) if specs else \
         GrammarSpec(v=p["v"], m=p["m"], s=2, L=p["L"]).num_inputs
     recorded = all(m.get("novel_patch_validity", "absent") != "absent" for ms in cell.values() for m in ms)
-    novel = recorded and language >= NOVEL_RATIO * max(max(p["sizes"]), sizes[-1])
+    largest = max(max(p["sizes"]), sizes[-1])
+    novel = recorded and language >= NOVEL_RATIO * largest
     key = "novel_patch_validity" if novel else "patch_validity"
     other = "patch_validity" if novel else "novel_patch_validity"
     table, mean_pv = [], {}
@@ -299,10 +300,7 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
                       f"{np.mean([m['excess_nll'] for m in ms]):.3f}",
                       f"{np.mean([m['memorised'] for m in ms]):.2f}", len(ms)])
     # a uniform random string rarely defines a level-1 patch: its patch validity there is nan (no patch to judge)
-    with np.errstate(all="ignore"):
-        rnd = {lv: float(np.nanmean([_f(r["metrics"]["random_patch_validity"][str(lv)]) for r in rows]))
-               if any(math.isfinite(_f(r["metrics"]["random_patch_validity"][str(lv)])) for r in rows) else math.nan
-               for lv in levels}
+    rnd = {lv: _nanmean([_f(r["metrics"]["random_patch_validity"][str(lv)]) for r in rows]) for lv in levels}
     s.blocks.append(("p", f"Held-out grammars v = {p['v']}, m = {p['m']}, s = 2, L = {p['L']} (seeds "
                           f"{p['seeds'][0]}..{p['seeds'][-1]}: {len(p['seeds'])} grammars"
                           + (", fewer than the 10 of --full: quick only shows the pipeline" if mode == "quick" else "")
@@ -312,7 +310,7 @@ def analyze_DM3(exp, store, mode, out_dir) -> Section:
     read = "the novel samples (generated strings that are not training strings)" if novel else "all samples"
     s.blocks.append(("p", f"The verdict reads {read}: the language has {language:,} strings"
                      + (f", at least {NOVEL_RATIO}x the largest P." if novel else
-                        f", less than {NOVEL_RATIO}x the largest P ({max(max(p['sizes']), sizes[-1]):,}), where "
+                        f", less than {NOVEL_RATIO}x the largest P ({largest:,}), where "
                         "novel samples are biased "
                         "towards invalid ones" + ("" if recorded else "; these rows predate the novel samples' record")
                         + ". Read the memorised fraction beside it.")))
