@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from _fakes import FakeStore
 
 from rhm.experiments import exp_diffusion as E
 from rhm.experiments import registry
@@ -96,23 +97,13 @@ def test_records_registered_with_held_out_seeds():
     assert registry.get("DM2").sweep_names("full") == ["full-DM-fb-mask", "full-DM-fb-uniform"]
 
 
-class _Rows:
-    """A stand-in store: analyze_DM3 only reads rows(sweep=...)."""
-
-    def __init__(self, rows):
-        self._rows = rows
-
-    def rows(self, sweep=None, **_):
-        return self._rows
-
-
 def _dm3_row(P, all_pv, novel_pv):
     lv = lambda vals: {str(k + 1): v for k, v in enumerate(vals)}  # noqa: E731
     m = {"validity": lv([0.5] * 3), "patch_validity": lv(all_pv), "random_patch_validity": lv([0.2] * 3),
          "excess_nll": 0.1, "memorised": 0.5}
     if novel_pv is not None:
         m["novel_patch_validity"] = lv(novel_pv)
-    return {"train_size": P, "metrics": m}
+    return {"sweep": "full-DM3-learn", "train_size": P, "metrics": m}
 
 
 def test_dm3_verdict_reads_the_novel_samples_where_the_language_is_large(tmp_path, monkeypatch):
@@ -123,14 +114,14 @@ def test_dm3_verdict_reads_the_novel_samples_where_the_language_is_large(tmp_pat
     old = [_dm3_row(P, [0.99] * 3, None) for P in novel]  # rows stored before the novel samples were recorded
     big = dict(E.DM3_GRID["full"], v=16, m=4)  # 16 * 4**7 = 262,144 strings >= 10 x 1,024
     monkeypatch.setitem(E.DM3_GRID, "full", big)
-    sec = E.analyze_DM3(registry.get("DM3"), _Rows(rows), "full", tmp_path)
+    sec = E.analyze_DM3(registry.get("DM3"), FakeStore(rows), "full", tmp_path)
     assert sec.verdict == "held", sec.numbers
     assert "novel" in sec.numbers and "l=1: 1024" in sec.numbers
     # older rows fall back to all samples, where these levels cannot be ordered
-    assert E.analyze_DM3(registry.get("DM3"), _Rows(old), "full", tmp_path).verdict == "inconclusive"
+    assert E.analyze_DM3(registry.get("DM3"), FakeStore(old), "full", tmp_path).verdict == "inconclusive"
     # a language of 8 * 2**7 = 1,024 strings, as large as P: the novel samples are biased, all samples are read
     monkeypatch.setitem(E.DM3_GRID, "full", dict(big, v=8, m=2))
-    sec = E.analyze_DM3(registry.get("DM3"), _Rows(rows), "full", tmp_path)
+    sec = E.analyze_DM3(registry.get("DM3"), FakeStore(rows), "full", tmp_path)
     assert sec.verdict == "inconclusive" and "all samples" in sec.numbers
 
 
