@@ -245,6 +245,36 @@ def test_remask_draws_the_training_rate_or_one_token_per_row():
     assert (yb[yb >= 0] == torch.as_tensor(x).long()[yb >= 0]).all()  # targets are the hidden clean tokens
 
 
+def test_train_mask_rate_sets_the_training_masks_and_leaves_the_test_masks():
+    from rhm.experiments.tasks import train_once
+
+    g = rhm.RHM(8, 2, 2, 3, seed=0)  # d = 8, 1,024 inputs
+    params = {"width": 16, "heads": 2, "epochs": 1, "seed": 0}
+    for seed in (0, 1, 2):
+        model, res = train_once(g, "transformer", params, 400, 300, seed, "iid", "masked", 0.15,
+                                train_mask_rate=0.5)
+        kind, rate = model.info_["remask"].split()  # the training targets' rate, which re-masking keeps
+        assert kind == "rate" and abs(float(rate) - 0.5) < 0.06, rate  # 360 rows x 8 positions: sd 0.009
+        assert abs(res["lm"]["n_targets"] / (300 * 8) - 0.15) < 0.04  # the test masks at mask_rate: sd 0.007
+    model, _ = train_once(g, "transformer", params, 400, 50, 0, "iid", "masked", 0.15, train_mask_rate="one")
+    assert model.info_["remask"] == "one per row"
+    with pytest.raises(ValueError, match="train_mask_rate=0.3 applies to the masked task only"):
+        train_once(g, "transformer", params, 100, 20, 0, "iid", "next-token", train_mask_rate=0.3)
+    with pytest.raises(ValueError, match=r"train_mask_rate=1.5 must be > 0.0 and < 1.0"):
+        train_once(g, "transformer", params, 100, 20, 0, "iid", "masked", train_mask_rate=1.5)
+
+
+@pytest.mark.parametrize("objective, extras, rule", [
+    ("masked", {"train_mask_rate": 2.0}, r"extras.train_mask_rate=2.0 must be > 0.0 and < 1.0"),
+    ("masked", {"mask_rate": "two"}, r"extras.mask_rate='two' must be a probability in \(0, 1\) or 'one'"),
+    ("next-token", {"train_mask_rate": 0.3}, r"extras.train_mask_rate: only for objective 'masked'"),
+])
+def test_sweep_refuses_bad_mask_rates_before_any_run(objective, extras, rule):
+    with pytest.raises(SweepError, match=rule):
+        Sweep(name="x", grammars=[GrammarGrid(v=4, m=2, L=2)], learners=[LearnerSpec("transformer")],
+              sizes=Sizes(unit="samples", values=[64]), objective=objective, sampling="iid", extras=extras).validate()
+
+
 def test_small_offline_masked_fit_stays_below_the_unigram_entropy():
     """Issue 24: masked v=8, m=2, L=3 at P=512 used to score test CE 2.30 > log v (a memorised fixed mask, final
     weights). With re-masking and selection on validation CE the test CE must be below plateau 0 (the unigram

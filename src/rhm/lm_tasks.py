@@ -35,13 +35,13 @@ ONE_PER_ROW = "one"
 _EPS = 1e-12
 
 
-def check_mask_rate(mask_rate):
-    """A probability in (0, 1), or "one" (one hidden token per row)."""
+def check_mask_rate(mask_rate, name: str = "mask_rate"):
+    """A probability in (0, 1), or "one" (one hidden token per row); `name` is the parameter an error names."""
     if mask_rate == ONE_PER_ROW:
         return ONE_PER_ROW
     if isinstance(mask_rate, str):
-        raise ValueError(f"mask_rate={mask_rate!r} must be a probability in (0, 1) or {ONE_PER_ROW!r}")
-    return check_float("mask_rate", mask_rate, 0.0, strict=True, maximum=1.0)
+        raise ValueError(f"{name}={mask_rate!r} must be a probability in (0, 1) or {ONE_PER_ROW!r}")
+    return check_float(name, mask_rate, 0.0, strict=True, maximum=1.0)
 
 
 def check_task(task) -> str:

@@ -96,6 +96,11 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
           task: str = typer.Option("classify", "--task", help="classify | next-token (the last token) | "
                                    "next-token-all (every position) | masked (see docs/lm_tasks.md)"),
           mask_rate: float = typer.Option(0.15, "--mask-rate", help="masked task: probability of hiding a token"),
+          train_mask_rate: Optional[str] = typer.Option(None, "--train-mask-rate", help="masked task: the rate of "
+                                                        "the training masks only (a probability, or 'one'; "
+                                                        "default --mask-rate, which the test keeps): the Bayes "
+                                                        "predictor is the same at every rate, and 0.3 gives twice "
+                                                        "the targets per sample (docs/lm_tasks.md)"),
           online: bool = typer.Option(False, "--online", help="torch learners: train on a stream of P fresh "
                                       "samples (ceil(P / batch_size) batches, never stored), test on fresh draws"),
           device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
@@ -138,6 +143,16 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
             if task not in ("classify", proto.task):
                 raise CliError(f"--task {task} conflicts with --protocol {protocol}, whose task is {proto.task}")
             learner_, task_, mask_rate_ = proto.learner, proto.task, proto.mask_rate
+        train_rate = train_mask_rate
+        if train_rate is not None:
+            if task_ != "masked":
+                raise CliError(f"--train-mask-rate applies to --task masked only, not {task_}")
+            if train_rate != "one":
+                try:
+                    train_rate = float(train_rate)
+                except ValueError:
+                    raise CliError(f"--train-mask-rate {train_mask_rate}: must be a probability in (0, 1) or "
+                                   "'one'") from None
         cls = learners.get(learner_)
         sig = sigma
         if sig is not None:
@@ -158,7 +173,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         if proto is not None:  # the protocol's hyperparameters under the user's explicit ones
             kwargs = {**proto.learner_params(g.L), **kwargs}
         model, res = train_once(g, learner_, kwargs, train_size, test_size, seed, sampling_, task_, mask_rate_,
-                                online=online)
+                                online=online, train_mask_rate=train_rate)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
         out = {"learner": learner_, "grammar": g.spec.to_dict(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,
@@ -174,6 +189,8 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
             out["protocol"] = proto.describe()
         if task_ != "classify":
             out.update({"task": task_, **res["lm"]})
+        if train_rate is not None:
+            out["train_mask_rate"] = train_rate
         human = (f"{learner_} on {g!r}: test accuracy {acc:.4f} with P={train_size} "
                  f"(fit {fit_seconds:.2f} s)")
         if "bayes_test_error" in res:  # noisy grammar: the Bayes classifier on the same test set

@@ -16,7 +16,8 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     test_size = "auto"              # int, or "auto" = min(P_max // 5, 20000); capped at P_max // 2
     sampling = "distinct"           # distinct (P distinct inputs, the P* protocol) | iid (P i.i.d. draws)
     objective = "classify"          # train: classify | next-token | next-token-all | masked (rhm.lm_tasks);
-                                    # extras.mask_rate sets the masked task's rate (default 0.15);
+                                    # extras.mask_rate sets the masked task's rate (default 0.15),
+                                    # extras.train_mask_rate the training masks' (default: mask_rate);
                                     # extras.online = true trains on a stream of P fresh samples (fit_stream)
     imports = ["mypkg.learners"]    # modules imported first (e.g. to register extra learners)
 
@@ -71,7 +72,7 @@ import numpy as np
 
 from .. import learners, limits
 from ..lm_tasks import TASKS as LM_TASKS
-from ..lm_tasks import unsupported
+from ..lm_tasks import check_mask_rate, unsupported
 from ..spec import GrammarSpec
 from .config import DEFAULT_OBJECTIVE, DEFAULT_SAMPLING, SAMPLING, TASKS, RunConfig
 from .config import jsonable as _jsonable
@@ -369,6 +370,14 @@ class Sweep:
         online = self.extras.get("online", False)
         if not isinstance(online, bool) or (online and self.task != "train"):
             raise SweepError(f"extras.online={online!r} must be true or false (true: task 'train' only)")
+        for key in ("mask_rate", "train_mask_rate"):  # checked here, not when the first run fails
+            if key in self.extras:
+                if self.objective != "masked":
+                    raise SweepError(f"extras.{key}: only for objective 'masked', not {self.objective!r}")
+                try:
+                    check_mask_rate(self.extras[key], f"extras.{key}")
+                except ValueError as err:
+                    raise SweepError(str(err)) from None
         specs = []
         if self.task == "train":
             if not self.learners:

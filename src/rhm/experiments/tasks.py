@@ -67,7 +67,7 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
 
 def train_once(g, learner: str, params: dict, train_size: int, test_size: int, seed: int,
                sampling: str = "distinct", objective: str = "classify", mask_rate: float = 0.15,
-               online: bool = False):
+               online: bool = False, train_mask_rate=None):
     """Fit learner `learner` (registry name, constructor kwargs `params`) on a draw of g and score it.
 
     `objective` is the task of :mod:`rhm.lm_tasks` (classify, next-token, next-token-all, masked): the same
@@ -79,22 +79,36 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     online=True (torch learners): the model trains on an :class:`rhm.data.RHMStream` of ceil(P / batch_size)
     fresh batches (P i.i.d. samples seen once, never stored; ``fit_stream``) and is tested on T fresh i.i.d.
     draws (the population error; `sampling` does not apply).
+
+    train_mask_rate (masked task; None: `mask_rate`): the rate the *training* masks are drawn at (the stream's
+    online; offline, the training targets', which the fit's re-masking keeps), the test masks staying at
+    `mask_rate`. Masks are drawn independently of the string, so the Bayes predictor of a hidden token given the
+    visible ones is the same at every rate: a higher training rate aims at the same predictor with more targets per
+    sample (Wettig et al., "Should You Mask 15% in Masked Language Modeling?", EACL 2023: more predictions help
+    optimisation). Measured in docs/lm_tasks.md (issue 24's MLM target).
     """
     from .. import learners, lm_tasks
 
     lm_tasks.check_task(objective)
+    if train_mask_rate is None:
+        train_mask_rate = mask_rate
+    elif objective != "masked":
+        raise ValueError(f"train_mask_rate={train_mask_rate!r} applies to the masked task only, not "
+                         f"objective={objective!r}")
+    else:
+        lm_tasks.check_mask_rate(train_mask_rate, "train_mask_rate")
     cls = learners.get(learner)
     if objective not in cls.tasks:
         raise lm_tasks.unsupported(learner, objective, cls.tasks)
     check_choice("sampling", sampling, SAMPLING)  # checked even where it does not apply (online)
     if check_bool("online", online):
-        return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate)
+        return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate, train_mask_rate)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
     n_distinct = int(len(np.unique(_row_ids(xtr))))
     te = None  # the test TaskData of a language-model task
     if objective != "classify":
         mask_tr, mask_te = np.random.SeedSequence([seed, 17]).spawn(2)
-        tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=mask_rate, seed=np.random.default_rng(mask_tr))
+        tr = lm_tasks.make(g, objective, xtr, ytr, mask_rate=train_mask_rate, seed=np.random.default_rng(mask_tr))
         te = lm_tasks.make(g, objective, xte, yte, mask_rate=mask_rate, seed=np.random.default_rng(mask_te))
         xtr, ytr, xte, yte = tr.x, tr.y, te.x, te.y
     model = make_learner(cls, params)
@@ -118,7 +132,7 @@ def make_learner(cls, params: dict):
     return model
 
 
-def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate):
+def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate, train_mask_rate):
     """train_once(online=True): fit_stream on ceil(P / B) fresh batches, test on T fresh i.i.d. draws."""
     from .. import learners, lm_tasks
     from ..data import RHMStream
@@ -127,7 +141,7 @@ def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_r
     P, T = check_int("train_size", train_size, 1), check_int("test_size", test_size, 1)
     model = make_learner(cls, params)
     B = min(check_int("batch_size", model.batch_size, 1), P)
-    stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=mask_rate)
+    stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=train_mask_rate)
     te = lm_tasks.sample(g, objective, T, seed=np.random.default_rng([seed, 29]), mask_rate=mask_rate)
     t0 = time.perf_counter()
     model.fit_stream(stream)
@@ -202,7 +216,8 @@ def _execute_train(cfg: RunConfig) -> dict:
     g = cfg.spec.build()
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
                             cfg.objective, _mask_rate(cfg.extras.get("mask_rate", 0.15)),
-                            online=bool(cfg.extras.get("online", False)))
+                            online=bool(cfg.extras.get("online", False)),
+                            train_mask_rate=_mask_rate(cfg.extras.get("train_mask_rate")))
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": cfg.spec.nc_m_L}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
         if key in res:
@@ -225,10 +240,10 @@ def _execute_train(cfg: RunConfig) -> dict:
 
 
 def _mask_rate(value):
-    """extras.mask_rate: a probability, or "one" (one hidden token per row)."""
+    """extras.mask_rate / train_mask_rate: a probability, "one" (one hidden token per row), or None (not set)."""
     from ..lm_tasks import ONE_PER_ROW
 
-    return ONE_PER_ROW if value == ONE_PER_ROW else float(value)
+    return value if value is None or value == ONE_PER_ROW else float(value)
 
 
 def _sensitivities(model, g, levels, n, seed) -> dict:
