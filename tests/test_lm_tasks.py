@@ -258,6 +258,9 @@ def test_train_mask_rate_sets_the_training_masks_and_leaves_the_test_masks():
         assert abs(res["lm"]["n_targets"] / (300 * 8) - 0.15) < 0.04  # the test masks at mask_rate: sd 0.007
     model, _ = train_once(g, "transformer", params, 400, 50, 0, "iid", "masked", 0.15, train_mask_rate="one")
     assert model.info_["remask"] == "one per row"
+    model, res = train_once(g, "transformer", params, 256, 300, 0, "iid", "masked", 0.15, online=True,
+                            train_mask_rate=0.3)  # online: the stream's masks
+    assert model.info_["stream_mask_rate"] == 0.3 and abs(res["lm"]["n_targets"] / (300 * 8) - 0.15) < 0.04
     with pytest.raises(ValueError, match="train_mask_rate=0.3 applies to the masked task only"):
         train_once(g, "transformer", params, 100, 20, 0, "iid", "next-token", train_mask_rate=0.3)
     with pytest.raises(ValueError, match=r"train_mask_rate=1.5 must be > 0.0 and < 1.0"):

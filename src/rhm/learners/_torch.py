@@ -346,7 +346,8 @@ class TorchNetLearner(Learner):
         :mod:`rhm.lm_tasks`); the number of steps is `max_steps`, else the stream's ``n_batches``, else the
         learner's ``max_steps``. The schedule (warmup, cosine) spans those steps; ``epochs``, the validation
         split and the loss-threshold stop do not apply. ``info_["train_loss_history"]`` holds the mean loss of
-        every `log_every` steps; ``info_["samples_seen"]`` = steps x batch size.
+        every `log_every` steps; ``info_["samples_seen"]`` = steps x batch size; for the masked task
+        ``info_["stream_mask_rate"]`` is the rate of the training masks.
         """
         from ..data import RHMStream
 
@@ -403,6 +404,8 @@ class TorchNetLearner(Learner):
                            "final_train_loss": losses[-1] if losses else None, "train_loss_history": losses,
                            "online": True, "fit_seconds": time.perf_counter() - t_start,
                            "device": str(self.device_)})
+        if stream.task == "masked":  # the rate (or "one") the stream's training masks were drawn at
+            self.info_["stream_mask_rate"] = stream.mask_rate
 
     def _validate_shape(self):
         pass
