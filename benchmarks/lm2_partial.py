@@ -17,6 +17,7 @@ import tempfile
 
 from rhm.experiments import ResultStore
 from rhm.experiments.registry import get
+from rhm.experiments.render import render_md
 
 
 def main():
@@ -26,13 +27,8 @@ def main():
     exp = get("LM2")
     with ResultStore(args.store) as st, tempfile.TemporaryDirectory() as out:
         s = exp.analyze(exp, st, "full", out)
-    print(f"LM2: {s.verdict}. {s.numbers}")
-    for kind, *body in s.blocks:
-        if kind == "table":
-            header, rows = body[0], body[1]
-            print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-            for r in rows:
-                print("| " + " | ".join(map(str, r)) + " |")
+    print(f"LM2: {s.verdict}. {s.numbers}\n")
+    print(render_md([b for b in s.blocks if b[0] == "table"]))  # the figures were written to a temporary folder
 
 
 if __name__ == "__main__":
