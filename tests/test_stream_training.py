@@ -156,6 +156,13 @@ def test_online_in_train_once_cli_and_sweeps():
         extras={"online": True})
     row = execute(sweep.expand()[0].to_dict())
     assert row["info"]["online"] and row["info"]["samples_seen"] == 32
+    # an online run's test strings are fresh i.i.d. draws, so the P_max // 2 cap of distinct test inputs (16 of this
+    # grammar's 32) does not apply: the sweep scores the test_size it asks for
+    sweep.objective, sweep.test_size = "next-token", 50
+    (cfg,) = sweep.expand()
+    assert cfg.test_size == 50 and execute(cfg.to_dict())["metrics"]["n_targets"] == 50
+    sweep.extras = {}
+    assert sweep.expand()[0].test_size == 16
     for kw, rule in ((dict(online="yes"), "online='yes' must be True or False"),
                      (dict(online=True, sampling="nope"), "sampling='nope'"),
                      (dict(online=True, params=dict(batch_size=0)), "batch_size=0 must be >= 1")):

@@ -13,7 +13,8 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     name = "cnn-scaling"            # sweep name (rows are tagged with it)
     task = "train"                  # train | parse | gaps
     seeds = [0, 1, 2]               # data + learner seeds (one run per seed)
-    test_size = "auto"              # int, or "auto" = min(P_max // 5, 20000); capped at P_max // 2
+    test_size = "auto"              # int, or "auto" = min(P_max // 5, 20000); capped at P_max // 2 for
+                                    # distinct test inputs (not for online runs or i.i.d.-tested grammars)
     sampling = "distinct"           # distinct (P distinct inputs, the P* protocol) | iid (P i.i.d. draws)
     objective = "classify"          # train: classify | next-token | next-token-all | masked (rhm.lm_tasks);
                                     # extras.mask_rate sets the masked task's rate (default 0.15),
@@ -443,7 +444,8 @@ class Sweep:
         pm = spec.num_inputs
         if self.test_size == "auto":
             return max(1, min(pm // 5, AUTO_TEST_CAP))
-        if not spec.is_plain:  # i.i.d. test draws (Zipf, noise): no distinct-input cap
+        if not spec.is_plain or self.extras.get("online", False):
+            # i.i.d. test draws (Zipf, noise, and every online run: T fresh strings): no distinct-input cap
             return int(self.test_size)
         return max(1, min(int(self.test_size), pm // 2))
 
