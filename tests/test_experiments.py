@@ -7,6 +7,7 @@ label elsewhere, so its test error is a known decreasing function of P.
 
 from __future__ import annotations
 
+import json
 import hashlib
 import math
 import os
@@ -497,3 +498,28 @@ def test_r3_verdict_follows_theorem7_schedule(tmp_path, follows_schedule, verdic
         section = registry.EXPERIMENTS["R3"].analyze(registry.EXPERIMENTS["R3"], store, "quick", tmp_path)
     assert section.verdict == verdict, section.numbers
     assert "P* found for 4/4 grammars" in section.numbers
+
+
+def test_dry_runs_leave_out_what_the_store_already_holds(tmp_path):
+    """`rhm reproduce --dry-run` and `rhm sweep --dry-run` price only what a real run into the store would still do
+    (its finished keys are skipped), and never write to that store."""
+    from typer.testing import CliRunner
+
+    from rhm.cli import app
+    from rhm.experiments import reproduce_configs
+
+    cfgs = reproduce_configs("quick", ["R4"])["R4"]
+    store = tmp_path / "out" / "results.sqlite"
+    store.parent.mkdir()
+    with ResultStore(store) as st:
+        for c in cfgs[:3]:
+            st.put(c, {"test_error": 0.5, "test_accuracy": 0.5})
+    before = store.read_bytes()
+    args = ["reproduce", "--dry-run", "--time-budget", "0", "--json", "--section", "R4"]
+    out = CliRunner().invoke(app, args + ["--out", str(tmp_path / "out")])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["sections"]["R4"]["runs"] == len(cfgs) - 3 and got["already_stored"] == 3
+    out = CliRunner().invoke(app, args + ["--out", str(tmp_path / "elsewhere")])  # no store there: every run
+    assert json.loads(out.stdout.strip().splitlines()[-1])["runs"] == len(cfgs)
+    assert store.read_bytes() == before and not (tmp_path / "elsewhere").exists()

@@ -41,7 +41,8 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
           store: Path = typer.Option(Path("results.sqlite"), "--store", help="SQLite results store (created)"),
           executor: str = EXECUTOR_OPT, address: Optional[str] = ADDRESS_OPT, workers: Optional[int] = WORKERS_OPT,
           gpus_per_run: float = GPUS_OPT,
-          dry_run: bool = typer.Option(False, "--dry-run", help="list the runs, estimate CPU-hours, run nothing"),
+          dry_run: bool = typer.Option(False, "--dry-run", help="list the runs (less those --store holds), estimate "
+                                                                 "CPU-hours, run nothing"),
           time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one run "
                                             "per learner and size (0: count only)"),
           csv: Optional[Path] = typer.Option(None, "--csv", help="also export the sweep's rows to this CSV"),
@@ -64,7 +65,9 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
         if dry_run:
             from ..experiments.estimate import estimate, planned_configs
 
-            runs = planned_configs(sw)
+            runs, n_done = _not_in_store(planned_configs(sw), store)
+            if n_done:
+                _err(f"{n_done} of the sweep's runs are already in {store} (left out below)")
             for r in runs:
                 typer.echo(f"{r.key} {r.label} {r.grammar} P={r.train_size} test={r.test_size} seed={r.seed}")
             if sw.adaptive is not None:
@@ -130,7 +133,8 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: ma
                                                 help="run only these experiments (R1..R9, V1, V2, LM1..LM3, "
                                                      "DM1..DM3, SS1, FG1..FG3; repeat)"),
               as_json: bool = typer.Option(False, "--json", help="print the summary as one JSON object on stdout"),
-              dry_run: bool = typer.Option(False, "--dry-run", help="count the runs, estimate CPU-hours, run nothing"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="count the runs (less those the store holds), "
+                                                                     "estimate CPU-hours, run nothing"),
               time_budget: float = typer.Option(60.0, "--time-budget", help="--dry-run: seconds spent timing one "
                                                 "run per learner and size (0: count only)"),
               no_progress: bool = typer.Option(False, "--no-progress", help="no progress bars")):
@@ -142,7 +146,8 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: ma
             raise CliError("--quick and --full exclude each other")
         mode = "full" if full else "quick"
         if dry_run:
-            return _reproduce_dry_run(mode, section or None, time_budget, as_json)
+            st = store if store is not None else out / "results.sqlite"
+            return _reproduce_dry_run(mode, section or None, time_budget, as_json, st)
         check_out_dir(out, "--out")
         st = store if store is not None else out / "results.sqlite"
         if st.parent.exists():  # else it is created under --out (checked above) or refused by ResultStore
@@ -169,8 +174,23 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: ma
     _run(go)
 
 
-def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool):
-    """Runs and CPU-hours per section of `rhm reproduce --<mode>` (adaptive sections at their upper bound)."""
+def _not_in_store(configs, store: Path | None):
+    """(the configs whose key `store` does not hold, how many it holds); a store that does not exist holds none.
+    A dry run prices only what a real run into that store would still do (finished keys are skipped)."""
+    configs = list(configs)
+    if store is None or not Path(store).exists():
+        return configs, 0
+    from ..experiments.store import ResultStore
+
+    check_store_path(store, readonly=True)
+    with ResultStore(store, readonly=True) as st:  # read-only: a dry run never writes a byte
+        done = st.finished_keys([c.key for c in configs])
+    return [c for c in configs if c.key not in done], len(done)
+
+
+def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool, store: Path | None = None):
+    """Runs and CPU-hours per section of `rhm reproduce --<mode>` (adaptive sections at their upper bound), less
+    the runs `store` already holds."""
     from ..experiments.estimate import estimate, reproduce_configs
     from ..experiments.registry import EXPERIMENTS
 
@@ -178,17 +198,21 @@ def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool):
     out, t_end = {}, time.perf_counter() + max(0.0, time_budget)
     for i, (rid, cfgs) in enumerate(plan.items()):
         why = EXPERIMENTS[rid].missing(mode)
+        cfgs, n_done = _not_in_store(cfgs, store)
         per = max(0.0, t_end - time.perf_counter()) / (len(plan) - i)  # what a section leaves goes to the next
         est = estimate(cfgs, budget_s=0 if why else per)
         out[rid] = {"runs": est.runs, "cpu_hours": est.cpu_hours, "untimed_runs": est.untimed_runs,
-                    "skipped": why}
-        _err(f"{rid} {EXPERIMENTS[rid].title}" + (f" (cannot run here: {why})" if why else ""))
+                    "already_stored": n_done, "skipped": why}
+        _err(f"{rid} {EXPERIMENTS[rid].title}" + (f" (cannot run here: {why})" if why else "")
+             + (f" ({n_done} runs already in {store}, left out)" if n_done else ""))
         for line in est.lines(top=5):
             _err("  " + line)
     total = {"runs": sum(v["runs"] for v in out.values()), "cpu_hours": sum(v["cpu_hours"] for v in out.values()),
-             "untimed_runs": sum(v["untimed_runs"] for v in out.values())}
+             "untimed_runs": sum(v["untimed_runs"] for v in out.values()),
+             "already_stored": sum(v["already_stored"] for v in out.values())}
     bound = f" (a lower bound: {total['untimed_runs']} runs not timed)" if total["untimed_runs"] else ""
-    _err(f"rhm reproduce --{mode}: {total['runs']} runs, about {total['cpu_hours']:.3g} CPU-hours{bound}; "
-         "adaptive sections (R3, R9) counted at their upper bound")
+    stored = f", {total['already_stored']} more already in {store}" if total["already_stored"] else ""
+    _err(f"rhm reproduce --{mode}: {total['runs']} runs to do{stored}, about {total['cpu_hours']:.3g} CPU-hours"
+         f"{bound}; adaptive sections (R3, R9) counted at their upper bound")
     if as_json:
         typer.echo(json.dumps({"mode": mode, "sections": out, **total}))
