@@ -267,7 +267,38 @@ def test_train_mask_rate_sets_the_training_masks_and_leaves_the_test_masks():
         train_once(g, "transformer", params, 100, 20, 0, "iid", "masked", train_mask_rate=1.5)
 
 
+def test_mask_draws_show_each_streamed_string_with_independent_masks():
+    from rhm.data import RHMStream
+    from rhm.experiments.tasks import train_once
+
+    g = rhm.RHM(8, 2, 2, 3, seed=0)
+    for seed in (0, 1, 2):
+        (b,) = list(RHMStream(g, 64, seed=seed, n_batches=1, task="masked", mask_rate=0.3, mask_draws=3)
+                    .task_batches())
+        assert b.x.shape == (192, 8)
+        clean = np.where(b.y >= 0, b.y, b.x)  # the strings behind the masks: the same 64, three times
+        assert (clean[:64] == clean[64:128]).all() and (clean[:64] == clean[128:]).all()
+        hidden = b.y >= 0
+        # independent masks: two copies' masks agree on a position with probability 0.3² + 0.7² = 0.58
+        assert 0.45 < (hidden[:64] == hidden[64:128]).mean() < 0.71 and abs(hidden.mean() - 0.3) < 0.04
+    params = {"width": 16, "heads": 2, "batch_size": 32, "seed": 0}
+    model, _ = train_once(g, "transformer", params, 256, 100, 0, "iid", "masked", 0.15, online=True,
+                          train_mask_rate=0.3, mask_draws=2)
+    assert model.info_["samples_seen"] == 256 and model.info_["steps"] == 8  # samples, not rows
+    assert model.info_["stream_mask_draws"] == 2 and model.info_["stream_mask_rate"] == 0.3
+    for kw, rule in ((dict(online=False), "online only"), (dict(objective="next-token"), "masked task trained"),
+                     (dict(mask_draws=0), "mask_draws=0 must be >= 1")):
+        kw = {"online": True, "objective": "masked", "mask_draws": 2, **kw}
+        with pytest.raises(ValueError, match=rule):
+            train_once(g, "transformer", params, 64, 20, 0, "iid", **kw)
+    with pytest.raises(ValueError, match="mask_draws=2 applies to the masked task only"):
+        RHMStream(g, 8, seed=0, task="next-token", mask_draws=2)
+
+
 @pytest.mark.parametrize("objective, extras, rule", [
+    ("masked", {"mask_draws": 2}, r"extras.mask_draws=2: only for objective 'masked' with extras.online = true"),
+    ("masked", {"mask_draws": 0, "online": True}, r"extras.mask_draws=0 must be an integer >= 1"),
+    ("next-token", {"mask_draws": 2, "online": True}, r"extras.mask_draws=2: only for objective 'masked'"),
     ("masked", {"train_mask_rate": 2.0}, r"extras.train_mask_rate=2.0 must be > 0.0 and < 1.0"),
     ("masked", {"mask_rate": "two"}, r"extras.mask_rate='two' must be a probability in \(0, 1\) or 'one'"),
     ("next-token", {"train_mask_rate": 0.3}, r"extras.train_mask_rate: only for objective 'masked'"),

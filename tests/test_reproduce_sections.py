@@ -209,6 +209,9 @@ def test_step_budgeted_learners_cost_the_same_at_every_size():
                      train_size=P, test_size=10, seed=0, sweep="c") for P in (64, 320, 3200)]
     assert [work(c) for c in cnn] == [640.0, 1600.0, 1600.0]  # 10 epochs of 2 steps, then the 50-step budget
     assert work(RunConfig(task="train", grammar=g, learner="kmeans", train_size=300, test_size=10, seed=0)) == 300
+    online = [RunConfig(task="train", grammar=g, learner="transformer", objective="masked", train_size=640,
+                        test_size=10, seed=0, extras={"online": True, **extra}) for extra in ({}, {"mask_draws": 2})]
+    assert [work(c) for c in online] == [640.0, 1280.0]  # online: the rows processed, K masks per string
 
 
 def test_a_long_step_without_runs_still_prints_lines():

@@ -151,6 +151,16 @@ def test_online_in_train_once_cli_and_sweeps():
     assert json.loads(out.stdout)["samples_seen"] == 64 and json.loads(out.stdout)["sampling"] == "stream"
     out = CliRunner().invoke(app, args + ["--learner", "chaining", "--online"])
     assert out.exit_code != 0 and "learner 'chaining' cannot train online" in out.output
+    masked = args + ["--learner", "transformer", "--width", "16", "--hp", "heads=2", "--task", "masked"]
+    out = CliRunner().invoke(app, masked + ["--online", "--train-mask-rate", "0.3", "--mask-draws", "2"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    assert got["stream_mask_draws"] == 2 and got["stream_mask_rate"] == got["train_mask_rate"] == 0.3
+    for extra, rule in ((["--mask-draws", "2"], "--mask-draws 2 applies to --task masked with --online only"),
+                        (["--online", "--mask-draws", "0"], "--mask-draws=0 must be >= 1"),
+                        (["--online", "--train-mask-rate", "x"], "--train-mask-rate x: must be a probability")):
+        out = CliRunner().invoke(app, masked + extra)
+        assert out.exit_code != 0 and rule in out.output, out.output
     sweep = Sweep(name="online", grammars=[GrammarGrid(v=4, m=2, s=2, L=2)], learners=[LearnerSpec(
         "cnn", params={"width": 8})], sizes=Sizes(unit="samples", values=[32]), test_size=16,
         extras={"online": True})

@@ -73,13 +73,16 @@ class RHMStream(IterableDataset):
     Each batch: ``g.sample(batch_size)`` then ``lm_tasks.make(g, task, ...)`` (the masked task's mask drawn from the
     same generator), encoded as one-hot (B, V, d) (channels first; the MASK token is a zero column) or, with
     ``tokens=True``, token ids (B, d) int64 (MASK = V); targets int64 ((B,) or (B, d), -1 = no target).
-    ``task_batches()`` yields the same batches as :class:`rhm.lm_tasks.TaskData` (numpy). The stream keeps no
+    ``task_batches()`` yields the same batches as :class:`rhm.lm_tasks.TaskData` (numpy). ``mask_draws=K``
+    (masked task) shows each batch's B fresh strings with K independently drawn masks: K·B rows, B samples seen.
+    The stream keeps no
     state: every iteration restarts from `seed` (same seed, same batches), so a count of the batches drawn is the
     consumer's (``fit_stream`` records ``info_["steps"]``), not a field that DataLoader workers' copies would split.
     """
 
     def __init__(self, g, batch_size: int, seed, n_batches: int | None = None, dtype=torch.float32,
-                 channels_first: bool = True, task: str = "classify", mask_rate: float = 0.15, tokens: bool = False):
+                 channels_first: bool = True, task: str = "classify", mask_rate: float = 0.15, tokens: bool = False,
+                 mask_draws: int = 1):
         if not isinstance(g, Grammar):
             raise ValueError(f"g={g!r} must be a grammar (rhm.RHM, rhm.SparseRHM: the rhm.Grammar protocol)")
         check_int("batch_size", batch_size, 1)
@@ -88,6 +91,9 @@ class RHMStream(IterableDataset):
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"dtype={dtype!r} must be a floating torch dtype (the one-hot batches' type)")
         self.task = lm_tasks.check_task(task)
+        self.mask_draws = check_int("mask_draws", mask_draws, 1)
+        if self.mask_draws > 1 and task != "masked":
+            raise ValueError(f"mask_draws={mask_draws} applies to the masked task only, not task={task!r}")
         if task == "masked":  # validated once here, not per batch
             lm_tasks.make(g, task, np.zeros((1, g.d), np.int64), mask_rate=mask_rate)
         self.g, self.batch_size, self.seed = g, int(batch_size), int(seed)
@@ -109,6 +115,8 @@ class RHMStream(IterableDataset):
         k = worker
         while self.n_batches is None or k < self.n_batches:
             x, y = self.g.sample(self.batch_size, seed=rng)
+            if self.mask_draws > 1:  # the same B strings K times, each copy with its own mask: (K·B, d)
+                x, y = np.tile(x, (self.mask_draws, 1)), np.tile(y, self.mask_draws)
             yield lm_tasks.make(self.g, self.task, x, y, mask_rate=self.mask_rate, seed=rng)
             k += workers
 

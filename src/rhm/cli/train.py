@@ -101,6 +101,9 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                                                         "default --mask-rate, which the test keeps): the Bayes "
                                                         "predictor is the same at every rate, and 0.3 gives twice "
                                                         "the targets per sample (docs/lm_tasks.md)"),
+          mask_draws: int = typer.Option(1, "--mask-draws", help="masked task with --online: show each fresh "
+                                         "training string with this many independently drawn masks (more "
+                                         "targets, the same samples seen; docs/lm_tasks.md)"),
           online: bool = typer.Option(False, "--online", help="torch learners: train on a stream of P fresh "
                                       "samples (ceil(P / batch_size) batches, never stored), test on fresh draws"),
           device: Optional[str] = typer.Option(None, "--device", help="torch device: cpu | cuda | auto"),
@@ -153,6 +156,10 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
                 except ValueError:
                     raise CliError(f"--train-mask-rate {train_mask_rate}: must be a probability in (0, 1) or "
                                    "'one'") from None
+        check_int("--mask-draws", mask_draws, 1)
+        if mask_draws > 1 and (task_ != "masked" or not online):
+            raise CliError(f"--mask-draws {mask_draws} applies to --task masked with --online only (an offline "
+                           "fit re-draws each string's mask every epoch)")
         cls = learners.get(learner_)
         sig = sigma
         if sig is not None:
@@ -173,7 +180,7 @@ def train(learner: str = typer.Option("chaining", "--learner", help="learner nam
         if proto is not None:  # the protocol's hyperparameters under the user's explicit ones
             kwargs = {**proto.learner_params(g.L), **kwargs}
         model, res = train_once(g, learner_, kwargs, train_size, test_size, seed, sampling_, task_, mask_rate_,
-                                online=online, train_mask_rate=train_rate)
+                                online=online, train_mask_rate=train_rate, mask_draws=mask_draws)
         acc, fit_seconds = res["test_accuracy"], res["fit_seconds"]
         out = {"learner": learner_, "grammar": g.spec.to_dict(), "train_size": train_size, "test_size": test_size,
                "seed": seed, "sampling": sampling_, "test_accuracy": acc, "test_error": 1 - acc,

@@ -146,7 +146,8 @@ def _fits_diffusion(c: RunConfig) -> bool:
 
 def work(c: RunConfig) -> float:
     """What one run's cost grows with: its training size P, or, for a learner trained by gradient steps, the
-    samples it processes (steps x batch; steps = min(epochs x ceil(P / batch), max_steps), P / batch online). The
+    samples it processes (steps x batch; steps = min(epochs x ceil(P / batch), max_steps), P / batch online, where
+    extras.mask_draws = K makes each step's rows K x batch). The
     diffusion task's learner trains exactly ``max_steps`` steps whatever P."""
     P = max(c.train_size or 0, 0)
     hp = {**(c.resolved or {}), **(c.params or {})}
@@ -155,7 +156,7 @@ def work(c: RunConfig) -> float:
     if c.task == "train" and c.learner in TORCH_COST:
         batch = int(hp.get("batch_size") or 32)
         if hp.get("online") or (c.extras or {}).get("online"):
-            return float(P)
+            return float(P * int((c.extras or {}).get("mask_draws") or 1))
         steps = int(hp.get("epochs") or 100) * -(-P // batch)
         if hp.get("max_steps"):
             steps = min(steps, int(hp["max_steps"]))

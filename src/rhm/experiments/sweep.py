@@ -19,6 +19,7 @@ TOML schema (every field but ``name`` and the grammar is optional; lists make a 
     objective = "classify"          # train: classify | next-token | next-token-all | masked (rhm.lm_tasks);
                                     # extras.mask_rate sets the masked task's rate (default 0.15),
                                     # extras.train_mask_rate the training masks' (default: mask_rate);
+                                    # extras.mask_draws = K shows each streamed string with K masks;
                                     # extras.online = true trains on a stream of P fresh samples (fit_stream)
     imports = ["mypkg.learners"]    # modules imported first (e.g. to register extra learners)
 
@@ -379,6 +380,13 @@ class Sweep:
                     check_mask_rate(self.extras[key], f"extras.{key}")
                 except ValueError as err:
                     raise SweepError(str(err)) from None
+        if "mask_draws" in self.extras:
+            k = self.extras["mask_draws"]
+            if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1):
+                raise SweepError(f"extras.mask_draws={k!r} must be an integer >= 1")
+            if k > 1 and (self.objective != "masked" or not online):
+                raise SweepError(f"extras.mask_draws={k}: only for objective 'masked' with extras.online = true "
+                                 "(an offline fit re-draws each string's mask every epoch)")
         specs = []
         if self.task == "train":
             if not self.learners:

@@ -67,7 +67,7 @@ def train_test_split(g, train_size: int, test_size: int, seed: int, sampling: st
 
 def train_once(g, learner: str, params: dict, train_size: int, test_size: int, seed: int,
                sampling: str = "distinct", objective: str = "classify", mask_rate: float = 0.15,
-               online: bool = False, train_mask_rate=None):
+               online: bool = False, train_mask_rate=None, mask_draws: int = 1):
     """Fit learner `learner` (registry name, constructor kwargs `params`) on a draw of g and score it.
 
     `objective` is the task of :mod:`rhm.lm_tasks` (classify, next-token, next-token-all, masked): the same
@@ -86,6 +86,10 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
     visible ones is the same at every rate: a higher training rate aims at the same predictor with more targets per
     sample (Wettig et al., "Should You Mask 15% in Masked Language Modeling?", EACL 2023: more predictions help
     optimisation). Measured in docs/lm_tasks.md (issue 24's MLM target).
+
+    mask_draws (masked task, online): each fresh training string is shown with K = mask_draws independently drawn
+    masks in its step (K·B rows, B samples seen): more targets from the same samples, none of them a hidden token
+    another copy sees. An offline fit already re-draws every string's mask each epoch, so it refuses K > 1.
     """
     from .. import learners, lm_tasks
 
@@ -97,12 +101,18 @@ def train_once(g, learner: str, params: dict, train_size: int, test_size: int, s
                          f"objective={objective!r}")
     else:
         lm_tasks.check_mask_rate(train_mask_rate, "train_mask_rate")
+    check_int("mask_draws", mask_draws, 1)
+    if mask_draws > 1 and (objective != "masked" or not online):
+        raise ValueError(f"mask_draws={mask_draws} applies to the masked task trained online only (an offline fit "
+                         "re-draws each string's mask every epoch), not objective="
+                         f"{objective!r} with online={online!r}")
     cls = learners.get(learner)
     if objective not in cls.tasks:
         raise lm_tasks.unsupported(learner, objective, cls.tasks)
     check_choice("sampling", sampling, SAMPLING)  # checked even where it does not apply (online)
     if check_bool("online", online):
-        return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate, train_mask_rate)
+        return _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate, train_mask_rate,
+                             mask_draws)
     xtr, ytr, xte, yte = train_test_split(g, train_size, test_size, seed, sampling)
     n_distinct = int(len(np.unique(_row_ids(xtr))))
     te = None  # the test TaskData of a language-model task
@@ -132,7 +142,7 @@ def make_learner(cls, params: dict):
     return model
 
 
-def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate, train_mask_rate):
+def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_rate, train_mask_rate, mask_draws):
     """train_once(online=True): fit_stream on ceil(P / B) fresh batches, test on T fresh i.i.d. draws."""
     from .. import learners, lm_tasks
     from ..data import RHMStream
@@ -141,7 +151,8 @@ def _train_online(g, cls, params, train_size, test_size, seed, objective, mask_r
     P, T = check_int("train_size", train_size, 1), check_int("test_size", test_size, 1)
     model = make_learner(cls, params)
     B = min(check_int("batch_size", model.batch_size, 1), P)
-    stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=train_mask_rate)
+    stream = RHMStream(g, B, seed=seed, n_batches=math.ceil(P / B), task=objective, mask_rate=train_mask_rate,
+                      mask_draws=mask_draws)
     te = lm_tasks.sample(g, objective, T, seed=np.random.default_rng([seed, 29]), mask_rate=mask_rate)
     t0 = time.perf_counter()
     model.fit_stream(stream)
@@ -217,7 +228,8 @@ def _execute_train(cfg: RunConfig) -> dict:
     model, res = train_once(g, cfg.learner, cfg.params, cfg.train_size, cfg.test_size, cfg.seed, cfg.sampling,
                             cfg.objective, _mask_rate(cfg.extras.get("mask_rate", 0.15)),
                             online=bool(cfg.extras.get("online", False)),
-                            train_mask_rate=_mask_rate(cfg.extras.get("train_mask_rate")))
+                            train_mask_rate=_mask_rate(cfg.extras.get("train_mask_rate")),
+                            mask_draws=cfg.extras.get("mask_draws", 1))
     metrics = {"chance_error": 1 - 1 / g.n_classes, "nc_m_L": cfg.spec.nc_m_L}
     for key in ("bayes_test_error", "bayes_error_expected"):  # noisy grammars: the Bayes reference of this test set
         if key in res:

@@ -347,7 +347,8 @@ class TorchNetLearner(Learner):
         learner's ``max_steps``. The schedule (warmup, cosine) spans those steps; ``epochs``, the validation
         split and the loss-threshold stop do not apply. ``info_["train_loss_history"]`` holds the mean loss of
         every `log_every` steps; ``info_["samples_seen"]`` = steps x batch size; for the masked task
-        ``info_["stream_mask_rate"]`` is the rate of the training masks.
+        ``info_["stream_mask_rate"]`` is the rate of the training masks and ``info_["stream_mask_draws"]`` the masks
+        drawn per string.
         """
         from ..data import RHMStream
 
@@ -406,6 +407,7 @@ class TorchNetLearner(Learner):
                            "device": str(self.device_)})
         if stream.task == "masked":  # the rate (or "one") the stream's training masks were drawn at
             self.info_["stream_mask_rate"] = stream.mask_rate
+            self.info_["stream_mask_draws"] = stream.mask_draws
 
     def _validate_shape(self):
         pass
