@@ -293,6 +293,8 @@ def test_mask_draws_show_each_streamed_string_with_independent_masks():
             train_once(g, "transformer", params, 64, 20, 0, "iid", **kw)
     with pytest.raises(ValueError, match="mask_draws=2 applies to the masked task only"):
         RHMStream(g, 8, seed=0, task="next-token", mask_draws=2)
+    with pytest.raises(ValueError, match=r"mask_draws: too large: one stream batch of 32,000,000,000"):
+        RHMStream(g, 32, seed=0, task="masked", mask_draws=10**9)  # refused before any draw
 
 
 @pytest.mark.parametrize("objective, extras, rule", [

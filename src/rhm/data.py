@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from . import lm_tasks
+from . import limits, lm_tasks
 from .sampling import _rng
 from .spec import Grammar
 from .validation import check_bool, check_int
@@ -75,9 +75,9 @@ class RHMStream(IterableDataset):
     ``tokens=True``, token ids (B, d) int64 (MASK = V); targets int64 ((B,) or (B, d), -1 = no target).
     ``task_batches()`` yields the same batches as :class:`rhm.lm_tasks.TaskData` (numpy). ``mask_draws=K``
     (masked task) shows each batch's B fresh strings with K independently drawn masks: K·B rows, B samples seen.
-    The stream keeps no
-    state: every iteration restarts from `seed` (same seed, same batches), so a count of the batches drawn is the
-    consumer's (``fit_stream`` records ``info_["steps"]``), not a field that DataLoader workers' copies would split.
+    The stream keeps no state: every iteration restarts from `seed` (same seed, same batches), so a count of the
+    batches drawn is the consumer's (``fit_stream`` records ``info_["steps"]``), not a field that DataLoader
+    workers' copies would split.
     """
 
     def __init__(self, g, batch_size: int, seed, n_batches: int | None = None, dtype=torch.float32,
@@ -94,6 +94,10 @@ class RHMStream(IterableDataset):
         self.mask_draws = check_int("mask_draws", mask_draws, 1)
         if self.mask_draws > 1 and task != "masked":
             raise ValueError(f"mask_draws={mask_draws} applies to the masked task only, not task={task!r}")
+        # one batch's rows: tokens and targets (int64) and the one-hot encoding (float32), estimated before any draw
+        rows = self.mask_draws * int(batch_size)
+        limits.check_bytes("mask_draws" if self.mask_draws > 1 else "batch_size",
+                           f"one stream batch of {rows:,} rows", rows * g.d * (16.0 + 4.0 * (g.vocab_size + 1)))
         if task == "masked":  # validated once here, not per batch
             lm_tasks.make(g, task, np.zeros((1, g.d), np.int64), mask_rate=mask_rate)
         self.g, self.batch_size, self.seed = g, int(batch_size), int(seed)
