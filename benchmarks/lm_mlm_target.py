@@ -1,7 +1,9 @@
 """Issue 24's MLM target from a store: every grammar's excess cross-entropy over the Bayes predictor, against 0.10.
 
-    OMP_NUM_THREADS=1 nice -n 5 rhm sweep benchmarks/sweeps/lm_mlm_target_heldout.toml --store S --workers 2
-    python benchmarks/lm_mlm_target.py --store S
+    OMP_NUM_THREADS=1 nice -n 5 rhm sweep benchmarks/sweeps/lm_mlm_target_heldout2.toml --store S --workers 2
+    python benchmarks/lm_mlm_target.py --store S --sweep lm-mlm-target-heldout2
+
+(lm_mlm_target_heldout.toml, sweep lm-mlm-target-heldout, is the earlier setting: one mask per string.)
 
 The target (docs/lm_tasks.md, "Issue 24's targets"): transformer MLM on v = 8, m = 2, L = 3, online, excess CE
 <= 0.10 nats within 256k samples, on every held-out grammar.
