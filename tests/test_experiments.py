@@ -7,8 +7,8 @@ label elsewhere, so its test error is a known decreasing function of P.
 
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 import math
 import os
 import signal
@@ -523,3 +523,14 @@ def test_dry_runs_leave_out_what_the_store_already_holds(tmp_path):
     out = CliRunner().invoke(app, args + ["--out", str(tmp_path / "elsewhere")])  # no store there: every run
     assert json.loads(out.stdout.strip().splitlines()[-1])["runs"] == len(cfgs)
     assert store.read_bytes() == before and not (tmp_path / "elsewhere").exists()
+    toml = tmp_path / "s.toml"  # a sweep's dry run lists only the keys its --store lacks
+    toml.write_text('name = "d"\n[[grammars]]\nv = 4\nm = 2\nL = 2\n[[learners]]\nname = "kmeans"\n'
+                    '[sizes]\nunit = "samples"\nvalues = [8, 12, 16]\n')
+    planned = Sweep.from_toml(toml).expand()
+    with ResultStore(tmp_path / "d.sqlite") as st:
+        st.put(planned[1], {"test_error": 0.5, "test_accuracy": 0.5})
+    out = CliRunner().invoke(app, ["sweep", str(toml), "--dry-run", "--time-budget", "0", "--store",
+                                   str(tmp_path / "d.sqlite")])
+    assert out.exit_code == 0, out.output
+    listed = [ln.split()[0] for ln in out.stdout.splitlines() if ln.strip()]
+    assert listed == [planned[0].key, planned[2].key]
