@@ -5,6 +5,7 @@ Registered on the main typer app when ``rhm.cli`` imports this module. Progress 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -65,7 +66,8 @@ def sweep(config: Path = typer.Argument(..., help="sweep definition (TOML; schem
         if dry_run:
             from ..experiments.estimate import estimate, planned_configs
 
-            runs, n_done = _not_in_store(planned_configs(sw), store)
+            with _dry_run_store(store) as held:
+                runs, n_done = _not_in_store(planned_configs(sw), held)
             if n_done:
                 _err(f"{n_done} of the sweep's runs are already in {store} (left out below)")
             for r in runs:
@@ -174,18 +176,26 @@ def reproduce(quick: bool = typer.Option(False, "--quick", help="small grids: ma
     _run(go)
 
 
-def _not_in_store(configs, store: Path | None):
-    """(the configs whose key `store` does not hold, how many it holds); a store that does not exist holds none.
-    A dry run prices only what a real run into that store would still do (finished keys are skipped)."""
-    configs = list(configs)
+def _dry_run_store(store: Path | None):
+    """The store a dry run subtracts, opened read-only (a dry run never writes a byte); a null context (None)
+    where there is no store yet."""
     if store is None or not Path(store).exists():
-        return configs, 0
+        return contextlib.nullcontext()
     from ..experiments.store import ResultStore
 
     check_store_path(store, readonly=True)
-    with ResultStore(store, readonly=True) as st:  # read-only: a dry run never writes a byte
-        done = st.finished_keys([c.key for c in configs])
-    return [c for c in configs if c.key not in done], len(done)
+    return ResultStore(store, readonly=True)
+
+
+def _not_in_store(configs, store):
+    """(the configs whose run the open `store` lacks, how many it holds): what a real run into it would still do
+    (rhm.experiments.runner.missing_runs, the runner's own rule); every config when `store` is None."""
+    if store is None:
+        return list(configs), 0
+    from ..experiments.runner import missing_runs
+
+    left, needed = missing_runs(list(configs), store)
+    return left, needed - len(left)
 
 
 def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool, store: Path | None = None):
@@ -195,10 +205,11 @@ def _reproduce_dry_run(mode: str, sections, time_budget: float, as_json: bool, s
     from ..experiments.registry import EXPERIMENTS
 
     plan = reproduce_configs(mode, sections)
+    with _dry_run_store(store) as held:  # opened once for every section
+        plan = {rid: _not_in_store(cfgs, held) for rid, cfgs in plan.items()}
     out, t_end = {}, time.perf_counter() + max(0.0, time_budget)
-    for i, (rid, cfgs) in enumerate(plan.items()):
+    for i, (rid, (cfgs, n_done)) in enumerate(plan.items()):
         why = EXPERIMENTS[rid].missing(mode)
-        cfgs, n_done = _not_in_store(cfgs, store)
         per = max(0.0, t_end - time.perf_counter()) / (len(plan) - i)  # what a section leaves goes to the next
         est = estimate(cfgs, budget_s=0 if why else per)
         out[rid] = {"runs": est.runs, "cpu_hours": est.cpu_hours, "untimed_runs": est.untimed_runs,

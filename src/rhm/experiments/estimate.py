@@ -255,8 +255,9 @@ def quick_estimate(configs, store=None) -> Estimate:
     any, else from :data:`COST_MODEL`. Runs already finished in `store` are left out (they cost nothing)."""
     configs = list(configs)
     if store is not None:
-        done = store.finished_keys([c.key for c in configs])
-        configs = [c for c in configs if c.key not in done]
+        from .runner import missing_runs
+
+        configs, _ = missing_runs(configs, store)
     recorded = {}
     if store is not None and configs:
         for sweep in {c.sweep for c in configs if c.sweep}:
